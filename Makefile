@@ -1,0 +1,87 @@
+# Cairn — `make help` lists the targets.
+SHELL := /bin/bash
+CC ?= cc
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wvla -Wframe-larger-than=16384 \
+                 -Wno-unused-parameter -I/usr/include/postgresql -pthread
+CFLAGS_RELEASE := $(CFLAGS_COMMON) -O2 -g
+CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+LDLIBS := -lcivetweb -lcjson -lpq -lm -pthread
+
+SERVER_SRC := $(wildcard server/*.c) $(wildcard api/*.c) $(wildcard store/*.c)
+MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
+HEADERS := $(wildcard server/*.h api/*.h store/*.h)
+
+DEB_PACKAGES := build-essential pkg-config libcivetweb-dev libcjson-dev libpq-dev libcurl4-openssl-dev \
+                libopenblas-dev liblapacke-dev postgresql postgresql-contrib python3-venv
+PY ?= python3
+
+.PHONY: all build asan run test test-unit test-integration test-compat deps venv clean help bench
+
+all: build
+
+help:
+	@echo "make            build build/cairn-server (release)"
+	@echo "make run        install what is missing, build, and serve on 127.0.0.1:5000 (ARGS=… passes flags)"
+	@echo "make test       install what is missing, then unit, integration and compat tests (ASan+UBSan)"
+	@echo "make asan       build build/asan/cairn-server"
+	@echo "make deps       install the Debian packages (apt-get)"
+	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
+	@echo "make clean      remove build/"
+
+build: build/cairn-server
+asan: build/asan/cairn-server
+
+build/migrations.c: $(MIGRATIONS) sql/gen_migrations.sh
+	@mkdir -p build
+	sh sql/gen_migrations.sh $(MIGRATIONS) > $@
+
+build/cairn-server: $(SERVER_SRC) build/migrations.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS_RELEASE) -o $@ $(SERVER_SRC) build/migrations.c $(LDLIBS)
+
+build/asan/cairn-server: $(SERVER_SRC) build/migrations.c $(HEADERS)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_ASAN) -o $@ $(SERVER_SRC) build/migrations.c $(LDLIBS)
+
+# ---- set-up on a fresh machine ----
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install (as root): apt-get install$$missing"; exit 1; fi; \
+	fi
+
+venv: .venv/.done .venv-mlflow2/.done
+
+.venv/.done: compat/requirements-mlflow3.lock
+	$(PY) -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+.venv-mlflow2/.done: compat/requirements-mlflow2.lock
+	$(PY) -m venv .venv-mlflow2
+	.venv-mlflow2/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+run: deps build
+	build/cairn-server $(ARGS)
+
+# ---- tests ----
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
+LIB_SRC := $(filter-out server/main.c,$(SERVER_SRC))
+
+build/tests/%: tests/%.c $(LIB_SRC) build/migrations.c $(HEADERS) tests/test.h
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS_ASAN) -I. -o $@ $< $(LIB_SRC) build/migrations.c $(LDLIBS)
+
+test: deps venv
+	@scripts/test.sh
+
+test-unit: $(TEST_BINS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,35 @@
+/* Helpers shared by the api/ handlers. */
+#ifndef CAIRN_API_COMMON_H
+#define CAIRN_API_COMMON_H
+#include "api.h"
+#include "json.h"
+#include "validate.h"
+#include "../store/tracking.h"
+
+/* Start the reply object: `struct jw w; reply_begin(resp, &w);` … `reply_end(&w)` */
+void reply_begin(struct response *resp, struct jw *w);
+void reply_end(struct jw *w);
+/* the empty reply {} */
+int reply_empty(struct response *resp);
+
+/* run_id, or run_uuid where run_id is absent (MLflow takes either) */
+int get_run_id(const cJSON *in, const char **run_id, struct error *err);
+int get_experiment_id(const cJSON *in, const char *field, int64_t *id, struct error *err);
+int get_view_type(const cJSON *in, const char *field, enum view_type *out, struct error *err);
+/* A list of {key, value} objects. */
+int get_kv_list(struct arena *a, const cJSON *in, const char *field, struct kv **out, size_t *n,
+                struct error *err);
+
+/* Page tokens: opaque base64 of {"offset": N}, as MLflow's. */
+const char *page_token_encode(struct arena *a, int64_t offset);
+int page_token_decode(struct arena *a, const char *token, int64_t *offset, struct error *err);
+/* max_results with a default and MLflow's upper limit (400 above it). */
+int get_max_results(const cJSON *in, int64_t dflt, int64_t max, int64_t *out, struct error *err);
+
+/* entity writers */
+void write_tags(struct jw *w, const char *key, const struct kv *tags, size_t n);
+void write_experiment(struct jw *w, const struct experiment *e);
+void write_metric(struct jw *w, const struct metric *m);
+void write_run_info(struct jw *w, const struct run_info *ri);
+void write_run(struct jw *w, const struct run *r, bool with_model_inputs);
+#endif

@@ -1,0 +1,175 @@
+/* /api/2.0/mlflow/experiments/… */
+#include "common.h"
+#include "search_filter.h"
+#include <string.h>
+
+#define SEARCH_EXPERIMENTS_MAX 50000
+
+static int validate_tag_list(struct kv *tags, size_t n, struct error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!tags[i].key)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'key'.");
+        if (!tags[i].value)
+            tags[i].value = "";
+        if (validate_key_name(tags[i].key, "key", err) ||
+            validate_length("key", tags[i].key, MAX_EXPERIMENT_TAG_KEY_LENGTH, err) ||
+            validate_length("value", tags[i].value, MAX_EXPERIMENT_TAG_VAL_LENGTH, err))
+            return -1;
+    }
+    return 0;
+}
+
+int api_create_experiment(struct request *req, struct response *resp, struct error *err)
+{
+    const char *name = NULL, *location = NULL;
+    struct kv *tags;
+    size_t n_tags;
+    if (json_get_string(req->input, "name", true, &name, err) ||
+        json_get_string(req->input, "artifact_location", false, &location, err) ||
+        get_kv_list(req->arena, req->input, "tags", &tags, &n_tags, err))
+        return -1;
+    if (validate_length("name", name, MAX_EXPERIMENT_NAME_LENGTH, err) || validate_tag_list(tags, n_tags, err))
+        return -1;
+    if (location && !*location)
+        location = NULL;
+    if (location && utf8_len(location) > MAX_ARTIFACT_LOCATION_LENGTH)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Invalid artifact location: its length exceeds the maximum of %d characters.",
+                         MAX_ARTIFACT_LOCATION_LENGTH);
+    if (location && !strncmp(location, "runs:", 5))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Artifact location cannot be a runs:/ URI. Given: '%s'", location);
+    int64_t id;
+    if (store_create_experiment(req->arena, name, location, api_config.default_artifact_root, tags, n_tags, &id, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kstr(&w, "experiment_id", arena_printf(req->arena, "%lld", (long long)id));
+    reply_end(&w);
+    return 0;
+}
+
+static int reply_experiment(struct response *resp, const struct experiment *e)
+{
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_key(&w, "experiment");
+    write_experiment(&w, e);
+    reply_end(&w);
+    return 0;
+}
+
+int api_get_experiment(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t id;
+    struct experiment e;
+    if (get_experiment_id(req->input, "experiment_id", &id, err) || store_get_experiment(req->arena, id, &e, err))
+        return -1;
+    return reply_experiment(resp, &e);
+}
+
+int api_get_experiment_by_name(struct request *req, struct response *resp, struct error *err)
+{
+    const char *name;
+    struct experiment e;
+    if (json_get_string(req->input, "experiment_name", true, &name, err) ||
+        store_get_experiment_by_name(req->arena, name, &e, err))
+        return -1;
+    return reply_experiment(resp, &e);
+}
+
+int api_search_experiments(struct request *req, struct response *resp, struct error *err)
+{
+    struct experiment_search s = { 0 };
+    const char *filter = NULL, *token = NULL;
+    const char **order_by;
+    size_t n_order;
+    int64_t max_results;
+    if (get_max_results(req->input, 1000, SEARCH_EXPERIMENTS_MAX, &max_results, err) ||
+        json_get_string(req->input, "filter", false, &filter, err) ||
+        json_get_string(req->input, "page_token", false, &token, err) ||
+        json_get_string_array(req->arena, req->input, "order_by", &order_by, &n_order, err) ||
+        get_view_type(req->input, "view_type", &s.view, err) ||
+        page_token_decode(req->arena, token, &s.offset, err) ||
+        sf_parse_experiment_filter(req->arena, filter, &s.filter, err) ||
+        sf_parse_experiment_order_by(req->arena, order_by, n_order, &s.order, err))
+        return -1;
+    s.limit = max_results + 1;
+    struct experiment *exps;
+    size_t n;
+    if (store_search_experiments(req->arena, &s, &exps, &n, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
+    if (shown) {
+        jw_karr(&w, "experiments");
+        for (size_t i = 0; i < shown; i++)
+            write_experiment(&w, &exps[i]);
+        jw_arr_end(&w);
+    }
+    if (n > (size_t)max_results)
+        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
+    reply_end(&w);
+    return 0;
+}
+
+int api_update_experiment(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t id;
+    const char *name = NULL;
+    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
+        json_get_string(req->input, "new_name", false, &name, err))
+        return -1;
+    if (name) {   /* MLflow ignores an update without new_name */
+        if (!*name)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid experiment name: ''");
+        if (validate_length("name", name, MAX_EXPERIMENT_NAME_LENGTH, err) ||
+            store_rename_experiment(id, name, err))
+            return -1;
+    }
+    return reply_empty(resp);
+}
+
+static int set_lifecycle(struct request *req, struct response *resp, struct error *err, bool deleted)
+{
+    int64_t id;
+    if (get_experiment_id(req->input, "experiment_id", &id, err) || store_set_experiment_lifecycle(id, deleted, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_delete_experiment(struct request *req, struct response *resp, struct error *err)
+{
+    return set_lifecycle(req, resp, err, true);
+}
+
+int api_restore_experiment(struct request *req, struct response *resp, struct error *err)
+{
+    return set_lifecycle(req, resp, err, false);
+}
+
+int api_set_experiment_tag(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t id;
+    struct kv tag = { 0 };
+    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
+        json_get_string(req->input, "key", true, &tag.key, err) ||
+        json_get_string(req->input, "value", false, &tag.value, err) ||
+        validate_tag_list(&tag, 1, err) ||
+        store_set_experiment_tag(id, tag.key, tag.value, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_delete_experiment_tag(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t id;
+    const char *key;
+    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
+        json_get_string(req->input, "key", true, &key, err) ||
+        store_delete_experiment_tag(id, key, err))
+        return -1;
+    return reply_empty(resp);
+}

@@ -1,0 +1,1033 @@
+/* Lexer and parser for MLflow search filters and order_by clauses.
+ *
+ * MLflow tokenizes with sqlparse and then validates the token stream; we
+ * accept the same language with a small hand-written lexer. Quirks kept on
+ * purpose (each checked against mlflow 3.17 SearchUtils):
+ *   - clauses are joined by AND, but MLflow also accepts leading, trailing,
+ *     repeated or even missing ANDs (`a > 1 b > 2`), so we do too;
+ *   - string values keep their quoting as written: 'it''s' stays it''s;
+ *   - an identifier is split at its FIRST '.', before quotes are stripped;
+ *   - a double-quoted token is an identifier to sqlparse, and MLflow accepts
+ *     it as a string value.
+ * Departures: MLflow answers 500 for a duplicate order_by field and lets
+ * `run_id = ('a')` reach the database; we answer INVALID_PARAMETER_VALUE. */
+#include "search_filter.h"
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BAD ERR_INVALID_PARAMETER_VALUE
+
+/* ---- lexer ------------------------------------------------------------ */
+
+enum tok_kind {
+    T_END,
+    T_IDENT,    /* bare / `quoted` / "quoted" parts joined by '.' */
+    T_STRING,   /* '…' */
+    T_NUMBER,
+    T_OP,       /* a run of < > = ! ~ */
+    T_PAREN,    /* ( … ), the whole balanced group */
+    T_OTHER,    /* anything else: one bad token */
+};
+
+enum num_kind { NUM_INT, NUM_FLOAT };
+
+struct tok {
+    enum tok_kind kind;
+    const char *s;
+    size_t len;
+    enum num_kind num;
+    bool bare;          /* T_IDENT of a single unquoted part */
+};
+
+struct lexer {
+    const char *p, *end;
+};
+
+static bool is_word(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c >= 0x80;
+}
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Scans a quoted run starting at p (p[0] is the quote) the way sqlparse's
+ * '(''|\\'|[^'])*' does, backtracking to "backslash is not special" when the
+ * escaped form never closes. Returns the end (past the closing quote) or
+ * NULL when unterminated. */
+static const char *scan_quoted(const char *p, const char *end, char q, bool backslash)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const char *s = p + 1;
+        bool esc = backslash && pass == 0;
+        while (s < end) {
+            if (s[0] == q && s + 1 < end && s[1] == q)
+                s += 2;
+            else if (esc && s[0] == '\\' && s + 1 < end && s[1] == q)
+                s += 2;
+            else if (s[0] == q)
+                return s + 1;
+            else
+                s++;
+        }
+        if (!backslash)
+            break;
+    }
+    return NULL;
+}
+
+/* One identifier part: bare word, `backticked` or "double quoted". */
+static const char *scan_ident_part(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '`')
+        return scan_quoted(p, end, '`', false);
+    if (*p == '"')
+        return scan_quoted(p, end, '"', true);
+    if (!is_word((unsigned char)*p))
+        return NULL;
+    while (p < end && is_word((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* sqlparse's number rules: -?d+(.d+)?E-?d+ | -?(d+.d* | .d+) | -?d+, none of
+ * them followed by a letter or '_'. Returns the end, or NULL. */
+static const char *scan_number(const char *p, const char *end, enum num_kind *kind)
+{
+    const char *s = p;
+    if (s < end && *s == '-')
+        s++;
+    const char *digits = s;
+    while (s < end && isdigit((unsigned char)*s))
+        s++;
+    bool int_part = s > digits;
+    *kind = NUM_INT;
+    if (int_part) {
+        /* exponent form first */
+        const char *e = s;
+        if (e + 1 < end && e[0] == '.' && isdigit((unsigned char)e[1])) {
+            e++;
+            while (e < end && isdigit((unsigned char)*e))
+                e++;
+        }
+        if (e < end && (*e == 'e' || *e == 'E')) {
+            const char *x = e + 1;
+            if (x < end && *x == '-')
+                x++;
+            const char *xd = x;
+            while (x < end && isdigit((unsigned char)*x))
+                x++;
+            if (x > xd) {
+                *kind = NUM_FLOAT;
+                s = x;
+                goto tail;
+            }
+        }
+        if (s < end && *s == '.') {
+            s++;
+            while (s < end && isdigit((unsigned char)*s))
+                s++;
+            *kind = NUM_FLOAT;
+        }
+    } else {
+        if (!(s + 1 < end && s[0] == '.' && isdigit((unsigned char)s[1])))
+            return NULL;
+        s++;
+        while (s < end && isdigit((unsigned char)*s))
+            s++;
+        *kind = NUM_FLOAT;
+    }
+tail:
+    if (s < end && (isalpha((unsigned char)*s) || *s == '_' || (unsigned char)*s >= 0x80))
+        return NULL;
+    return s;
+}
+
+static const char *scan_paren(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p < end) {
+        if (*p == '\'' || *p == '"' || *p == '`') {
+            const char *q = scan_quoted(p, end, *p, *p != '`');
+            if (!q)
+                return NULL;
+            p = q;
+            continue;
+        }
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+/* Extent of a bad token, for the error message: up to the next space. */
+static const char *scan_junk(const char *p, const char *end)
+{
+    const char *s = p + 1;
+    while (s < end && !is_space((unsigned char)*s) && is_word((unsigned char)*s))
+        s++;
+    return s;
+}
+
+static void lex_next(struct lexer *lx, struct tok *t)
+{
+    while (lx->p < lx->end && is_space((unsigned char)*lx->p))
+        lx->p++;
+    const char *p = lx->p, *end = lx->end, *q = NULL;
+    memset(t, 0, sizeof *t);
+    t->s = p;
+    if (p >= end) {
+        t->kind = T_END;
+        return;
+    }
+    unsigned char c = (unsigned char)*p;
+    if (c == '\'') {
+        q = scan_quoted(p, end, '\'', true);
+        t->kind = T_STRING;
+    } else if (isdigit(c) || ((c == '-' || c == '.') && p + 1 < end)) {
+        q = scan_number(p, end, &t->num);
+        t->kind = T_NUMBER;
+    } else if (c == '<' || c == '>' || c == '=' || c == '!' || c == '~') {
+        q = p;
+        while (q < end && strchr("<>=!~", *q) && *q)
+            q++;
+        t->kind = T_OP;
+    } else if (c == '(') {
+        q = scan_paren(p, end);
+        t->kind = T_PAREN;
+    } else if (c == '`' || c == '"' || is_word(c)) {
+        q = scan_ident_part(p, end);
+        bool single = true;
+        while (q && q < end && *q == '.') {
+            const char *n = scan_ident_part(q + 1, end);
+            const char *d = q + 1;
+            while (n && d < n && isdigit((unsigned char)*d))
+                d++;
+            if (n && d == n)
+                break;  /* sqlparse reads ".5" as a number, not a key */
+            if (!n) {
+                q++;    /* "metrics." is the metric with the empty key, as in MLflow */
+                single = false;
+                break;
+            }
+            q = n;
+            single = false;
+        }
+        t->kind = T_IDENT;
+        t->bare = q && single && c != '`' && c != '"';
+    }
+    if (!q) {
+        t->kind = T_OTHER;
+        q = (c == '\'' || c == '"' || c == '`' || c == '(') ? end : scan_junk(p, end);
+    }
+    t->len = (size_t)(q - p);
+    lx->p = q;
+}
+
+static bool tok_is_kw(const struct tok *t, const char *kw)
+{
+    return t->kind == T_IDENT && t->bare && strlen(kw) == t->len &&
+           strncasecmp(t->s, kw, t->len) == 0;
+}
+
+/* ---- identifiers ------------------------------------------------------ */
+
+static bool quoted_with(const char *s, size_t n, char q)
+{
+    return n >= 2 && s[0] == q && s[n - 1] == q;
+}
+
+/* MLflow's _strip_quotes then _trim_backticks on a key. */
+static char *strip_key(struct arena *a, const char *s, size_t n)
+{
+    if (quoted_with(s, n, '\'') || quoted_with(s, n, '"')) {
+        s++;
+        n -= 2;
+    }
+    if (quoted_with(s, n, '`')) {
+        s++;
+        n -= 2;
+    }
+    return arena_strndup(a, s, n);
+}
+
+struct alias {
+    const char *name;
+    int value;
+};
+
+static int lookup(const struct alias *t, const char *s, size_t n)
+{
+    for (; t->name; t++)
+        if (strlen(t->name) == n && memcmp(t->name, s, n) == 0)
+            return t->value;
+    return -1;
+}
+
+static const struct alias run_entities[] = {
+    {"metric", SF_METRIC}, {"metrics", SF_METRIC},
+    {"parameter", SF_PARAM}, {"parameters", SF_PARAM}, {"param", SF_PARAM}, {"params", SF_PARAM},
+    {"tag", SF_TAG}, {"tags", SF_TAG},
+    {"attribute", SF_ATTR}, {"attributes", SF_ATTR}, {"attr", SF_ATTR}, {"run", SF_ATTR},
+    {"dataset", SF_DATASET}, {"datasets", SF_DATASET},
+    {NULL, 0},
+};
+
+/* Canonical run attribute names; the aliases map onto them. */
+static const char *const run_attr_canon[] = {
+    "run_id", "run_name", "status", "user_id", "artifact_uri", "start_time", "end_time",
+};
+enum { RA_RUN_ID, RA_RUN_NAME, RA_STATUS, RA_USER_ID, RA_ARTIFACT_URI, RA_START, RA_END };
+
+static const struct alias run_attrs[] = {
+    {"run_id", RA_RUN_ID}, {"run_name", RA_RUN_NAME}, {"run name", RA_RUN_NAME},
+    {"Run name", RA_RUN_NAME}, {"Run Name", RA_RUN_NAME}, {"status", RA_STATUS},
+    {"user_id", RA_USER_ID}, {"artifact_uri", RA_ARTIFACT_URI}, {"start_time", RA_START},
+    {"created", RA_START}, {"Created", RA_START}, {"end_time", RA_END},
+    {NULL, 0},
+};
+/* order_by does not take the "run name" spellings (MLflow's orderable set) */
+static const struct alias run_order_attrs[] = {
+    {"run_id", RA_RUN_ID}, {"run_name", RA_RUN_NAME}, {"status", RA_STATUS},
+    {"user_id", RA_USER_ID}, {"artifact_uri", RA_ARTIFACT_URI}, {"start_time", RA_START},
+    {"created", RA_START}, {"Created", RA_START}, {"end_time", RA_END},
+    {NULL, 0},
+};
+#define RUN_SEARCH_KEYS "{'Created', 'Run Name', 'Run name', 'artifact_uri', 'created', " \
+    "'end_time', 'run name', 'run_id', 'run_name', 'start_time', 'status', 'user_id'}"
+#define RUN_ORDER_KEYS "{'Created', 'artifact_uri', 'created', 'end_time', 'run_id', " \
+    "'run_name', 'start_time', 'status', 'user_id'}"
+
+static const char *const exp_attr_canon[] = {
+    "name", "experiment_id", "creation_time", "last_update_time",
+};
+enum { EA_NAME, EA_EXPERIMENT_ID, EA_CREATION, EA_LAST_UPDATE };
+static const struct alias exp_attrs[] = {
+    {"name", EA_NAME}, {"experiment_id", EA_EXPERIMENT_ID},
+    {"creation_time", EA_CREATION}, {"last_update_time", EA_LAST_UPDATE},
+    {NULL, 0},
+};
+#define EXP_KEYS "{'creation_time', 'experiment_id', 'last_update_time', 'name'}"
+
+static const struct alias dataset_keys[] = {
+    {"name", 0}, {"digest", 1}, {"context", 2}, {NULL, 0},
+};
+static const char *const dataset_canon[] = {"name", "digest", "context"};
+
+struct ident {
+    enum sf_entity entity;
+    const char *key;
+    int attr;           /* index into the canonical attribute table, or -1 */
+};
+
+/* Run identifiers: "<prefix>.<key>" or "<attribute>" (SearchUtils._get_identifier). */
+static int run_ident(struct arena *a, const char *s, size_t n, const struct alias *attrs,
+                     const char *attr_keys, struct ident *id, struct error *err)
+{
+    const char *dot = memchr(s, '.', n);
+    id->entity = SF_ATTR;
+    id->attr = -1;
+    if (dot) {
+        const char *e = s;
+        size_t en = (size_t)(dot - s);
+        if (quoted_with(e, en, '`')) {
+            e++;
+            en -= 2;
+        }
+        int ent = lookup(run_entities, e, en);
+        if (ent < 0)
+            return error_set(err, BAD, "Invalid entity type '%.*s'. Valid values are "
+                             "['metric', 'parameter', 'tag', 'attribute', 'dataset']",
+                             (int)en, e);
+        id->entity = (enum sf_entity)ent;
+        n -= (size_t)(dot + 1 - s);
+        s = dot + 1;
+    }
+    char *key = strip_key(a, s, n);
+    if (id->entity == SF_ATTR) {
+        id->attr = lookup(attrs, key, strlen(key));
+        if (id->attr < 0)
+            return error_set(err, BAD, "Invalid attribute key '%s' specified. Valid keys are '%s'",
+                             key, attr_keys);
+        key = (char *)run_attr_canon[id->attr];
+    } else if (id->entity == SF_DATASET) {
+        int k = lookup(dataset_keys, key, strlen(key));
+        if (k < 0)
+            return error_set(err, BAD, "Invalid dataset key '%s' specified. Valid keys are "
+                             "'{'context', 'digest', 'name'}'", key);
+        key = (char *)dataset_canon[k];
+    }
+    id->key = key;
+    return 0;
+}
+
+/* Experiment identifiers: only "attribute", "tag", "tags" prefixes, no
+ * backtick trimming of the prefix (SearchExperimentsUtils._get_identifier). */
+static int exp_ident(struct arena *a, const char *s, size_t n, struct ident *id,
+                     struct error *err)
+{
+    const char *dot = memchr(s, '.', n);
+    id->entity = SF_ATTR;
+    id->attr = -1;
+    if (dot) {
+        size_t en = (size_t)(dot - s);
+        if (en == 9 && memcmp(s, "attribute", 9) == 0)
+            id->entity = SF_ATTR;
+        else if ((en == 3 && memcmp(s, "tag", 3) == 0) || (en == 4 && memcmp(s, "tags", 4) == 0))
+            id->entity = SF_TAG;
+        else
+            return error_set(err, BAD, "Invalid entity type '%.*s'. Valid entity types are "
+                             "('attribute', 'tag', 'tags')", (int)en, s);
+        n -= (size_t)(dot + 1 - s);
+        s = dot + 1;
+    }
+    char *key = strip_key(a, s, n);
+    if (id->entity == SF_ATTR) {
+        id->attr = lookup(exp_attrs, key, strlen(key));
+        if (id->attr < 0)
+            return error_set(err, BAD, "Invalid attribute key '%s' specified. Valid keys are '%s'",
+                             key, EXP_KEYS);
+        key = (char *)exp_attr_canon[id->attr];
+    }
+    id->key = key;
+    return 0;
+}
+
+/* ---- values ----------------------------------------------------------- */
+
+enum val_kind { V_STRING, V_NUMBER, V_LIST, V_OTHER };
+
+struct value {
+    enum val_kind kind;
+    const struct tok *tok;
+};
+
+static enum val_kind classify(const struct tok *t)
+{
+    switch (t->kind) {
+    case T_STRING: return V_STRING;
+    case T_NUMBER: return V_NUMBER;
+    case T_PAREN: return V_LIST;
+    /* sqlparse makes any identifier-like token an Identifier, which MLflow
+     * takes as a string value if it happens to be quoted */
+    case T_IDENT: return V_STRING;
+    default: return V_OTHER;
+    }
+}
+
+/* _strip_quotes(expect_quoted_value=True) */
+static int string_value(struct arena *a, const struct tok *t, const char **out, struct error *err)
+{
+    if (quoted_with(t->s, t->len, '\'') || quoted_with(t->s, t->len, '"')) {
+        *out = arena_strndup(a, t->s + 1, t->len - 2);
+        return 0;
+    }
+    return error_set(err, BAD, "Parameter value is either not quoted or unidentified quote "
+                     "types used for string value %.*s. Use either single or double quotes.",
+                     (int)t->len, t->s);
+}
+
+/* One Python string literal (MLflow reads IN lists with ast.literal_eval). */
+static const char *py_string(struct strbuf *sb, const char *p, const char *end)
+{
+    char q = *p++;
+    while (p < end && *p != q) {
+        if (*p == '\\' && p + 1 < end) {
+            char c = p[1];
+            switch (c) {
+            case '\\': case '\'': case '"': sb_putc(sb, c); break;
+            case 'n': sb_putc(sb, '\n'); break;
+            case 't': sb_putc(sb, '\t'); break;
+            case 'r': sb_putc(sb, '\r'); break;
+            case '\n': break;
+            default: sb_putc(sb, '\\'); sb_putc(sb, c); break;
+            }
+            p += 2;
+            continue;
+        }
+        if (*p == '\n')
+            return NULL;
+        sb_putc(sb, *p++);
+    }
+    return p < end ? p + 1 : NULL;
+}
+
+#define ILL_FORMED "While parsing a list in the query, expected a non-empty list of string " \
+    "values, but got ill-formed list."
+
+/* "( 'a' , "b" 'c' , )": a tuple (or one parenthesised string) of strings;
+ * adjacent literals concatenate as in Python. */
+static int list_value(struct arena *a, const struct tok *t, const char ***out, size_t *n,
+                      struct error *err)
+{
+    const char *p = t->s + 1, *end = t->s + t->len - 1;
+    size_t cap = 4, len = 0;
+    const char **items = arena_alloc(a, cap * sizeof *items);
+    for (;;) {
+        while (p < end && is_space((unsigned char)*p))
+            p++;
+        if (p >= end)
+            break;
+        if (*p != '\'' && *p != '"') {
+            if (len == 0 && (isdigit((unsigned char)*p) || *p == '-' || *p == '.'))
+                return error_set(err, BAD, "While parsing a list in the query, expected string "
+                                 "value, punctuation, or whitespace, but got different type in "
+                                 "list: %.*s", (int)t->len, t->s);
+            return error_set(err, BAD, ILL_FORMED);
+        }
+        struct strbuf sb;
+        sb_init(&sb, a, 32);
+        while (p < end && (*p == '\'' || *p == '"')) {
+            p = py_string(&sb, p, end);
+            if (!p)
+                return error_set(err, BAD, ILL_FORMED);
+            while (p < end && is_space((unsigned char)*p))
+                p++;
+        }
+        if (len == cap) {
+            items = arena_grow(a, items, cap * sizeof *items, cap * 2 * sizeof *items);
+            cap *= 2;
+        }
+        items[len++] = sb.buf;
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < end)
+            return error_set(err, BAD, ILL_FORMED);
+    }
+    if (len == 0)
+        return error_set(err, BAD, "While parsing a list in the query, expected a non-empty "
+                         "list of string values, but got empty list");
+    *out = items;
+    *n = len;
+    return 0;
+}
+
+static void number_value(struct arena *a, const struct tok *t, struct sf_clause *c)
+{
+    c->kind = SF_VAL_NUMBER;
+    c->num_text = arena_strndup(a, t->s, t->len);
+    errno = 0;
+    c->num = strtod(c->num_text, NULL);
+}
+
+/* ---- comparators ------------------------------------------------------ */
+
+static const struct alias ops[] = {
+    {"=", SF_EQ}, {"!=", SF_NE}, {"<", SF_LT}, {"<=", SF_LE}, {">", SF_GT}, {">=", SF_GE},
+    {"LIKE", SF_LIKE}, {"ILIKE", SF_ILIKE}, {"IN", SF_IN}, {"NOT IN", SF_NOT_IN},
+    {"IS NULL", SF_IS_NULL}, {"IS NOT NULL", SF_IS_NOT_NULL},
+    {NULL, 0},
+};
+
+#define OPS_NUMERIC    ((1u << SF_EQ) | (1u << SF_NE) | (1u << SF_LT) | (1u << SF_LE) | \
+                        (1u << SF_GT) | (1u << SF_GE))
+#define OPS_STRING     ((1u << SF_EQ) | (1u << SF_NE) | (1u << SF_LIKE) | (1u << SF_ILIKE))
+#define OPS_STRING_IN  (OPS_STRING | (1u << SF_IN) | (1u << SF_NOT_IN))
+#define OPS_NULLABLE   (OPS_STRING | (1u << SF_IS_NULL) | (1u << SF_IS_NOT_NULL))
+
+#define SET_NUMERIC   "{'!=', '<', '<=', '=', '>', '>='}"
+#define SET_STRING_IN "{'!=', '=', 'ILIKE', 'IN', 'LIKE', 'NOT IN'}"
+#define SET_NULLABLE  "{'!=', '=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE'}"
+
+/* The comparison as written: ident, operator text, value token. */
+struct comparison {
+    struct tok ident;
+    char op_text[32];
+    int op;                 /* enum sf_op, or -1 for one MLflow has no use for */
+    bool op_lower;          /* written in lowercase: only the runs filter upcases */
+    struct tok value;       /* T_END for IS [NOT] NULL */
+};
+
+static int check_op(const struct comparison *cmp, unsigned allowed, const char *set,
+                    struct error *err)
+{
+    if (cmp->op < 0 || !(allowed & (1u << cmp->op)))
+        return error_set(err, BAD, "Invalid comparator '%s' not one of '%s'", cmp->op_text, set);
+    return 0;
+}
+
+/* Reads "ident op value" | "ident [NOT] IN (…)" | "ident IS [NOT] NULL". */
+static int read_comparison(struct lexer *lx, const struct tok *ident, struct comparison *cmp,
+                           struct error *err)
+{
+    struct tok t;
+    memset(cmp, 0, sizeof *cmp);
+    cmp->ident = *ident;
+    lex_next(lx, &t);
+    if (t.kind == T_OP || tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE")) {
+        snprintf(cmp->op_text, sizeof cmp->op_text, "%.*s", (int)(t.len < 16 ? t.len : 16), t.s);
+    } else if (tok_is_kw(&t, "IN")) {
+        snprintf(cmp->op_text, sizeof cmp->op_text, "%.2s", t.s);
+    } else if (tok_is_kw(&t, "NOT")) {
+        lex_next(lx, &t);
+        if (tok_is_kw(&t, "IN"))
+            snprintf(cmp->op_text, sizeof cmp->op_text, "NOT IN");
+        else if (tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE"))
+            snprintf(cmp->op_text, sizeof cmp->op_text, "NOT %.*s", (int)t.len, t.s);
+        else
+            return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', 'NOT'",
+                             (int)ident->len, ident->s);
+    } else if (tok_is_kw(&t, "IS")) {
+        lex_next(lx, &t);
+        bool not = tok_is_kw(&t, "NOT");
+        if (not)
+            lex_next(lx, &t);
+        if (!tok_is_kw(&t, "NULL"))
+            return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', 'IS'",
+                             (int)ident->len, ident->s);
+        snprintf(cmp->op_text, sizeof cmp->op_text, not ? "IS NOT NULL" : "IS NULL");
+    } else {
+        return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
+                         (int)ident->len, ident->s);
+    }
+    for (char *c = cmp->op_text; *c; c++) {
+        /* sqlparse's joined "NOT IN" / "IS NULL" tokens are always upper case */
+        if (islower((unsigned char)*c) && strncmp(cmp->op_text, "NOT IN", 6) != 0 &&
+            strncmp(cmp->op_text, "IS ", 3) != 0)
+            cmp->op_lower = true;
+        *c = (char)toupper((unsigned char)*c);
+    }
+    cmp->op = lookup(ops, cmp->op_text, strlen(cmp->op_text));
+    if (cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL) {
+        cmp->value.kind = T_END;
+        return 0;
+    }
+    lex_next(lx, &cmp->value);
+    if (cmp->value.kind == T_END || cmp->value.kind == T_OTHER)
+        return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', '%s'%s%.*s%s",
+                         (int)ident->len, ident->s, cmp->op_text,
+                         cmp->value.len ? ", '" : "", (int)cmp->value.len, cmp->value.s,
+                         cmp->value.len ? "'" : "");
+    if ((cmp->op == SF_IN || cmp->op == SF_NOT_IN) && cmp->value.kind != T_PAREN)
+        return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', '%s', '%.*s'",
+                         (int)ident->len, ident->s, cmp->op_text,
+                         (int)cmp->value.len, cmp->value.s);
+    return 0;
+}
+
+/* A run id is lowercase hex; MLflow (mysql workaround) drops list values
+ * with uppercase letters, which on a case-sensitive compare changes nothing
+ * but keeps the lists short. */
+static void drop_uppercase(struct sf_clause *c)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < c->list_len; i++) {
+        bool upper = false;
+        for (const char *s = c->list[i]; *s && !upper; s++)
+            upper = isupper((unsigned char)*s);
+        if (!upper)
+            c->list[j++] = c->list[i];
+    }
+    c->list_len = j;
+}
+
+static int list_or_error(struct arena *a, const struct comparison *cmp, struct sf_clause *c,
+                         struct error *err)
+{
+    c->kind = SF_VAL_LIST;
+    if (list_value(a, &cmp->value, &c->list, &c->list_len, err))
+        return -1;
+    if (cmp->op != SF_IN && cmp->op != SF_NOT_IN)
+        return error_set(err, BAD, "Invalid comparator '%s': a list of values needs IN or "
+                         "NOT IN", cmp->op_text);
+    return 0;
+}
+
+static const char *entity_name(enum sf_entity e)
+{
+    static const char *const names[] = {"attribute", "metric", "parameter", "tag", "dataset"};
+    return names[e];
+}
+
+/* SearchUtils._get_comparison + _get_value + the comparator checks of
+ * _get_sqlalchemy_filter_clauses, in MLflow's order. */
+static int run_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c,
+                      struct error *err)
+{
+    struct ident id;
+    if (run_ident(a, cmp->ident.s, cmp->ident.len, run_attrs, RUN_SEARCH_KEYS, &id, err))
+        return -1;
+    c->entity = id.entity;
+    c->key = id.key;
+    c->op = cmp->op < 0 ? SF_EQ : (enum sf_op)cmp->op;
+    const struct tok *v = &cmp->value;
+    if (cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL) {
+        if (id.entity != SF_TAG && id.entity != SF_PARAM)
+            return error_set(err, BAD, "IS NULL / IS NOT NULL is only supported for tags and "
+                             "params, not for '%s' '%s'", entity_name(id.entity), id.key);
+        c->kind = SF_VAL_NONE;
+        return 0;
+    }
+    enum val_kind vk = classify(v);
+    switch (id.entity) {
+    case SF_METRIC:
+        if (vk != V_NUMBER)
+            return error_set(err, BAD, "Expected numeric value type for metric. Found %.*s",
+                             (int)v->len, v->s);
+        number_value(a, v, c);
+        return check_op(cmp, OPS_NUMERIC, SET_NUMERIC, err);
+    case SF_PARAM:
+    case SF_TAG:
+        if (vk != V_STRING)
+            return error_set(err, BAD, "Expected a quoted string value for %s (e.g. "
+                             "'my-value'). Got value %.*s", entity_name(id.entity),
+                             (int)v->len, v->s);
+        c->kind = SF_VAL_STRING;
+        if (string_value(a, v, &c->str, err))
+            return -1;
+        return check_op(cmp, OPS_NULLABLE, SET_NULLABLE, err);
+    case SF_ATTR:
+        if (id.attr == RA_START || id.attr == RA_END) {
+            if (vk != V_NUMBER)
+                return error_set(err, BAD, "Expected numeric value type for numeric attribute: "
+                                 "%s. Found %.*s", id.key, (int)v->len, v->s);
+            number_value(a, v, c);
+            return check_op(cmp, OPS_NUMERIC, SET_STRING_IN, err);
+        }
+        if (vk == V_STRING) {
+            c->kind = SF_VAL_STRING;
+            if (string_value(a, v, &c->str, err))
+                return -1;
+        } else if (vk == V_LIST) {
+            if (id.attr != RA_RUN_ID)
+                return error_set(err, BAD, "Only ['run_id'] attributes support comparison with "
+                                 "a list of quoted string values.");
+            if (list_or_error(a, cmp, c, err))
+                return -1;
+            drop_uppercase(c);
+        } else {
+            return error_set(err, BAD, "Expected a quoted string value for attributes. "
+                             "Got value %.*s", (int)v->len, v->s);
+        }
+        if (check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err))
+            return -1;
+        if (c->kind == SF_VAL_STRING && (c->op == SF_IN || c->op == SF_NOT_IN))
+            return error_set(err, BAD, "Invalid clause(s) in filter string: IN needs a list");
+        return 0;
+    case SF_DATASET:
+        if (vk == V_STRING) {
+            c->kind = SF_VAL_STRING;
+            if (string_value(a, v, &c->str, err))
+                return -1;
+        } else if (vk == V_LIST) {
+            if (list_or_error(a, cmp, c, err))
+                return -1;
+        } else {
+            return error_set(err, BAD, "Expected a quoted string value for dataset attributes. "
+                             "Got value %.*s", (int)v->len, v->s);
+        }
+        return check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err);
+    }
+    return error_set(err, BAD, "Invalid search expression type '%s'", entity_name(id.entity));
+}
+
+/* int() of a Python string: optional spaces and sign, digits with single
+ * underscores between them. Normalised to plain decimal int64 text. */
+static const char *parse_experiment_id(struct arena *a, const char *s)
+{
+    const char *p = s;
+    while (is_space((unsigned char)*p))
+        p++;
+    bool neg = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return NULL;
+    uint64_t v = 0;
+    for (; *p; p++) {
+        if (*p == '_' && isdigit((unsigned char)p[1]) && p > s && isdigit((unsigned char)p[-1]))
+            continue;
+        if (!isdigit((unsigned char)*p))
+            break;
+        if (v > (UINT64_MAX - 9) / 10)
+            return NULL;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    while (is_space((unsigned char)*p))
+        p++;
+    if (*p || v > (uint64_t)INT64_MAX + (neg ? 1 : 0))
+        return NULL;
+    if (neg)
+        return v == (uint64_t)INT64_MAX + 1 ? arena_strdup(a, "-9223372036854775808")
+                                            : arena_printf(a, "-%" PRIu64, v);
+    return arena_printf(a, "%" PRIu64, v);
+}
+
+static int experiment_id_value(struct arena *a, const char **v, struct error *err)
+{
+    const char *n = parse_experiment_id(a, *v);
+    if (!n)
+        return error_set(err, BAD, "Invalid experiment ID '%s'. Experiment ID must be a valid "
+                         "integer.", *v);
+    *v = n;
+    return 0;
+}
+
+/* SearchExperimentsUtils._get_comparison + _get_search_experiments_filter_clauses */
+static int experiment_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c,
+                             struct error *err)
+{
+    /* SearchExperiments compares the comparator as written: 'like' is refused */
+    struct comparison exact = *cmp;
+    if (exact.op_lower)
+        exact.op = -1;
+    cmp = &exact;
+    struct ident id;
+    if (exp_ident(a, cmp->ident.s, cmp->ident.len, &id, err))
+        return -1;
+    c->entity = id.entity;
+    c->key = id.key;
+    c->op = cmp->op < 0 ? SF_EQ : (enum sf_op)cmp->op;
+    const struct tok *v = &cmp->value;
+    if (cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL) {
+        if (id.entity != SF_TAG)
+            return error_set(err, BAD, "IS NULL / IS NOT NULL is only supported for tags, not "
+                             "for attribute '%s'", id.key);
+        c->kind = SF_VAL_NONE;
+        return 0;
+    }
+    enum val_kind vk = classify(v);
+    if (id.entity == SF_TAG) {
+        if (vk != V_STRING)
+            return error_set(err, BAD, "Expected a quoted string value for tag (e.g. "
+                             "'my-value'). Got value %.*s", (int)v->len, v->s);
+        c->kind = SF_VAL_STRING;
+        if (string_value(a, v, &c->str, err))
+            return -1;
+        if (cmp->op < 0 || !(OPS_STRING & (1u << cmp->op)))
+            return error_set(err, BAD, "Invalid comparator for tag: %s", cmp->op_text);
+        return 0;
+    }
+    if (id.attr == EA_CREATION || id.attr == EA_LAST_UPDATE) {
+        if (vk != V_NUMBER)
+            return error_set(err, BAD, "Expected numeric value type for numeric attribute: %s. "
+                             "Found %.*s", id.key, (int)v->len, v->s);
+        number_value(a, v, c);
+        if (check_op(cmp, OPS_NUMERIC, SET_STRING_IN, err))
+            return -1;
+        if (v->num != NUM_INT)
+            return error_set(err, BAD, "Invalid value for numeric attribute '%s': '%s'",
+                             id.key, c->num_text);
+        return 0;
+    }
+    if (vk == V_STRING) {
+        c->kind = SF_VAL_STRING;
+        if (string_value(a, v, &c->str, err))
+            return -1;
+    } else if (vk == V_LIST) {
+        if (id.attr != EA_EXPERIMENT_ID)
+            return error_set(err, BAD, "Only ['experiment_id'] attributes support comparison "
+                             "with a list of quoted string values.");
+        c->kind = SF_VAL_LIST;
+        if (list_value(a, v, &c->list, &c->list_len, err))
+            return -1;
+    } else {
+        return error_set(err, BAD, "Expected a quoted string value for attributes. Got value "
+                         "%.*s", (int)v->len, v->s);
+    }
+    if (id.attr == EA_EXPERIMENT_ID) {
+        if (cmp->op != SF_EQ && cmp->op != SF_NE && cmp->op != SF_IN && cmp->op != SF_NOT_IN)
+            return error_set(err, BAD, "Invalid comparator for experiment_id: %s", cmp->op_text);
+        if ((c->kind == SF_VAL_LIST) != (cmp->op == SF_IN || cmp->op == SF_NOT_IN))
+            return error_set(err, BAD, "Invalid comparator for experiment_id: %s", cmp->op_text);
+        if (c->kind == SF_VAL_STRING)
+            return experiment_id_value(a, &c->str, err);
+        for (size_t i = 0; i < c->list_len; i++)
+            if (experiment_id_value(a, &c->list[i], err))
+                return -1;
+        return 0;
+    }
+    if (check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err))
+        return -1;
+    if (cmp->op != SF_EQ && cmp->op != SF_NE && cmp->op != SF_LIKE && cmp->op != SF_ILIKE)
+        return error_set(err, BAD, "Invalid comparator for string attribute: %s", cmp->op_text);
+    return 0;
+}
+
+typedef int (*clause_fn)(struct arena *, const struct comparison *, struct sf_clause *,
+                         struct error *);
+
+static int parse_filter(struct arena *a, const char *filter, clause_fn make,
+                        struct sf_filter *out, struct error *err)
+{
+    out->clauses = NULL;
+    out->n = 0;
+    if (!filter || !*filter)
+        return 0;
+    struct lexer lx = {filter, filter + strlen(filter)};
+    size_t cap = 0;
+    struct tok t;
+    for (;;) {
+        lex_next(&lx, &t);
+        if (t.kind == T_END)
+            break;
+        if (tok_is_kw(&t, "AND"))
+            continue;   /* MLflow ignores stray ANDs */
+        if (t.kind == T_OTHER && t.len == 1 && *t.s == ';') {
+            struct tok rest;
+            lex_next(&lx, &rest);
+            if (rest.kind != T_END)
+                return error_set(err, BAD, "Search filter contained multiple expression '%s'. "
+                                 "Provide AND-ed expression list.", filter);
+        }
+        if (t.kind != T_IDENT || tok_is_kw(&t, "OR") || tok_is_kw(&t, "NOT") ||
+            tok_is_kw(&t, "IN") || tok_is_kw(&t, "IS") || tok_is_kw(&t, "LIKE") ||
+            tok_is_kw(&t, "ILIKE") || tok_is_kw(&t, "NULL"))
+            return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
+                             (int)t.len, t.s);
+        struct comparison cmp;
+        if (read_comparison(&lx, &t, &cmp, err))
+            return -1;
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            out->clauses = arena_grow(a, out->clauses, cap * sizeof *out->clauses,
+                                      ncap * sizeof *out->clauses);
+            cap = ncap;
+        }
+        struct sf_clause *c = &out->clauses[out->n];
+        memset(c, 0, sizeof *c);
+        if (make(a, &cmp, c, err))
+            return -1;
+        out->n++;
+    }
+    return 0;
+}
+
+int sf_parse_run_filter(struct arena *a, const char *filter, struct sf_filter *out,
+                        struct error *err)
+{
+    return parse_filter(a, filter, run_clause, out, err);
+}
+
+int sf_parse_experiment_filter(struct arena *a, const char *filter, struct sf_filter *out,
+                               struct error *err)
+{
+    return parse_filter(a, filter, experiment_clause, out, err);
+}
+
+/* ---- order_by --------------------------------------------------------- */
+
+/* "<ident> [ASC|DESC]". With a direction, MLflow runs the clause through
+ * shlex with backticks turned into double quotes, so quotes vanish wherever
+ * they are: we rebuild the identifier from the parts' contents. Without one,
+ * the identifier is taken as written. */
+static int order_clause(struct arena *a, const char *text, char **ident, bool *ascending,
+                        struct error *err)
+{
+    size_t len = strlen(text);
+    struct lexer lx = {text, text + len};
+    struct tok t, dir, rest;
+    lex_next(&lx, &t);
+    /* sqlparse leaves edge whitespace as extra tokens, which MLflow refuses */
+    if (t.kind != T_IDENT || len == 0 || is_space((unsigned char)text[0]) ||
+        is_space((unsigned char)text[len - 1]))
+        return error_set(err, BAD, "Invalid order_by clause '%s'. Could not be parsed.", text);
+    lex_next(&lx, &dir);
+    lex_next(&lx, &rest);
+    if (rest.kind != T_END)
+        return error_set(err, BAD, "Invalid order_by clause '%s'. Could not be parsed.", text);
+    *ascending = true;
+    if (dir.kind != T_END) {
+        if (tok_is_kw(&dir, "DESC"))
+            *ascending = false;
+        else if (!tok_is_kw(&dir, "ASC"))
+            return error_set(err, BAD, "Invalid ordering key in order_by clause '%s'.", text);
+    }
+    if (dir.kind == T_END) {
+        /* only "<ident> <direction>" goes through shlex */
+        *ident = arena_strndup(a, t.s, t.len);
+        return 0;
+    }
+    struct strbuf sb;
+    sb_init(&sb, a, t.len + 1);
+    const char *p = t.s, *end = t.s + t.len;
+    while (p < end) {
+        const char *q = scan_ident_part(p, end);
+        if (!q)
+            q = p + 1;
+        if (*p == '`' || *p == '"')
+            sb_putn(&sb, p + 1, (size_t)(q - p) - 2);
+        else
+            sb_putn(&sb, p, (size_t)(q - p));
+        if (q < end && *q == '.')
+            sb_putc(&sb, *q++);
+        p = q;
+    }
+    *ident = sb.buf;
+    return 0;
+}
+
+static void quoted_list(struct strbuf *sb, const char *const *items, size_t n)
+{
+    sb_putc(sb, '[');
+    for (size_t i = 0; i < n; i++)
+        sb_printf(sb, "%s'%s'", i ? ", " : "", items[i]);
+    sb_putc(sb, ']');
+}
+
+int sf_parse_run_order_by(struct arena *a, const char *const *order_by, size_t n,
+                          struct sf_order_list *out, struct error *err)
+{
+    out->items = n ? arena_alloc(a, n * sizeof *out->items) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        bool asc;
+        struct ident id;
+        if (!order_by[i])
+            return error_set(err, BAD, "Invalid order_by clause ''. Could not be parsed.");
+        if (order_clause(a, order_by[i], &text, &asc, err))
+            return -1;
+        if (run_ident(a, text, strlen(text), run_order_attrs, RUN_ORDER_KEYS, &id, err))
+            return -1;
+        if (id.entity == SF_DATASET)
+            return error_set(err, BAD, "Invalid identifier type '%s'", entity_name(id.entity));
+        for (size_t j = 0; j < out->n; j++) {
+            if (out->items[j].entity == id.entity && strcmp(out->items[j].key, id.key) == 0) {
+                struct strbuf sb;
+                sb_init(&sb, a, 128);
+                quoted_list(&sb, order_by, n);
+                return error_set(err, BAD, "`order_by` contains duplicate fields: %s", sb.buf);
+            }
+        }
+        out->items[out->n++] = (struct sf_order){id.entity, id.key, asc};
+    }
+    return 0;
+}
+
+int sf_parse_experiment_order_by(struct arena *a, const char *const *order_by, size_t n,
+                                 struct sf_order_list *out, struct error *err)
+{
+    out->items = n ? arena_alloc(a, n * sizeof *out->items) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        bool asc;
+        struct ident id;
+        if (!order_by[i])
+            return error_set(err, BAD, "Invalid order_by clause ''. Could not be parsed.");
+        if (order_clause(a, order_by[i], &text, &asc, err))
+            return -1;
+        if (exp_ident(a, text, strlen(text), &id, err))
+            return -1;
+        if (id.entity != SF_ATTR)
+            return error_set(err, BAD, "Invalid order_by entity: %s", entity_name(id.entity));
+        out->items[out->n++] = (struct sf_order){id.entity, id.key, asc};
+    }
+    return 0;
+}

@@ -1,0 +1,22 @@
+/* MLflow's search filter and order_by strings → the AST in store/search.h.
+ * The grammar is the one MLflow's sqlparse-based SearchUtils accepts
+ * (reference/mlflow-protocol.md §3); errors are ERR_INVALID_PARAMETER_VALUE
+ * with MLflow's messages. All memory comes from the arena. */
+#ifndef CAIRN_SEARCH_FILTER_H
+#define CAIRN_SEARCH_FILTER_H
+#include "../store/search.h"
+
+/* SearchRuns filter_string; NULL or "" gives an empty filter. */
+int sf_parse_run_filter(struct arena *a, const char *filter, struct sf_filter *out,
+                        struct error *err);
+/* SearchExperiments filter (name, experiment_id, creation_time,
+ * last_update_time, tags.*). experiment_id values are normalised to decimal. */
+int sf_parse_experiment_filter(struct arena *a, const char *filter, struct sf_filter *out,
+                               struct error *err);
+/* SearchRuns order_by: "<ident> [ASC|DESC]" each; duplicates rejected. */
+int sf_parse_run_order_by(struct arena *a, const char *const *order_by, size_t n,
+                          struct sf_order_list *out, struct error *err);
+/* SearchExperiments order_by: attributes only. */
+int sf_parse_experiment_order_by(struct arena *a, const char *const *order_by, size_t n,
+                                 struct sf_order_list *out, struct error *err);
+#endif

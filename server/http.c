@@ -1,0 +1,500 @@
+/* civetweb glue: one dispatcher for every path, matched against the route
+ * table in api/routes.c. Limits, Host and Content-Type checks, CORS, and
+ * drain-before-stop live here; no civetweb type crosses into api/. */
+#include "http.h"
+#include "../api/api.h"
+#include "../api/json.h"
+#include <civetweb.h>
+#include <fnmatch.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEAD_LIMIT (16 * 1024)
+#define READ_CHUNK (64 * 1024)
+
+static struct mg_context *ctx;
+static struct http_options opt;
+static atomic_int in_flight;
+static atomic_bool draining;
+
+static const char *const default_hosts[] = {
+    "localhost", "127.0.0.1", "[::1]", "0.0.0.0",
+    "localhost:*", "127.0.0.1:*", "[[]::1]:*", "0.0.0.0:*",
+    "192.168.*", "10.*", "172.16.*", "172.17.*", "172.18.*", "172.19.*", "172.20.*", "172.21.*",
+    "172.22.*", "172.23.*", "172.24.*", "172.25.*", "172.26.*", "172.27.*", "172.28.*", "172.29.*",
+    "172.30.*", "172.31.*", "fc00:*", "fd00:*",
+};
+
+/* ---- helpers ---- */
+
+static bool match_any(const char *s, const char *const *patterns, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(patterns[i], "*") || (strchr(patterns[i], '*') || strchr(patterns[i], '['))
+                ? fnmatch(patterns[i], s, 0) == 0 : strcmp(patterns[i], s) == 0)
+            return true;
+    return false;
+}
+
+static bool host_allowed(const char *host)
+{
+    if (!host || !*host)
+        return false;
+    if (opt.allowed_hosts)
+        return match_any(host, opt.allowed_hosts, opt.n_allowed_hosts);
+    return match_any(host, default_hosts, sizeof default_hosts / sizeof *default_hosts);
+}
+
+static bool localhost_origin(const char *origin)
+{
+    static const char *const pats[] = { "http://localhost", "http://localhost:*", "http://127.0.0.1",
+                                        "http://127.0.0.1:*", "http://[[]::1]", "http://[[]::1]:*",
+                                        "https://localhost", "https://localhost:*" };
+    return match_any(origin, pats, sizeof pats / sizeof *pats);
+}
+
+static bool origin_allowed(const char *origin)
+{
+    return localhost_origin(origin) || match_any(origin, opt.cors_origins, opt.n_cors_origins);
+}
+
+static void send_reply(struct mg_connection *conn, int status, const char *content_type,
+                       const char *body, size_t len, const char *origin, bool close)
+{
+    char clen[24];
+    snprintf(clen, sizeof clen, "%zu", len);
+    if (close)
+        mg_disable_connection_keep_alive(conn);
+    mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    mg_response_header_add(conn, "Content-Length", clen, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    if (origin && origin_allowed(origin)) {
+        mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
+        mg_response_header_add(conn, "Access-Control-Allow-Credentials", "true", -1);
+        mg_response_header_add(conn, "Vary", "Origin", -1);
+    }
+    mg_response_header_send(conn);
+    if (len)
+        mg_write(conn, body, len);
+}
+
+static int reply_text(struct mg_connection *conn, int status, const char *text, bool close)
+{
+    send_reply(conn, status, "text/plain; charset=utf-8", text, strlen(text), NULL, close);
+    return status;
+}
+
+static int reply_error(struct mg_connection *conn, struct arena *a, const struct error *err,
+                       const char *origin, bool close)
+{
+    struct strbuf sb;
+    sb_init(&sb, a, 256);
+    error_to_json(err, &sb);
+    int status = error_http_status(err->code);
+    send_reply(conn, status, "application/json", sb.buf, sb.len, origin, close);
+    return status;
+}
+
+/* ---- routing ---- */
+
+/* Matches path against pattern, filling path params. "{x}" matches one
+ * non-empty segment, "{x*}" the rest of the path (possibly empty). */
+static bool route_match(const char *pattern, const char *path, struct request *req)
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            bool rest = close[-1] == '*';
+            const char *end = rest ? s + strlen(s) : s + strcspn(s, "/");
+            if ((!rest && end == s) || np >= API_MAX_PATH_PARAMS)
+                return false;
+            req->path_params[np++] = arena_strndup(req->arena, s, (size_t)(end - s));
+            s = end;
+            p = close + 1;
+        } else {
+            if (*p != *s)
+                return false;
+            p++;
+            s++;
+        }
+    }
+    if (*s)
+        return false;
+    req->n_path_params = np;
+    return true;
+}
+
+/* Static segments win over {param} ones: exact routes are tried first. */
+static const struct route *find_route(const char *method, const char *path, struct request *req,
+                                      bool *method_mismatch)
+{
+    *method_mismatch = false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < api_routes_count; i++) {
+            const struct route *r = &api_routes[i];
+            bool has_param = strchr(r->pattern, '{') != NULL;
+            if (has_param != (pass == 1))
+                continue;
+            if (!route_match(r->pattern, path, req))
+                continue;
+            if (!strcmp(r->method, method))
+                return r;
+            *method_mismatch = true;
+        }
+    }
+    return NULL;
+}
+
+/* ---- request building ---- */
+
+static void parse_query(struct request *req, const char *qs)
+{
+    if (!qs || !*qs)
+        return;
+    size_t cap = 1;
+    for (const char *c = qs; *c; c++)
+        cap += *c == '&';
+    req->query = arena_alloc(req->arena, cap * sizeof *req->query);
+    const char *s = qs;
+    while (*s) {
+        const char *amp = strchr(s, '&');
+        size_t len = amp ? (size_t)(amp - s) : strlen(s);
+        if (len) {
+            const char *eq = memchr(s, '=', len);
+            size_t klen = eq ? (size_t)(eq - s) : len;
+            size_t vlen = eq ? len - klen - 1 : 0;
+            char *k = arena_alloc(req->arena, klen + 1), *v = arena_alloc(req->arena, vlen + 1);
+            mg_url_decode(s, (int)klen, k, (int)klen + 1, 1);
+            if (eq)
+                mg_url_decode(eq + 1, (int)vlen, v, (int)vlen + 1, 1);
+            req->query[req->n_query].key = k;
+            req->query[req->n_query].value = v;
+            req->n_query++;
+        }
+        s += len + (amp ? 1 : 0);
+    }
+}
+
+/* GET input: query params as one object; a repeated key becomes an array. */
+static cJSON *query_to_json(struct request *req)
+{
+    json_set_thread_arena(req->arena);
+    cJSON *obj = cJSON_CreateObject();
+    for (size_t i = 0; i < req->n_query; i++) {
+        const struct query_param *q = &req->query[i];
+        cJSON *prev = cJSON_GetObjectItemCaseSensitive(obj, q->key);
+        cJSON *v = cJSON_CreateString(q->value);
+        if (!prev) {
+            cJSON_AddItemToObject(obj, q->key, v);
+        } else if (cJSON_IsArray(prev)) {
+            cJSON_AddItemToArray(prev, v);
+        } else {
+            cJSON *arr = cJSON_CreateArray();
+            cJSON_AddItemToArray(arr, cJSON_Duplicate(prev, 1));
+            cJSON_AddItemToArray(arr, v);
+            cJSON_ReplaceItemInObjectCaseSensitive(obj, q->key, arr);
+        }
+    }
+    json_set_thread_arena(NULL);
+    return obj;
+}
+
+/* Reads a JSON body up to the limit. Returns NULL with err set (413 marks too big). */
+static char *read_body(struct mg_connection *conn, struct arena *a, size_t *len, bool *too_big,
+                       struct error *err)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    *too_big = false;
+    if (ri->content_length > (long long)opt.max_body) {
+        *too_big = true;
+        return NULL;
+    }
+    size_t cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 4096;
+    struct strbuf sb;
+    sb_init(&sb, a, cap);
+    char *chunk = arena_alloc(a, READ_CHUNK);
+    for (;;) {
+        int n = mg_read(conn, chunk, READ_CHUNK);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            error_set(err, ERR_BAD_REQUEST, "Failed to read the request body");
+            return NULL;
+        }
+        if (sb.len + (size_t)n > opt.max_body) {
+            *too_big = true;
+            return NULL;
+        }
+        sb_putn(&sb, chunk, (size_t)n);
+    }
+    *len = sb.len;
+    return sb.buf;
+}
+
+static bool content_type_is_json(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == 16 && !strncasecmp(ct, "application/json", 16);
+}
+
+/* ---- streaming adapters ---- */
+
+static long long stream_read(void *c, char *buf, size_t len)
+{
+    return mg_read((struct mg_connection *)c, buf, len);
+}
+
+static int stream_begin(void *c, int status, const char *content_type, long long length,
+                        const char *extra_headers)
+{
+    struct mg_connection *conn = c;
+    mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    if (length >= 0) {
+        char clen[24];
+        snprintf(clen, sizeof clen, "%lld", length);
+        mg_response_header_add(conn, "Content-Length", clen, -1);
+    }
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    if (extra_headers)
+        mg_response_header_add_lines(conn, extra_headers);
+    return mg_response_header_send(conn);
+}
+
+static int stream_write(void *c, const char *buf, size_t len)
+{
+    return mg_write((struct mg_connection *)c, buf, len) == (int)len ? 0 : -1;
+}
+
+/* ---- the dispatcher ---- */
+
+static size_t head_size(const struct mg_request_info *ri)
+{
+    size_t n = strlen(ri->request_method) + strlen(ri->request_uri) + 16;
+    if (ri->query_string)
+        n += strlen(ri->query_string) + 1;
+    for (int i = 0; i < ri->num_headers; i++)
+        n += strlen(ri->http_headers[i].name) + strlen(ri->http_headers[i].value) + 4;
+    return n;
+}
+
+static const char *strip_prefix(const char *path)
+{
+    size_t n = opt.static_prefix ? strlen(opt.static_prefix) : 0;
+    if (n && !strncmp(path, opt.static_prefix, n) && (path[n] == '/' || path[n] == '\0'))
+        return path + n;
+    return n ? NULL : path;
+}
+
+static int dispatch(struct mg_connection *conn, struct arena *a)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *origin = mg_get_header(conn, "Origin");
+    const char *raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    struct error err = { 0 };
+
+    if (head_size(ri) > HEAD_LIMIT)
+        return reply_text(conn, 431, "Request header fields too large", true);
+    if (atomic_load(&draining)) {
+        error_set(&err, ERR_TEMPORARILY_UNAVAILABLE, "Server is shutting down; retry the request");
+        return reply_error(conn, a, &err, origin, true);
+    }
+    const char *path = strip_prefix(raw);
+    if (!path)
+        return reply_text(conn, 404, "Not Found", false);
+    bool health = !strcmp(path, "/health") || !strcmp(path, "/version");
+    if (!health && !host_allowed(mg_get_header(conn, "Host")))
+        return reply_text(conn, 403, "Invalid Host header - possible DNS rebinding attack detected", false);
+
+    const char *method = ri->request_method;
+    bool api = !strncmp(path, "/api/", 5) || !strncmp(path, "/ajax-api/", 10);
+    bool state_changing = strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+    if (api && origin && state_changing && !origin_allowed(origin))
+        return reply_text(conn, 403, "Cross-origin request blocked", false);
+    if (!strcmp(method, "OPTIONS") && api) {
+        if (origin && origin_allowed(origin)) {
+            mg_response_header_start(conn, 204);
+            mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
+            mg_response_header_add(conn, "Access-Control-Allow-Credentials", "true", -1);
+            mg_response_header_add(conn, "Access-Control-Allow-Methods",
+                                   "GET, POST, PUT, DELETE, OPTIONS, PATCH", -1);
+            const char *h = mg_get_header(conn, "Access-Control-Request-Headers");
+            if (h)
+                mg_response_header_add(conn, "Access-Control-Allow-Headers", h, -1);
+            mg_response_header_add(conn, "Content-Length", "0", -1);
+            mg_response_header_add(conn, "Vary", "Origin", -1);
+            mg_response_header_send(conn);
+            return 204;
+        }
+        return reply_text(conn, 204, "", false);
+    }
+
+    struct request req = { .arena = a, .method = method, .content_type = mg_get_header(conn, "Content-Type") };
+    /* every route also answers under /ajax-api/ */
+    const char *route_path = path;
+    if (!strncmp(path, "/ajax-api/", 10))
+        route_path = arena_printf(a, "/api/%s", path + 10);
+    req.path = route_path;
+    bool wrong_method;
+    const struct route *route = find_route(method, route_path, &req, &wrong_method);
+    if (!route) {
+        if (wrong_method)
+            return reply_text(conn, 405, "Method Not Allowed", false);
+        return reply_text(conn, 404, "Not Found", false);
+    }
+    if ((route->flags & ROUTE_TRACKING) && opt.artifacts_only)
+        return reply_text(conn, 503, arena_printf(a, "Endpoint: %s disabled due to the mlflow server "
+                          "running in `--artifacts-only` mode. To enable tracking operations, run "
+                          "`mlflow server` without `--artifacts-only`", path), false);
+    if ((route->flags & ROUTE_ARTIFACTS) && !opt.serve_artifacts)
+        return reply_text(conn, 503, arena_printf(a, "Endpoint: %s disabled due to the mlflow server "
+                          "running with `--no-serve-artifacts`. To enable artifacts server "
+                          "functionality, run `mlflow server` with `--serve-artifacts`", path), false);
+    parse_query(&req, ri->query_string);
+
+    if (route->flags & ROUTE_STREAM) {
+        req.body = (struct body_reader){ conn, stream_read, ri->content_length };
+        req.out = (struct body_writer){ conn, stream_begin, stream_write };
+    } else if (route->flags & ROUTE_JSON) {
+        size_t len = 0;
+        bool too_big;
+        bool has_body = ri->content_length > 0 || ri->content_length < 0;
+        if (!strcmp(method, "GET")) {
+            req.input = query_to_json(&req);
+        } else {
+            if ((!strcmp(method, "POST") || !strcmp(method, "PUT") || has_body) &&
+                !content_type_is_json(req.content_type)) {
+                if (!req.content_type)
+                    error_set(&err, ERR_INVALID_PARAMETER_VALUE, "Bad Request. Content-Type header is missing.");
+                else
+                    error_set(&err, ERR_INVALID_PARAMETER_VALUE,
+                              "Bad Request. Content-Type must be one of ['application/json'].");
+                return reply_error(conn, a, &err, origin, false);
+            }
+            char *body = read_body(conn, a, &len, &too_big, &err);
+            if (too_big) {
+                error_set(&err, ERR_INVALID_PARAMETER_VALUE,
+                          "Request body exceeds the limit of %zu bytes", opt.max_body);
+                struct strbuf eb;
+                sb_init(&eb, a, 256);
+                error_to_json(&err, &eb);
+                send_reply(conn, 413, "application/json", eb.buf, eb.len, origin, true);
+                return 413;
+            }
+            if (!body)
+                return reply_error(conn, a, &err, origin, true);
+            size_t skip = strspn(body, " \t\r\n");
+            if (skip == len) {
+                json_set_thread_arena(a);
+                req.input = cJSON_CreateObject();
+                json_set_thread_arena(NULL);
+            } else {
+                req.input = json_parse(a, body, len, &err);
+                /* old clients double-encode: a JSON string holding the object */
+                if (req.input && cJSON_IsString(req.input))
+                    req.input = json_parse(a, req.input->valuestring, strlen(req.input->valuestring), &err);
+                if (req.input && !cJSON_IsObject(req.input)) {
+                    error_set(&err, ERR_INVALID_PARAMETER_VALUE, "Request body must be a JSON object");
+                    req.input = NULL;
+                }
+                if (!req.input)
+                    return reply_error(conn, a, &err, origin, false);
+            }
+        }
+        /* merge query params into a body-less request (e.g. DELETE …?x=y) */
+        if (strcmp(method, "GET") && req.n_query && !req.input->child) {
+            req.input = query_to_json(&req);
+        }
+    }
+
+    struct response resp = { .status = 200, .content_type = "application/json" };
+    sb_init(&resp.body, a, 1024);
+    if (route->handler(&req, &resp, &err))
+        return reply_error(conn, a, &err, origin, false);
+    if (req.streamed)
+        return resp.status;
+    send_reply(conn, resp.status, resp.content_type, resp.body.buf, resp.body.len, origin, false);
+    return resp.status;
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    atomic_fetch_add(&in_flight, 1);
+    struct arena a;
+    arena_init(&a);
+    int status = dispatch(conn, &a);
+    arena_free(&a);
+    atomic_fetch_sub(&in_flight, 1);
+    return status;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    fprintf(stderr, "cairn: http: %s\n", message);
+    return 1;
+}
+
+int http_start(const struct http_options *o)
+{
+    opt = *o;
+    char ports[128], threads[16], head[16];
+    snprintf(ports, sizeof ports, "%s:%d", o->host, o->port);
+    snprintf(threads, sizeof threads, "%d", o->workers);
+    snprintf(head, sizeof head, "%d", 64 * 1024);
+    const char *options[] = {
+        "listening_ports", ports,
+        "num_threads", threads,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "15000",
+        "request_timeout_ms", "120000",
+        "max_request_size", head,           /* ours is 16 KiB, answered with 431 */
+        "access_control_allow_origin", "",  /* else civetweb answers preflights itself */
+        "access_control_allow_methods", "",
+        "access_control_allow_headers", "",
+        "enable_directory_listing", "no",
+        "tcp_nodelay", "1",
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = on_log_message;
+    mg_init_library(0);
+    char errtext[256] = "";
+    struct mg_init_data init = { &cb, NULL, options };
+    struct mg_error_data errd = { 0, errtext, sizeof errtext };
+    ctx = mg_start2(&init, &errd);
+    if (!ctx) {
+        fprintf(stderr, "cairn: cannot listen on %s: %s\n", ports, errtext[0] ? errtext : "address in use?");
+        return -1;
+    }
+    mg_set_request_handler(ctx, "/", on_request, NULL);
+    struct mg_server_port sp[4];
+    int n = mg_get_server_ports(ctx, 4, sp);
+    return n > 0 ? sp[0].port : o->port;
+}
+
+void http_drain_and_stop(int timeout_ms)
+{
+    atomic_store(&draining, true);
+    struct timespec ts = { 0, 10 * 1000000L };
+    for (int waited = 0; atomic_load(&in_flight) > 0 && waited < timeout_ms; waited += 10)
+        nanosleep(&ts, NULL);
+    mg_stop(ctx);
+    mg_exit_library();
+}

@@ -1,0 +1,298 @@
+/* cairn-server: `mlflow server`'s flags, plus --data-dir. */
+#include "embedded_pg.h"
+#include "http.h"
+#include "../api/api.h"
+#include "../api/json.h"
+#include "../store/db.h"
+#include "../store/migrate.h"
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CAIRN_VERSION "0.1.0"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct config {
+    struct http_options http;
+    const char *backend_uri;
+    const char *registry_uri;
+    const char *default_artifact_root;
+    const char *artifacts_destination;
+    const char *data_dir;
+    int pool_size;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: cairn-server [options]\n"
+          "  --host HOST                    address to listen on (default 127.0.0.1)\n"
+          "  --port PORT                    port (default 5000; 0 picks a free one)\n"
+          "  --backend-store-uri URI        postgresql://… (default: embedded cluster in --data-dir)\n"
+          "  --registry-store-uri URI       must equal the backend store\n"
+          "  --default-artifact-root URI    artifact root for new experiments\n"
+          "  --artifacts-destination DIR    where mlflow-artifacts: files live (default DATA_DIR/artifacts)\n"
+          "  --serve-artifacts / --no-serve-artifacts\n"
+          "  --artifacts-only               serve only the artifact proxy\n"
+          "  --workers N                    HTTP worker threads (default 32)\n"
+          "  --db-pool-size N               PostgreSQL connections (default 8)\n"
+          "  --static-prefix /PREFIX        serve every route under a prefix\n"
+          "  --allowed-hosts H1,H2          Host header allow-list (fnmatch patterns)\n"
+          "  --cors-allowed-origins O1,O2   origins allowed to make cross-origin requests\n"
+          "  --max-body-size BYTES          JSON body limit (default 16 MiB)\n"
+          "  --data-dir DIR                 data directory (default ./var)\n"
+          "  --version, --help\n", f);
+}
+
+static const char **split_list(const char *s, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *c = s; *c; c++)
+        cap += *c == ',';
+    const char **v = calloc(cap, sizeof *v);
+    char *copy = strdup(s);
+    *n = 0;
+    for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        while (*tok == ' ')
+            tok++;
+        if (*tok)
+            v[(*n)++] = tok;
+    }
+    return v;
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "cairn: %s takes a number from %d to %d, not '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+    for (int i = 1; i < argc; i++) {
+        char *arg = argv[i], *val = NULL;
+        char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        if (eq) {
+            *eq = '\0';
+            val = eq + 1;
+        }
+#define VALUE() (val ? val : (i + 1 < argc ? argv[++i] : (fprintf(stderr, "cairn: %s needs a value\n", arg), exit(2), "")))
+        if (!strcmp(arg, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(arg, "--version")) {
+            printf("cairn-server %s (MLflow protocol %s)\n", CAIRN_VERSION, api_config.version);
+            exit(0);
+        } else if (!strcmp(arg, "--host") || !strcmp(arg, "-h")) {
+            c->http.host = VALUE();
+        } else if (!strcmp(arg, "--port") || !strcmp(arg, "-p")) {
+            if (parse_int(arg, VALUE(), 0, 65535, &c->http.port))
+                return -1;
+        } else if (!strcmp(arg, "--workers") || !strcmp(arg, "-w")) {
+            if (parse_int(arg, VALUE(), 1, 1024, &c->http.workers))
+                return -1;
+        } else if (!strcmp(arg, "--db-pool-size")) {
+            if (parse_int(arg, VALUE(), 1, 256, &c->pool_size))
+                return -1;
+        } else if (!strcmp(arg, "--max-body-size")) {
+            int mb;
+            if (parse_int(arg, VALUE(), 1024, INT_MAX, &mb))
+                return -1;
+            c->http.max_body = (size_t)mb;
+        } else if (!strcmp(arg, "--backend-store-uri")) {
+            c->backend_uri = VALUE();
+        } else if (!strcmp(arg, "--registry-store-uri")) {
+            c->registry_uri = VALUE();
+        } else if (!strcmp(arg, "--default-artifact-root")) {
+            c->default_artifact_root = VALUE();
+        } else if (!strcmp(arg, "--artifacts-destination")) {
+            c->artifacts_destination = VALUE();
+        } else if (!strcmp(arg, "--serve-artifacts")) {
+            c->http.serve_artifacts = true;
+        } else if (!strcmp(arg, "--no-serve-artifacts")) {
+            c->http.serve_artifacts = false;
+        } else if (!strcmp(arg, "--artifacts-only")) {
+            c->http.artifacts_only = true;
+        } else if (!strcmp(arg, "--static-prefix")) {
+            c->http.static_prefix = VALUE();
+            if (c->http.static_prefix[0] != '/' || c->http.static_prefix[strlen(c->http.static_prefix) - 1] == '/') {
+                fprintf(stderr, "cairn: --static-prefix must start with '/' and not end with one\n");
+                return -1;
+            }
+        } else if (!strcmp(arg, "--allowed-hosts")) {
+            c->http.allowed_hosts = split_list(VALUE(), &c->http.n_allowed_hosts);
+        } else if (!strcmp(arg, "--cors-allowed-origins")) {
+            c->http.cors_origins = split_list(VALUE(), &c->http.n_cors_origins);
+        } else if (!strcmp(arg, "--data-dir")) {
+            c->data_dir = VALUE();
+        } else if (!strcmp(arg, "--app-name")) {
+            fprintf(stderr, "cairn: --app-name %s is not supported: Cairn has no authentication app yet; "
+                            "refusing to start rather than serve without it\n", VALUE());
+            return -1;
+        } else if (!strcmp(arg, "--gunicorn-opts") || !strcmp(arg, "--uvicorn-opts") ||
+                   !strcmp(arg, "--waitress-opts") || !strcmp(arg, "--expose-prometheus")) {
+            fprintf(stderr, "cairn: warning: ignoring %s %s (not applicable to Cairn)\n", arg, VALUE());
+        } else if (!strcmp(arg, "--dev")) {
+            fprintf(stderr, "cairn: warning: ignoring --dev\n");
+        } else {
+            fprintf(stderr, "cairn: unknown option '%s' (see --help)\n", arg);
+            return -1;
+        }
+#undef VALUE
+    }
+    return 0;
+}
+
+/* MLflow users' URIs: postgresql://, postgres://, postgresql+psycopg2:// */
+static char *normalize_backend_uri(const char *uri)
+{
+    static const char *const schemes[] = { "postgresql://", "postgres://", "postgresql+psycopg2://",
+                                           "postgresql+psycopg://", "postgresql+pg8000://" };
+    for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+        size_t n = strlen(schemes[i]);
+        if (!strncmp(uri, schemes[i], n)) {
+            char *out = malloc(strlen(uri) + 16);
+            sprintf(out, "postgresql://%s", uri + n);
+            return out;
+        }
+    }
+    fprintf(stderr, "cairn: unsupported --backend-store-uri '%s': Cairn stores everything in "
+                    "PostgreSQL; give a postgresql://user@host/db URI, or none for the embedded cluster\n", uri);
+    return NULL;
+}
+
+static char *absolute(const char *path)
+{
+    char buf[PATH_MAX];
+    if (path[0] == '/')
+        return strdup(path);
+    if (!getcwd(buf, sizeof buf))
+        return strdup(path);
+    char *out = malloc(strlen(buf) + strlen(path) + 2);
+    sprintf(out, "%s/%s", buf, path);
+    return out;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv)
+{
+    long long t0 = mono_ms();
+    struct config c = {
+        .http = { .host = "127.0.0.1", .port = 5000, .workers = 32, .max_body = 16u << 20,
+                  .static_prefix = "", .serve_artifacts = true },
+        .data_dir = "./var",
+        .pool_size = 8,
+    };
+    if (parse_args(argc, argv, &c))
+        return 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    json_init();
+
+    char *data_dir = absolute(c.data_dir);
+    char conninfo[4096];
+    bool embedded = c.backend_uri == NULL;
+    if (c.registry_uri && (!c.backend_uri || strcmp(c.registry_uri, c.backend_uri))) {
+        fprintf(stderr, "cairn: --registry-store-uri must equal --backend-store-uri (one database)\n");
+        return 2;
+    }
+    if (embedded) {
+        if (data_dir_lock(data_dir))
+            return 1;
+        if (embedded_pg_start(data_dir, conninfo, sizeof conninfo)) {
+            embedded_pg_stop();
+            return 1;
+        }
+    } else {
+        char *uri = normalize_backend_uri(c.backend_uri);
+        if (!uri)
+            return 2;
+        snprintf(conninfo, sizeof conninfo, "%s", uri);
+        free(uri);
+    }
+
+    /* artifact roots, as mlflow server resolves them */
+    char *dest = c.artifacts_destination ? absolute(c.artifacts_destination) : NULL;
+    if (!dest) {
+        dest = malloc(strlen(data_dir) + 16);
+        sprintf(dest, "%s/artifacts", data_dir);
+    }
+    mkdir(dest, 0755);
+    api_config.artifacts_destination = dest;
+    api_config.serve_artifacts = c.http.serve_artifacts;
+    if (c.default_artifact_root) {
+        api_config.default_artifact_root = c.default_artifact_root;
+    } else if (c.http.serve_artifacts) {
+        api_config.default_artifact_root = "mlflow-artifacts:";
+    } else {
+        char *root = malloc(strlen(dest) + 16);
+        sprintf(root, "file://%s", dest);
+        api_config.default_artifact_root = root;
+    }
+
+    struct error err = { 0 };
+    const char *seed_root = strcmp(api_config.default_artifact_root, "mlflow-artifacts:")
+                                ? api_config.default_artifact_root : "mlflow-artifacts:";
+    if (migrate(conninfo, seed_root, &err) || db_init(conninfo, c.pool_size, &err)) {
+        fprintf(stderr, "cairn: %s\n", err.message);
+        if (embedded)
+            embedded_pg_stop();
+        return 1;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int port = http_start(&c.http);
+    if (port < 0) {
+        db_shutdown();
+        if (embedded)
+            embedded_pg_stop();
+        return 1;
+    }
+    printf("listening on http://%s:%d\n", c.http.host, port);
+    fprintf(stderr, "cairn: ready in %lld ms (%s PostgreSQL, artifacts in %s)\n", mono_ms() - t0,
+            embedded ? "embedded" : "external", dest);
+
+    struct timespec tick = { 0, 50 * 1000000L };
+    while (!stop_requested)
+        nanosleep(&tick, NULL);
+
+    fprintf(stderr, "cairn: stopping: draining in-flight requests\n");
+    http_drain_and_stop(30000);
+    db_shutdown();
+    if (embedded)
+        embedded_pg_stop();
+    free(data_dir);
+    free(dest);
+    fprintf(stderr, "cairn: stopped\n");
+    return 0;
+}

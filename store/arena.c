@@ -1,0 +1,185 @@
+#include "arena.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_MIN (16 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *prev;
+    size_t size, used;
+    _Alignas(16) unsigned char data[];
+};
+
+static struct arena_chunk *chunk_new(size_t size, struct arena_chunk *prev)
+{
+    struct arena_chunk *c = malloc(sizeof *c + size);
+    if (!c) {
+        fputs("cairn: out of memory\n", stderr);
+        abort();
+    }
+    c->prev = prev;
+    c->size = size;
+    c->used = 0;
+    return c;
+}
+
+void arena_init(struct arena *a)
+{
+    a->head = NULL;
+    a->total = 0;
+}
+
+static void *alloc_raw(struct arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (!a->head || a->head->size - a->head->used < n) {
+        size_t size = n > CHUNK_MIN ? n : CHUNK_MIN;
+        if (a->head && size < a->head->size * 2 && n <= CHUNK_MIN * 64)
+            size = a->head->size * 2 > CHUNK_MIN * 64 ? CHUNK_MIN * 64 : a->head->size * 2;
+        if (size < n)
+            size = n;
+        a->head = chunk_new(size, a->head);
+    }
+    void *p = a->head->data + a->head->used;
+    a->head->used += n;
+    a->total += n;
+    return p;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+    void *p = alloc_raw(a, n ? n : 1);
+    memset(p, 0, n);
+    return p;
+}
+
+void *arena_grow(struct arena *a, void *p, size_t old_n, size_t new_n)
+{
+    if (new_n <= old_n)
+        return p;
+    struct arena_chunk *c = a->head;
+    size_t old_r = (old_n + 15) & ~(size_t)15, new_r = (new_n + 15) & ~(size_t)15;
+    /* the last allocation can grow in place */
+    if (p && c && (unsigned char *)p + old_r == c->data + c->used && c->size - c->used + old_r >= new_r) {
+        c->used += new_r - old_r;
+        a->total += new_r - old_r;
+        return p;
+    }
+    void *q = alloc_raw(a, new_n);
+    if (p && old_n)
+        memcpy(q, p, old_n);
+    return q;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+    char *d = alloc_raw(a, n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+    return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *d = alloc_raw(a, (size_t)n + 1);
+    vsnprintf(d, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return d;
+}
+
+void arena_reset(struct arena *a)
+{
+    struct arena_chunk *c = a->head;
+    if (!c)
+        return;
+    while (c->prev) {
+        struct arena_chunk *p = c->prev;
+        free(c);
+        c = p;
+    }
+    /* keep the oldest chunk unless a big request inflated it */
+    if (c->size > CHUNK_MIN * 4) {
+        free(c);
+        c = NULL;
+    } else {
+        c->used = 0;
+    }
+    a->head = c;
+    a->total = 0;
+}
+
+void arena_free(struct arena *a)
+{
+    struct arena_chunk *c = a->head;
+    while (c) {
+        struct arena_chunk *p = c->prev;
+        free(c);
+        c = p;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+void sb_init(struct strbuf *sb, struct arena *a, size_t cap)
+{
+    sb->arena = a;
+    sb->cap = cap ? cap : 64;
+    sb->buf = alloc_raw(a, sb->cap);
+    sb->buf[0] = '\0';
+    sb->len = 0;
+}
+
+static void sb_reserve(struct strbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->cap)
+        return;
+    size_t ncap = sb->cap * 2;
+    while (ncap < sb->len + extra + 1)
+        ncap *= 2;
+    sb->buf = arena_grow(sb->arena, sb->buf, sb->cap, ncap);
+    sb->cap = ncap;
+}
+
+void sb_putn(struct strbuf *sb, const char *s, size_t n)
+{
+    sb_reserve(sb, n);
+    memcpy(sb->buf + sb->len, s, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
+void sb_puts(struct strbuf *sb, const char *s)
+{
+    sb_putn(sb, s, strlen(s));
+}
+
+void sb_putc(struct strbuf *sb, char c)
+{
+    sb_reserve(sb, 1);
+    sb->buf[sb->len++] = c;
+    sb->buf[sb->len] = '\0';
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    sb_reserve(sb, (size_t)n);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    sb->len += (size_t)n;
+}
