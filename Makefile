@@ -78,6 +78,10 @@ build/tests/%: tests/%.c $(LIB_SRC) build/migrations.c $(HEADERS) tests/test.h
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS_ASAN) -I. -o $@ $< $(LIB_SRC) build/migrations.c $(LDLIBS)
 
+# Parts with their own build rules (they may add to TEST_BINS and .PHONY targets)
+-include trainer/trainer.mk
+-include compat/bench/bench.mk
+
 test: deps venv
 	@scripts/test.sh
 
