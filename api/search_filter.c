@@ -651,7 +651,7 @@ static int list_or_error(struct arena *a, const struct comparison *cmp, struct s
 static const char *entity_name(enum sf_entity e)
 {
     static const char *const names[] = {"attribute", "metric", "parameter", "tag", "dataset"};
-    return names[e];
+    return (size_t)e < sizeof names / sizeof *names ? names[e] : "unknown";
 }
 
 /* SearchUtils._get_comparison + _get_value + the comparator checks of

@@ -100,8 +100,10 @@ static bool is_numeric_op(enum sf_op op)
     return op >= SF_EQ && op <= SF_GE;
 }
 
-/* "<col> <op> $n" for a string value or list; col is one of our names. */
-static int string_cmp(struct q *q, const char *col, const struct sf_clause *c)
+/* "<col> <op> $n" for a string value or list; col is one of our names.
+ * Param and tag values are indexed as left(value, 200) (a btree entry has a
+ * size limit), so an equality also states the prefix for the index. */
+static int string_cmp_ix(struct q *q, const char *col, const struct sf_clause *c, bool left_ix)
 {
     if (c->kind == SF_VAL_LIST && (c->op == SF_IN || c->op == SF_NOT_IN)) {
         sb_printf(q->sql, c->op == SF_IN ? "%s = ANY(" : "%s <> ALL(", col);
@@ -111,9 +113,19 @@ static int string_cmp(struct q *q, const char *col, const struct sf_clause *c)
     if (c->kind != SF_VAL_STRING || !c->str || !is_cmp_op(c->op) ||
         (c->op != SF_EQ && c->op != SF_NE && c->op != SF_LIKE && c->op != SF_ILIKE))
         return error_set(q->err, BAD, "Invalid comparison for '%s'", c->key ? c->key : "");
+    if (left_ix && c->op == SF_EQ) {
+        int n = sql_param_add(q->params, q->a, c->str);
+        sb_printf(q->sql, "left(%s, 200) = left($%d, 200) AND %s = $%d", col, n, col, n);
+        return 0;
+    }
     sb_printf(q->sql, "%s %s ", col, op_sql[c->op]);
     bind(q, c->str, NULL);
     return 0;
+}
+
+static int string_cmp(struct q *q, const char *col, const struct sf_clause *c)
+{
+    return string_cmp_ix(q, col, c, false);
 }
 
 /* An int64 literal binds as bigint (index-friendly); anything else
@@ -185,7 +197,7 @@ static int kv_exists(struct q *q, const char *table, const char *key_sql, const 
     else
         bind(q, c->key, NULL);
     sb_puts(q->sql, " AND ");
-    if (string_cmp(q, "x.value", c))
+    if (string_cmp_ix(q, "x.value", c, true))
         return -1;
     sb_putc(q->sql, ')');
     return 0;
@@ -443,7 +455,7 @@ static int experiment_clause(struct q *q, const struct sf_clause *c)
         sb_puts(q->sql, " AND ");
         if (c->kind == SF_VAL_LIST)
             return error_set(q->err, BAD, "Invalid comparator for tag");
-        if (string_cmp(q, "x.value", c))
+        if (string_cmp_ix(q, "x.value", c, true))
             return -1;
         sb_putc(q->sql, ')');
         return 0;
