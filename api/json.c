@@ -45,9 +45,15 @@ static int scan_json(struct arena *a, const char *s, size_t len, struct num_span
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '"') {
-            for (i++; i < len && s[i] != '"'; i++)
-                if (s[i] == '\\')
+            for (i++; i < len && s[i] != '"'; i++) {
+                if (s[i] == '\\') {
+                    /* cJSON would cut the string at an escaped NUL: refuse it */
+                    if (i + 5 < len && !strncmp(s + i + 1, "u0000", 5))
+                        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                                         "Invalid value: strings must not contain NUL (\\u0000)");
                     i++;
+                }
+            }
         } else if (c == '[' || c == '{') {
             if (++depth > JSON_MAX_DEPTH)
                 return error_set(err, ERR_INVALID_PARAMETER_VALUE,

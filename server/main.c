@@ -213,31 +213,36 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     json_init();
 
-    char *data_dir = absolute(c.data_dir);
+    char *data_dir = absolute(c.data_dir), *dest = NULL, *file_root = NULL;
     char conninfo[4096];
-    bool embedded = c.backend_uri == NULL;
+    int rc = 1;
+    bool embedded = c.backend_uri == NULL, pg_started = false, db_up = false;
+    struct error err = { 0 };
     if (c.registry_uri && (!c.backend_uri || strcmp(c.registry_uri, c.backend_uri))) {
         fprintf(stderr, "cairn: --registry-store-uri must equal --backend-store-uri (one database)\n");
-        return 2;
+        rc = 2;
+        goto out;
     }
     if (embedded) {
         if (data_dir_lock(data_dir))
-            return 1;
-        if (embedded_pg_start(data_dir, conninfo, sizeof conninfo)) {
-            embedded_pg_stop();
-            return 1;
-        }
+            goto out;
+        pg_started = true;   /* stop whatever embedded_pg_start got to */
+        if (embedded_pg_start(data_dir, conninfo, sizeof conninfo))
+            goto out;
     } else {
         char *uri = normalize_backend_uri(c.backend_uri);
-        if (!uri)
-            return 2;
+        if (!uri) {
+            rc = 2;
+            goto out;
+        }
         snprintf(conninfo, sizeof conninfo, "%s", uri);
         free(uri);
     }
 
     /* artifact roots, as mlflow server resolves them */
-    char *dest = c.artifacts_destination ? absolute(c.artifacts_destination) : NULL;
-    if (!dest) {
+    if (c.artifacts_destination) {
+        dest = absolute(c.artifacts_destination);
+    } else {
         dest = malloc(strlen(data_dir) + 16);
         sprintf(dest, "%s/artifacts", data_dir);
     }
@@ -249,20 +254,16 @@ int main(int argc, char **argv)
     } else if (c.http.serve_artifacts) {
         api_config.default_artifact_root = "mlflow-artifacts:";
     } else {
-        char *root = malloc(strlen(dest) + 16);
-        sprintf(root, "file://%s", dest);
-        api_config.default_artifact_root = root;
+        file_root = malloc(strlen(dest) + 16);
+        sprintf(file_root, "file://%s", dest);
+        api_config.default_artifact_root = file_root;
     }
 
-    struct error err = { 0 };
-    const char *seed_root = strcmp(api_config.default_artifact_root, "mlflow-artifacts:")
-                                ? api_config.default_artifact_root : "mlflow-artifacts:";
-    if (migrate(conninfo, seed_root, &err) || db_init(conninfo, c.pool_size, &err)) {
+    if (migrate(conninfo, api_config.default_artifact_root, &err) || db_init(conninfo, c.pool_size, &err)) {
         fprintf(stderr, "cairn: %s\n", err.message);
-        if (embedded)
-            embedded_pg_stop();
-        return 1;
+        goto out;
     }
+    db_up = true;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -272,12 +273,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int port = http_start(&c.http);
-    if (port < 0) {
-        db_shutdown();
-        if (embedded)
-            embedded_pg_stop();
-        return 1;
-    }
+    if (port < 0)
+        goto out;
     printf("listening on http://%s:%d\n", c.http.host, port);
     fprintf(stderr, "cairn: ready in %lld ms (%s PostgreSQL, artifacts in %s)\n", mono_ms() - t0,
             embedded ? "embedded" : "external", dest);
@@ -288,11 +285,16 @@ int main(int argc, char **argv)
 
     fprintf(stderr, "cairn: stopping: draining in-flight requests\n");
     http_drain_and_stop(30000);
-    db_shutdown();
-    if (embedded)
+    rc = 0;
+out:
+    if (db_up)
+        db_shutdown();
+    if (pg_started)
         embedded_pg_stop();
     free(data_dir);
     free(dest);
-    fprintf(stderr, "cairn: stopped\n");
-    return 0;
+    free(file_root);
+    if (rc == 0)
+        fprintf(stderr, "cairn: stopped\n");
+    return rc;
 }
