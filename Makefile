@@ -36,13 +36,26 @@ build/migrations.c: $(MIGRATIONS) sql/gen_migrations.sh
 	@mkdir -p build
 	sh sql/gen_migrations.sh $(MIGRATIONS) > $@
 
-build/cairn-server: $(SERVER_SRC) build/migrations.c $(HEADERS)
-	@mkdir -p build
-	$(CC) $(CFLAGS_RELEASE) -o $@ $(SERVER_SRC) build/migrations.c $(LDLIBS)
+# Objects are built once per flavour; tests link the ASan library.
+REL_OBJS := $(patsubst %.c,build/rel/%.o,$(SERVER_SRC) build/migrations.c)
+ASAN_OBJS := $(patsubst %.c,build/asan/%.o,$(SERVER_SRC) build/migrations.c)
 
-build/asan/cairn-server: $(SERVER_SRC) build/migrations.c $(HEADERS)
-	@mkdir -p build/asan
-	$(CC) $(CFLAGS_ASAN) -o $@ $(SERVER_SRC) build/migrations.c $(LDLIBS)
+build/rel/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_RELEASE) -c -o $@ $<
+
+build/asan/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
+
+build/cairn-server: $(REL_OBJS)
+	$(CC) $(CFLAGS_RELEASE) -o $@ $^ $(LDLIBS)
+
+build/asan/cairn-server: $(ASAN_OBJS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+build/asan/libcairn.a: $(filter-out build/asan/server/main.o,$(ASAN_OBJS))
+	rm -f $@ && ar rcs $@ $^
 
 # ---- set-up on a fresh machine ----
 deps:
@@ -72,11 +85,10 @@ run: deps build
 # ---- tests ----
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
-LIB_SRC := $(filter-out server/main.c,$(SERVER_SRC))
 
-build/tests/%: tests/%.c $(LIB_SRC) build/migrations.c $(HEADERS) tests/test.h
+build/tests/%: tests/%.c build/asan/libcairn.a $(HEADERS) tests/test.h
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS_ASAN) -I. -o $@ $< $(LIB_SRC) build/migrations.c $(LDLIBS)
+	$(CC) $(CFLAGS_ASAN) -I. -o $@ $< build/asan/libcairn.a $(LDLIBS)
 
 # Parts with their own build rules (they may add to TEST_BINS and .PHONY targets)
 -include trainer/trainer.mk
