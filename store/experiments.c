@@ -67,7 +67,10 @@ struct create_ctx {
 static int create_tx(struct db_conn *c, void *p, struct error *err)
 {
     struct create_ctx *x = p;
-    DB_STMT(ins, "WITH id AS (SELECT nextval('experiments_id_seq') AS v)"
+    /* the existence check keeps ids dense (no sequence value burnt on a
+     * duplicate); the unique index still decides a race */
+    DB_STMT(ins, "WITH id AS (SELECT nextval('experiments_id_seq') AS v"
+                 "   WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE name = $1))"
                  " INSERT INTO experiments (" EXP_COLS ")"
                  " SELECT v, $1, COALESCE($2, $3 || v::text), 'active', $4, $4 FROM id"
                  " ON CONFLICT (name) DO NOTHING RETURNING experiment_id");
