@@ -1,5 +1,7 @@
 #include "common.h"
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -191,6 +193,7 @@ void write_experiment(struct jw *w, const struct experiment *e)
     jw_kint64(w, "last_update_time", e->last_update_time);
     jw_kint64(w, "creation_time", e->creation_time);
     write_tags(w, "tags", e->tags, e->n_tags);
+    jw_kstr(w, "workspace", "default");   /* MLflow 3.17 names the (only) workspace */
     jw_obj_end(w);
 }
 
@@ -198,7 +201,9 @@ void write_metric(struct jw *w, const struct metric *m)
 {
     jw_obj(w);
     jw_kstr(w, "key", m->key);
-    jw_kdouble(w, "value", m->value);
+    /* MLflow's SQL store keeps ±Inf as ±DBL_MAX and returns that number */
+    double v = isinf(m->value) ? (m->value > 0 ? DBL_MAX : -DBL_MAX) : m->value;
+    jw_kdouble(w, "value", v);
     jw_kint64(w, "timestamp", m->timestamp);
     jw_kint64(w, "step", m->step);
     jw_kstr(w, "dataset_name", m->dataset_name);
@@ -242,7 +247,7 @@ static void write_model_ios(struct jw *w, const char *key, const struct model_io
     jw_arr_end(w);
 }
 
-void write_run(struct jw *w, const struct run *r, bool with_model_inputs)
+void write_run(struct jw *w, const struct run *r, bool with_model_inputs, bool with_outputs)
 {
     jw_obj(w);
     jw_key(w, "info");
@@ -279,8 +284,10 @@ void write_run(struct jw *w, const struct run *r, bool with_model_inputs)
     if (with_model_inputs)
         write_model_ios(w, "model_inputs", r->model_inputs, r->n_model_inputs, false);
     jw_obj_end(w);
-    jw_kobj(w, "outputs");
-    write_model_ios(w, "model_outputs", r->model_outputs, r->n_model_outputs, true);
-    jw_obj_end(w);
+    if (with_outputs) {
+        jw_kobj(w, "outputs");
+        write_model_ios(w, "model_outputs", r->model_outputs, r->n_model_outputs, true);
+        jw_obj_end(w);
+    }
     jw_obj_end(w);
 }

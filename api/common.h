@@ -31,5 +31,8 @@ void write_tags(struct jw *w, const char *key, const struct kv *tags, size_t n);
 void write_experiment(struct jw *w, const struct experiment *e);
 void write_metric(struct jw *w, const struct metric *m);
 void write_run_info(struct jw *w, const struct run_info *ri);
-void write_run(struct jw *w, const struct run *r, bool with_model_inputs);
+/* create_run answers without "outputs", as MLflow does */
+void write_run(struct jw *w, const struct run *r, bool with_model_inputs, bool with_outputs);
+/* adjective-noun-NNN, as MLflow names runs and logged models (api/runs.c) */
+const char *random_run_name(struct arena *a);
 #endif

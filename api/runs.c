@@ -116,7 +116,7 @@ static const char *const nouns[] = {
     "wasp", "whale", "wolf", "worm", "wren", "yak", "zebra",
 };
 
-static const char *random_run_name(struct arena *a)
+const char *random_run_name(struct arena *a)
 {
     unsigned int r[3];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
@@ -127,12 +127,12 @@ static const char *random_run_name(struct arena *a)
 
 /* ---- handlers ---- */
 
-static int reply_run(struct response *resp, const struct run *run)
+static int reply_run(struct response *resp, const struct run *run, bool with_outputs)
 {
     struct jw w;
     reply_begin(resp, &w);
     jw_key(&w, "run");
-    write_run(&w, run, true);
+    write_run(&w, run, true, with_outputs);
     reply_end(&w);
     return 0;
 }
@@ -182,7 +182,7 @@ int api_create_run(struct request *req, struct response *resp, struct error *err
     struct run run;
     if (store_create_run(req->arena, &rc, &run, err))
         return -1;
-    return reply_run(resp, &run);
+    return reply_run(resp, &run, false);
 }
 
 int api_get_run(struct request *req, struct response *resp, struct error *err)
@@ -191,7 +191,7 @@ int api_get_run(struct request *req, struct response *resp, struct error *err)
     struct run run;
     if (get_run_id(req->input, &run_id, err) || store_get_run(req->arena, run_id, &run, err))
         return -1;
-    return reply_run(resp, &run);
+    return reply_run(resp, &run, true);
 }
 
 static const char *const run_statuses[] = { "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED" };
@@ -470,7 +470,7 @@ int api_search_runs(struct request *req, struct response *resp, struct error *er
     if (shown) {
         jw_karr(&w, "runs");
         for (size_t i = 0; i < shown; i++)
-            write_run(&w, &runs[i], false);
+            write_run(&w, &runs[i], false, true);
         jw_arr_end(&w);
     }
     if (n > (size_t)max_results)

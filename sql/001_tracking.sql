@@ -90,6 +90,7 @@ CREATE TABLE datasets (
 -- a dataset used as an input of a run (MLflow's "inputs" table, DATASET -> RUN)
 CREATE TABLE run_inputs (
     input_uuid   text PRIMARY KEY,
+    seq          bigserial,   -- logging order, the order MLflow lists inputs in
     dataset_uuid text NOT NULL REFERENCES datasets ON DELETE CASCADE,
     run_uuid     text NOT NULL REFERENCES runs ON DELETE CASCADE,
     UNIQUE (run_uuid, dataset_uuid)

@@ -247,7 +247,7 @@ static int load_run_parts(struct db_conn *c, struct arena *a, struct run *runs, 
                       " FROM run_inputs i JOIN datasets d USING (dataset_uuid)"
                       " LEFT JOIN input_tags t ON t.input_uuid = i.input_uuid"
                       " WHERE i.run_uuid = ANY($1::text[])"
-                      " GROUP BY i.run_uuid, i.input_uuid, d.dataset_uuid ORDER BY i.run_uuid, i.input_uuid");
+                      " GROUP BY i.run_uuid, i.input_uuid, d.dataset_uuid ORDER BY i.run_uuid, i.seq");
     DB_STMT(q_models, "SELECT run_uuid, model_id, step, direction FROM run_model_io"
                       " WHERE run_uuid = ANY($1::text[]) AND direction = $2 ORDER BY run_uuid, model_id, step");
     if (!n)
