@@ -1,0 +1,260 @@
+"""Run each scenario with the 3.x client against a fresh cairn-server and
+against MLflow's reference server; compare the HTTP exchanges.
+
+With CAIRN_TARGET=mlflow both sides are the reference server, which checks the
+recording and the normalisation (expect 0 mismatches).
+"""
+import pytest
+
+import mlflow
+
+if int(mlflow.__version__.split(".")[0]) < 3:
+    pytest.skip("differential tests use the mlflow 3.x client", allow_module_level=True)
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+import differential as D
+
+T0 = 1_700_000_000_000
+
+
+def expect_error(fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except MlflowException:
+        return
+    raise AssertionError(f"{getattr(fn, '__name__', fn)} did not fail")
+
+
+# ------------------------------------------------------------------ scenarios
+def sc_experiments(uid):
+    c = MlflowClient()
+    e = mlflow.set_experiment(f"exp-{uid}")
+    mlflow.set_experiment(f"exp-{uid}")
+    assert mlflow.get_experiment_by_name(f"missing-{uid}") is None
+    eid = c.create_experiment(f"tagged-{uid}", tags={"team": "ml", "ü": "✓"})
+    c.get_experiment(eid)
+    expect_error(c.create_experiment, f"tagged-{uid}")
+    c.set_experiment_tag(eid, "team", "infra")
+    c.delete_experiment_tag(eid, "team")
+    expect_error(c.delete_experiment_tag, eid, "team")
+    c.rename_experiment(eid, f"renamed-{uid}")
+    c.get_experiment_by_name(f"renamed-{uid}")
+    for i in range(5):
+        c.create_experiment(f"page-{uid}-{i}")
+    token, pages = None, 0
+    while True:
+        page = c.search_experiments(filter_string=f"name LIKE 'page-{uid}-%'",
+                                    order_by=["name DESC"], max_results=2, page_token=token)
+        pages += 1
+        token = page.token
+        if not token:
+            break
+    c.search_experiments(filter_string=f"tags.`ü` = '✓' AND name ILIKE '%{uid}%'")
+    expect_error(c.search_experiments, filter_string="name = ")
+    c.delete_experiment(e.experiment_id)
+    c.get_experiment(e.experiment_id)
+    c.search_experiments(view_type=ViewType.DELETED_ONLY, filter_string=f"name LIKE '%{uid}%'")
+    expect_error(c.create_run, e.experiment_id)
+    c.restore_experiment(e.experiment_id)
+    expect_error(c.get_experiment, "987654321")
+    expect_error(c.get_experiment, "not-a-number")
+
+
+def sc_run_lifecycle(uid):
+    c = MlflowClient()
+    mlflow.set_experiment(f"runs-{uid}")
+    with mlflow.start_run(run_name="parent") as parent:
+        mlflow.log_param("lr", 0.1)
+        mlflow.log_params({"layers": 3, "opt": "adam"})
+        mlflow.log_metric("loss", 1.5, step=0, timestamp=T0)
+        mlflow.log_metric("loss", 0.5, step=1, timestamp=T0 + 5)
+        mlflow.log_metrics({"acc": 0.9, "f1": 0.8}, step=2, timestamp=T0 + 6)
+        mlflow.set_tag("stage", "dev")
+        mlflow.set_tags({"a": "1", "b": "2"})
+        with mlflow.start_run(run_name="child", nested=True):
+            mlflow.log_metric("inner", 1.0, timestamp=T0)
+    try:
+        with mlflow.start_run(run_name="fails"):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    rid = parent.info.run_id
+    c.get_run(rid)
+    c.update_run(rid, name="renamed")
+    c.set_tag(rid, "mlflow.runName", "renamed-again")
+    c.get_run(rid)
+    c.delete_tag(rid, "stage")
+    expect_error(c.delete_tag, rid, "stage")
+    c.delete_run(rid)
+    c.get_run(rid)
+    expect_error(c.log_param, rid, "p", "v")
+    expect_error(c.log_metric, rid, "m", 1.0, timestamp=T0)
+    expect_error(c.set_tag, rid, "t", "v")
+    c.restore_run(rid)
+    c.get_run(rid)
+    missing = "0123456789abcdef0123456789abcdef"
+    expect_error(c.get_run, missing)
+    expect_error(c.log_param, missing, "p", "v")
+    expect_error(c.update_run, missing, status="FINISHED")
+
+
+def sc_values(uid):
+    c = MlflowClient()
+    eid = c.create_experiment(f"values-{uid}")
+    rid = c.create_run(eid, run_name="values", start_time=T0).info.run_id
+    c.log_metric(rid, "nan", float("nan"), timestamp=T0, step=0)
+    c.log_metric(rid, "pinf", float("inf"), timestamp=T0, step=0)
+    c.log_metric(rid, "ninf", float("-inf"), timestamp=T0, step=0)
+    c.log_metric(rid, "big", 1.0, timestamp=2 ** 53 + 1, step=2 ** 62 + 1)
+    c.log_metric(rid, "big", 2.0, timestamp=1, step=-(2 ** 62))
+    c.log_metric(rid, "exact", 0.1 + 0.2, timestamp=T0, step=0)
+    c.log_metric(rid, "dup", 1.0, timestamp=T0, step=1)
+    c.log_metric(rid, "dup", 1.0, timestamp=T0, step=1)
+    c.log_param(rid, "größe", "𝛼β γ — 日本語")
+    c.set_tag(rid, "ключ ü_1", "värde ✓ \"q\" 'single' \\ back")
+    c.log_param(rid, "long", "p" * 6500)
+    c.log_param(rid, "long", "p" * 6500)
+    c.set_tag(rid, "longtag", "t" * 9000)
+    c.log_param(rid, "same", "a")
+    c.log_param(rid, "same", "a")
+    expect_error(c.log_param, rid, "same", "b")
+    expect_error(c.log_param, rid, "k" * 251, "v")
+    expect_error(c.log_metric, rid, "a//b", 1.0)
+    c.get_run(rid)
+    for key in ("nan", "pinf", "big", "dup"):
+        c.get_metric_history(rid, key)
+
+
+def sc_log_batch(uid):
+    c = MlflowClient()
+    eid = c.create_experiment(f"batch-{uid}")
+    rid = c.create_run(eid, run_name="batch", start_time=T0).info.run_id
+    c.log_batch(rid, metrics=[Metric(f"m{i}", float(i), T0 + i, i) for i in range(1000)])
+    c.log_batch(rid, params=[Param(f"p{i}", f"v{i}") for i in range(100)],
+                tags=[RunTag(f"t{i}", f"w{i}") for i in range(100)])
+    store = c._tracking_client.store
+    expect_error(store.log_batch, rid, metrics=[Metric("x", 1.0, T0, 0)] * 1001, params=[], tags=[])
+    expect_error(store.log_batch, rid, metrics=[], params=[Param(f"q{i}", "v") for i in range(101)],
+                 tags=[])
+    expect_error(store.log_batch, rid, metrics=[], params=[],
+                 tags=[RunTag(f"u{i}", "v") for i in range(101)])
+    expect_error(store.log_batch, rid, metrics=[Metric("y", 1.0, T0, 0)] * 900,
+                 params=[Param(f"r{i}", "v") for i in range(100)], tags=[RunTag("z", "v")])
+    expect_error(store.log_batch, rid, metrics=[], params=[Param("d", "1"), Param("d", "2")], tags=[])
+    expect_error(c.log_batch, rid, params=[Param("p1", "changed")])
+    c.log_batch(rid, metrics=[Metric("h", float(i), T0 + i, i) for i in range(300)])
+    c.get_metric_history(rid, "h")
+    c.get_run(rid)
+
+
+def sc_search_runs(uid):
+    c = MlflowClient()
+    eid = c.create_experiment(f"search-{uid}")
+    for i in range(6):
+        rid = c.create_run(eid, run_name=f"run-{i}", start_time=T0 + i,
+                           tags={"parity": "even" if i % 2 == 0 else "odd",
+                                 "Group": "Alpha" if i < 3 else "beta"}).info.run_id
+        c.log_batch(rid, metrics=[Metric("loss", 1.0 / (i + 1), T0 + i, 0)],
+                    params=[Param("model", "rf" if i < 2 else "xgb"), Param("depth", str(i))])
+        c.set_terminated(rid, status="FINISHED" if i != 5 else "FAILED", end_time=T0 + 100 + i)
+    for f in ("metrics.loss < 0.3", "params.model = 'xgb' AND metrics.loss > 0.2",
+              "tags.Group LIKE 'Al%'", "tags.Group ILIKE 'AL%'", "attributes.status = 'FAILED'",
+              "run_name = 'run-3'", "attributes.run_name LIKE 'run-%'", "params.model != 'rf'",
+              "attributes.start_time > 1700000000003", "metrics.missing > 0"):
+        c.search_runs([eid], filter_string=f)
+    c.search_runs([eid], order_by=["metrics.loss ASC"])
+    c.search_runs([eid], order_by=["params.depth DESC"])
+    c.search_runs([eid], order_by=["tags.parity ASC", "attributes.start_time DESC"])
+    token = None
+    while True:
+        page = c.search_runs([eid], order_by=["metrics.loss DESC"], max_results=4, page_token=token)
+        token = page.token
+        if not token:
+            break
+    mlflow.search_runs([eid], filter_string="params.model = 'rf'", output_format="list")
+    mlflow.search_runs([eid], order_by=["params.depth ASC"])      # DataFrame form
+    for bad in ("metrics.loss <", "params.model = xgb", "foo.bar = '1'",
+                "params.model = 'a' OR params.model = 'b'", "metrics.loss > 'x'"):
+        expect_error(c.search_runs, [eid], filter_string=bad)
+    expect_error(c.search_runs, [eid], order_by=["metrics.loss SIDEWAYS"])
+    c.search_runs([eid], run_view_type=ViewType.ALL, max_results=2)
+
+
+def sc_inputs(uid):
+    import numpy as np
+    import pandas as pd
+    mlflow.set_experiment(f"inputs-{uid}")
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", "b", "c"]})
+    with mlflow.start_run(run_name="inputs") as run:
+        mlflow.log_input(mlflow.data.from_pandas(df, name="train-df", targets="x"), context="training")
+        mlflow.log_input(mlflow.data.from_numpy(np.arange(6.0).reshape(2, 3), name="arr"),
+                         context="eval")
+    MlflowClient().get_run(run.info.run_id)
+    mlflow.search_runs(filter_string="dataset.name = 'arr'", output_format="list")
+
+
+SCENARIOS = {
+    "experiments": sc_experiments,
+    "run_lifecycle": sc_run_lifecycle,
+    "values": sc_values,
+    "log_batch": sc_log_batch,
+    "search_runs": sc_search_runs,
+    "inputs": sc_inputs,
+}
+
+
+@pytest.fixture(scope="module")
+def allowlist():
+    return D.load_allowlist()
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_differential(name, cairn_factory, mlflow_server, allowlist):
+    import uuid
+    scenario = SCENARIOS[name]
+    cairn = cairn_factory()
+    uid_c = uuid.uuid4().hex[:10]
+    uid_m = uuid.uuid4().hex[:10]
+    rec_c, err_c = D.record(cairn.url, scenario, uid_c)
+    rec_m, err_m = D.record(mlflow_server.url, scenario, uid_m)
+    assert err_m is None, f"scenario {name} failed against MLflow itself: {err_m}"
+    mism = D.compare(name, D.normalise(rec_c, uid_c), D.normalise(rec_m, uid_m))
+    if err_c:
+        mism.insert(0, f"{name}: scenario raised on cairn: {err_c}")
+    bad, ok = D.split_accepted(mism, allowlist)
+    D.RESULTS["scenarios"] += 1
+    D.RESULTS["exchanges"] += len(rec_m)
+    D.RESULTS["mismatches"] += len(bad)
+    D.RESULTS["accepted"] += len(ok)
+    for line in ok:
+        print("accepted:", line)
+    for line in bad:
+        print("MISMATCH:", line)
+    assert not bad, f"{len(bad)} differential mismatches in {name}:\n" + "\n".join(bad[:80])
+
+
+def test_compare_self_check():
+    """The normaliser hides ids/timestamps but not real differences."""
+    def ex(eid, rid, value, status=200, extra=None):
+        resp = {"run": {"info": {"run_id": rid, "run_uuid": rid, "experiment_id": eid,
+                                 "start_time": int(D.time.time() * 1000),
+                                 "artifact_uri": f"mlflow-artifacts:/{eid}/{rid}/artifacts"},
+                        "data": {"metrics": [{"key": "m", "value": value, "timestamp": 5, "step": 2 ** 62}]}}}
+        resp["run"]["info"].update(extra or {})
+        return D.Exchange("GET", "/api/2.0/mlflow/runs/get", [("run_id", rid)], None, status, resp,
+                          "application/json")
+    a = D.normalise([ex("3", "a" * 32, 1.0)], "u1")
+    b = D.normalise([ex("17", "b" * 32, 1.0)], "u2")
+    assert D.compare("s", a, b) == []
+    c = D.normalise([ex("3", "a" * 32, "Infinity", extra={"workspace": "default"})], "u1")
+    out = D.compare("s", c, b)
+    assert any("value: type cairn=str mlflow=float" in m for m in out), out
+    assert any("info.workspace: only on cairn" in m for m in out), out
+    d = D.normalise([ex("3", "a" * 32, 1.0, status=404)], "u1")
+    assert any("status: cairn=404 mlflow=200" in m for m in D.compare("s", d, b))
+    pats = [D.re.compile(r"info\.workspace: only on cairn")]
+    bad, ok = D.split_accepted(out, pats)
+    assert len(ok) == 1 and len(bad) == len(out) - 1
