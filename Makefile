@@ -94,7 +94,8 @@ build/tests/%: tests/%.c build/asan/libcairn.a $(HEADERS) tests/test.h
 -include trainer/trainer.mk
 -include compat/bench/bench.mk
 
-test: deps venv
+# scripts/test.sh installs (make deps venv), builds and runs everything, timing each phase
+test:
 	@scripts/test.sh
 
 test-unit: $(TEST_BINS)

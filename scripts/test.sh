@@ -11,8 +11,12 @@ t_start=$(date +%s)
 phase() { printf '\n=== %s\n' "$*"; t_phase=$(date +%s); }
 phase_end() { printf -- '--- %s: %ss\n' "$1" $(( $(date +%s) - t_phase )); }
 
+phase "set-up (Debian packages, pinned venvs)"
+make -s deps venv || { echo "set-up failed"; echo "0 passed, 1 failed"; exit 1; }
+phase_end set-up
+
 phase "build (release + ASan/UBSan + C tests)"
-make -s build asan test-unit || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+make -s -j2 build asan test-unit || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 phase_end build
 
 phase "PostgreSQL cluster for this run"
