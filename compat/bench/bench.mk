@@ -1,0 +1,27 @@
+# Benchmarks: Cairn vs MLflow's own server on one PostgreSQL (compat/bench/).
+#   make bench              full run (100k runs, 10M metric rows per server, 3 rounds; ~45 min)
+#   make bench QUICK=1      small data, one short round (< 3 min)
+#   make bench-soak         10-minute mixed soak (64 loggers + 2 UI readers) per server
+#                           (SOAK_SECONDS=N, SOAK_SERVERS=cairn to skip MLflow)
+# BENCH_ARGS passes harness flags (--only ID,..., --duration S, --rounds N, --keep);
+# MLFLOW_WORKERS (default 2) and CAIRN_ARGS (extra cairn-server flags) reach the servers.
+# Results: compat/bench/results/bench-{quick,full,soak}.{txt,json,svg}.
+
+BENCH_PY := .venv/bin/python compat/bench/bench.py
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter
+
+.PHONY: bench bench-soak
+
+build/bench/loadgen: compat/bench/loadgen.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lcurl
+
+# the reference server comes from the locked venv; create it only if missing
+.venv/bin/mlflow:
+	$(MAKE) .venv/.done
+
+bench: deps build build/bench/loadgen .venv/bin/mlflow
+	@$(BENCH_PY) $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+bench-soak: deps build build/bench/loadgen .venv/bin/mlflow
+	@$(BENCH_PY) --soak $(if $(QUICK),--quick) $(BENCH_ARGS)
