@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #define HEAD_LIMIT (16 * 1024)
-#define READ_CHUNK (64 * 1024)
 
 static struct mg_context *ctx;
 static struct http_options opt;
@@ -218,26 +217,30 @@ static char *read_body(struct mg_connection *conn, struct arena *a, size_t *len,
         *too_big = true;
         return NULL;
     }
-    size_t cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 4096;
-    struct strbuf sb;
-    sb_init(&sb, a, cap);
-    char *chunk = arena_alloc(a, READ_CHUNK);
+    /* read straight into a buffer sized from Content-Length (grown for chunked bodies) */
+    size_t cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 16384, used = 0;
+    char *buf = arena_grow(a, NULL, 0, cap);
     for (;;) {
-        int n = mg_read(conn, chunk, READ_CHUNK);
+        if (cap - used < 4096) {
+            buf = arena_grow(a, buf, cap, cap * 2);
+            cap *= 2;
+        }
+        int n = mg_read(conn, buf + used, cap - used - 1);
         if (n == 0)
             break;
         if (n < 0) {
             error_set(err, ERR_BAD_REQUEST, "Failed to read the request body");
             return NULL;
         }
-        if (sb.len + (size_t)n > opt.max_body) {
+        used += (size_t)n;
+        if (used > opt.max_body) {
             *too_big = true;
             return NULL;
         }
-        sb_putn(&sb, chunk, (size_t)n);
     }
-    *len = sb.len;
-    return sb.buf;
+    buf[used] = '\0';
+    *len = used;
+    return buf;
 }
 
 static bool content_type_is_json(const char *ct)

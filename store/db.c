@@ -46,23 +46,19 @@ int db_init(const char *conninfo, int pool_size, struct error *err)
     pool.conninfo = strdup(conninfo);
     pool.size = pool_size;
     pool.conns = calloc((size_t)pool_size, sizeof *pool.conns);
-    for (int i = 0; i < pool_size; i++) {
-        struct db_conn *c = &pool.conns[i];
-        arena_init(&c->scratch);
-        c->pg = PQconnectdb(conninfo);
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            return error_set(err, ERR_TEMPORARILY_UNAVAILABLE, "cannot connect to PostgreSQL: %s",
-                             PQerrorMessage(c->pg));
-        if (conn_setup(c, err))
-            return -1;
-    }
+    /* Connections open on first use: start-up pays for none of them (the
+     * migration step has already proven the conninfo works). */
+    for (int i = 0; i < pool_size; i++)
+        arena_init(&pool.conns[i].scratch);
+    (void)err;
     return 0;
 }
 
 void db_shutdown(void)
 {
     for (int i = 0; i < pool.size; i++) {
-        PQfinish(pool.conns[i].pg);
+        if (pool.conns[i].pg)
+            PQfinish(pool.conns[i].pg);
         arena_free(&pool.conns[i].scratch);
     }
     free(pool.conns);
@@ -89,8 +85,13 @@ static struct db_conn *acquire(struct error *err)
     }
     c->in_use = true;
     pthread_mutex_unlock(&pool.lock);
+    if (!c->pg) {
+        c->pg = PQconnectdb(pool.conninfo);
+        c->broken = true;   /* set up below */
+    }
     if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
-        PQreset(c->pg);
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            PQreset(c->pg);
         if (conn_setup(c, err)) {
             c->broken = true;
             pthread_mutex_lock(&pool.lock);
@@ -237,7 +238,18 @@ int db_run(db_fn fn, void *ctx, struct error *err)
     struct db_conn *c = acquire(err);
     if (!c)
         return -1;
-    int rc = fn(c, ctx, err);
+    int rc = -1;
+    /* fn runs autocommit statements (each atomic), so a deadlock or
+     * serialization failure is retried like a transaction */
+    for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
+        c->sqlstate[0] = '\0';
+        rc = fn(c, ctx, err);
+        if (rc == 0 || c->broken || !retryable(c->sqlstate))
+            break;
+        arena_reset(&c->scratch);
+        struct timespec ts = { 0, (long)(1000000L * (1 + attempt * attempt) + rand() % 1000000) };
+        nanosleep(&ts, NULL);
+    }
     release(c);
     return rc;
 }

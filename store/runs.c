@@ -592,6 +592,34 @@ static int log_params(struct db_conn *c, struct batch_ctx *x, struct error *err)
     return 0;
 }
 
+/* The five bind values of a metrics write: run id and four parallel arrays. */
+static void metric_arrays(struct arena *a, const char *run_id, const struct metric *ms, size_t n,
+                          const char *v[5])
+{
+    struct strbuf vals, ts, steps;
+    sb_init(&vals, a, 24 * n + 8);
+    sb_init(&ts, a, 16 * n + 8);
+    sb_init(&steps, a, 12 * n + 8);
+    const char **k = arena_alloc(a, (n ? n : 1) * sizeof *k);
+    sb_putc(&vals, '{');
+    sb_putc(&ts, '{');
+    sb_putc(&steps, '{');
+    for (size_t i = 0; i < n; i++) {
+        k[i] = ms[i].key;
+        sb_printf(&vals, "%s%s", i ? "," : "", double_text(a, ms[i].value));
+        sb_printf(&ts, "%s%" PRId64, i ? "," : "", ms[i].timestamp);
+        sb_printf(&steps, "%s%" PRId64, i ? "," : "", ms[i].step);
+    }
+    sb_putc(&vals, '}');
+    sb_putc(&ts, '}');
+    sb_putc(&steps, '}');
+    v[0] = run_id;
+    v[1] = pg_text_array(a, k, n);
+    v[2] = vals.buf;
+    v[3] = ts.buf;
+    v[4] = steps.buf;
+}
+
 static int log_metrics(struct db_conn *c, struct batch_ctx *x, struct error *err)
 {
     /* Rows go in key order so two writers on one run lock latest_metrics
@@ -607,26 +635,8 @@ static int log_metrics(struct db_conn *c, struct batch_ctx *x, struct error *err
                     " timestamp = EXCLUDED.timestamp, step = EXCLUDED.step"
                     " WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)");
     size_t n = x->b->n_metrics;
-    struct strbuf keys, vals, ts, steps;
-    sb_init(&keys, x->a, 32 * n + 8);
-    sb_init(&vals, x->a, 24 * n + 8);
-    sb_init(&ts, x->a, 16 * n + 8);
-    sb_init(&steps, x->a, 12 * n + 8);
-    const char **k = arena_alloc(x->a, n * sizeof *k);
-    sb_putc(&vals, '{');
-    sb_putc(&ts, '{');
-    sb_putc(&steps, '{');
-    for (size_t i = 0; i < n; i++) {
-        const struct metric *m = &x->b->metrics[i];
-        k[i] = m->key;
-        sb_printf(&vals, "%s%s", i ? "," : "", double_text(x->a, m->value));
-        sb_printf(&ts, "%s%" PRId64, i ? "," : "", m->timestamp);
-        sb_printf(&steps, "%s%" PRId64, i ? "," : "", m->step);
-    }
-    sb_putc(&vals, '}');
-    sb_putc(&ts, '}');
-    sb_putc(&steps, '}');
-    const char *v[5] = { x->run_id, pg_text_array(x->a, k, n), vals.buf, ts.buf, steps.buf };
+    const char *v[5];
+    metric_arrays(x->a, x->run_id, x->b->metrics, n, v);
     PGresult *r = db_exec(c, &hist, 5, v, err);
     if (!r)
         return -1;
@@ -651,9 +661,52 @@ static int batch_tx(struct db_conn *c, void *p, struct error *err)
     return 0;
 }
 
+/* Metrics only (log-metric, most log-batch calls): one statement, one round
+ * trip, atomic on its own. It writes only when the run is active and
+ * reports the run's stage so the caller can tell 404 from 400. */
+static int metrics_only_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct batch_ctx *x = p;
+    DB_STMT(q, "WITH run AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1),"
+               " pts AS (SELECT k, v, t, s FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[])"
+               "   AS m(k, v, t, s) WHERE (SELECT lifecycle_stage FROM run) = 'active'),"
+               " hist AS (INSERT INTO metrics (run_uuid, key, value, timestamp, step)"
+               "   SELECT $1, k, v, t, s FROM pts ORDER BY k, t, s, v ON CONFLICT DO NOTHING),"
+               " latest AS (INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step)"
+               "   SELECT DISTINCT ON (k) $1, k, v, t, s FROM pts ORDER BY k, s DESC, t DESC, v DESC"
+               "   ON CONFLICT (run_uuid, key) DO UPDATE SET value = EXCLUDED.value,"
+               "   timestamp = EXCLUDED.timestamp, step = EXCLUDED.step"
+               "   WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value))"
+               " SELECT lifecycle_stage FROM run");
+    const char *v[5];
+    metric_arrays(x->a, x->run_id, x->b->metrics, x->b->n_metrics, v);
+    PGresult *r = db_exec(c, &q, 5, v, err);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    bool active = rows && !strcmp(PQgetvalue(r, 0, 0), "active");
+    PQclear(r);
+    if (!rows)
+        return run_not_found(err, x->run_id);
+    if (!active)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "The run %s must be in the 'active' state. Current state is deleted.", x->run_id);
+    return 0;
+}
+
+static bool any_model_metric(const struct log_batch *b)
+{
+    for (size_t i = 0; i < b->n_metrics; i++)
+        if (b->metrics[i].model_id)
+            return true;
+    return false;
+}
+
 int store_log_batch(struct arena *a, const char *run_id, const struct log_batch *b, struct error *err)
 {
     struct batch_ctx x = { a, run_id, b };
+    if (b->n_metrics && !b->n_params && !b->n_tags && !any_model_metric(b))
+        return db_run(metrics_only_tx, &x, err);
     return db_tx(batch_tx, &x, err);
 }
 
