@@ -1,6 +1,7 @@
 /* /api/2.0/mlflow/experiments/… */
 #include "common.h"
 #include "search_filter.h"
+#include "artifacts_api.h"
 #include <string.h>
 
 #define SEARCH_EXPERIMENTS_MAX 50000
@@ -40,6 +41,9 @@ int api_create_experiment(struct request *req, struct response *resp, struct err
     if (location && !strncmp(location, "runs:", 5))
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                          "Artifact location cannot be a runs:/ URI. Given: '%s'", location);
+    /* issue 3: never let a client choose a server-local path outside the artifact roots */
+    if (location && check_artifact_location(req->arena, location, err))
+        return -1;
     int64_t id;
     if (store_create_experiment(req->arena, name, location, api_config.default_artifact_root, tags, n_tags, &id, err))
         return -1;

@@ -40,6 +40,58 @@ const struct route api_routes[] = {
     { "GET",  M "/metrics/get-history",                  api_get_metric_history,               T },
     { "GET",  M "/metrics/get-history-bulk",             api_get_metric_history_bulk,          T },
     { "GET",  M "/metrics/get-history-bulk-interval",    api_get_metric_history_bulk_interval, T },
+
+    /* ---- issue 3: artifact proxy (mlflow server --serve-artifacts) ---- */
+#define A (ROUTE_ARTIFACTS | ROUTE_STREAM)
+#define AJ (ROUTE_ARTIFACTS | ROUTE_JSON)
+#define MA "/api/2.0/mlflow-artifacts"
+    { "GET",    MA "/artifacts",                         api_artifact_list,         A },
+    { "GET",    MA "/artifacts/{path*}",                 api_artifact_download,     A },
+    { "PUT",    MA "/artifacts/{path*}",                 api_artifact_upload,       A },
+    { "DELETE", MA "/artifacts/{path*}",                 api_artifact_delete,       A },
+    { "POST",   MA "/mpu/create/{path*}",                api_artifact_mpu_create,   AJ },
+    { "POST",   MA "/mpu/complete/{path*}",              api_artifact_mpu_complete, AJ },
+    { "POST",   MA "/mpu/abort/{path*}",                 api_artifact_mpu_abort,    AJ },
+    { "GET",    MA "/presigned/{path*}",                 api_artifact_presigned,    A },
+    { "GET",    M "/artifacts/list",                     api_list_artifacts,        T },
+
+    /* ---- issue 3: MLflow 3 logged models ---- */
+    { "POST",   M "/logged-models",                      api_create_logged_model,         T },
+    { "POST",   M "/logged-models/search",               api_search_logged_models,        T },
+    { "GET",    M "/logged-models/{model_id}",           api_get_logged_model,            T },
+    { "PATCH",  M "/logged-models/{model_id}",           api_finalize_logged_model,       T },
+    { "DELETE", M "/logged-models/{model_id}",           api_delete_logged_model,         T },
+    { "PATCH",  M "/logged-models/{model_id}/tags",      api_set_logged_model_tags,       T },
+    { "DELETE", M "/logged-models/{model_id}/tags/{tag_key}", api_delete_logged_model_tag, T },
+    { "POST",   M "/logged-models/{model_id}/params",    api_log_logged_model_params,     T },
+    { "GET",    M "/logged-models/{model_id}/artifacts/directories", api_list_logged_model_artifacts, T },
+    { "GET",    M "/logged-models/{model_id}/artifacts/files", api_get_logged_model_artifact,
+      ROUTE_TRACKING | ROUTE_STREAM },
+    { "POST",   M "/runs/log-model",                     api_log_model,                   T },
+
+    /* ---- model registry (api/registry.c) ---- */
+    { "POST",   M "/registered-models/create",              api_create_registered_model,        T },
+    { "GET",    M "/registered-models/get",                 api_get_registered_model,           T },
+    { "POST",   M "/registered-models/rename",              api_rename_registered_model,        T },
+    { "PATCH",  M "/registered-models/update",              api_update_registered_model,        T },
+    { "DELETE", M "/registered-models/delete",              api_delete_registered_model,        T },
+    { "GET",    M "/registered-models/search",              api_search_registered_models,       T },
+    { "POST",   M "/registered-models/get-latest-versions", api_get_latest_versions,            T },
+    { "GET",    M "/registered-models/get-latest-versions", api_get_latest_versions,            T },
+    { "POST",   M "/registered-models/set-tag",             api_set_registered_model_tag,       T },
+    { "DELETE", M "/registered-models/delete-tag",          api_delete_registered_model_tag,    T },
+    { "POST",   M "/registered-models/alias",               api_set_registered_model_alias,     T },
+    { "DELETE", M "/registered-models/alias",               api_delete_registered_model_alias,  T },
+    { "GET",    M "/registered-models/alias",               api_get_model_version_by_alias,     T },
+    { "POST",   M "/model-versions/create",                 api_create_model_version,           T },
+    { "GET",    M "/model-versions/get",                    api_get_model_version,              T },
+    { "PATCH",  M "/model-versions/update",                 api_update_model_version,           T },
+    { "POST",   M "/model-versions/transition-stage",       api_transition_model_version_stage, T },
+    { "DELETE", M "/model-versions/delete",                 api_delete_model_version,           T },
+    { "GET",    M "/model-versions/get-download-uri",       api_get_model_version_download_uri, T },
+    { "GET",    M "/model-versions/search",                 api_search_model_versions,          T },
+    { "POST",   M "/model-versions/set-tag",                api_set_model_version_tag,          T },
+    { "DELETE", M "/model-versions/delete-tag",             api_delete_model_version_tag,       T },
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -3,10 +3,12 @@
 #include "http.h"
 #include "../api/api.h"
 #include "../api/json.h"
+#include "../store/artifacts.h"
 #include "../store/db.h"
 #include "../store/migrate.h"
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +21,13 @@
 #define CAIRN_VERSION "0.1.0"
 
 static volatile sig_atomic_t stop_requested;
+
+static void *sweep_thread(void *root)
+{
+    artifact_sweep_temp(root);
+    free(root);
+    return NULL;
+}
 
 static void on_signal(int sig)
 {
@@ -276,6 +285,14 @@ int main(int argc, char **argv)
     if (port < 0)
         goto out;
     printf("listening on http://%s:%d\n", c.http.host, port);
+    /* uploads a crash interrupted leave temp files; the walk can be long on
+     * a big store, so it runs beside the server rather than before it */
+    pthread_t sweeper;
+    char *sweep_root = strdup(dest);
+    if (pthread_create(&sweeper, NULL, sweep_thread, sweep_root) == 0)
+        pthread_detach(sweeper);
+    else
+        free(sweep_root);
     fprintf(stderr, "cairn: ready in %lld ms (%s PostgreSQL, artifacts in %s)\n", mono_ms() - t0,
             embedded ? "embedded" : "external", dest);
 

@@ -47,14 +47,22 @@ CREATE TABLE metrics (
     step      bigint           NOT NULL,
     PRIMARY KEY (run_uuid, key, timestamp, step, value)   -- also the get-history order
 );
+-- the chart view samples by step (get-history-bulk-interval)
+CREATE INDEX metrics_step_idx ON metrics (run_uuid, key, step);
 
--- the latest value per (run, key): max by (step, timestamp, value), as MLflow
+-- the latest value per (run, key): max by (step, timestamp, value), as MLflow;
+-- with the shape of the history, so that the sampled chart view can tell
+-- when steps are unique and dense and probe them instead of reading them all
 CREATE TABLE latest_metrics (
     run_uuid  text             NOT NULL REFERENCES runs ON DELETE CASCADE,
     key       text             NOT NULL,
     value     double precision NOT NULL,
     timestamp bigint           NOT NULL,
     step      bigint           NOT NULL,
+    n_rows    bigint           NOT NULL DEFAULT 0,   -- points in metrics
+    n_steps   bigint           NOT NULL DEFAULT 0,   -- distinct steps among them
+    min_step  bigint           NOT NULL DEFAULT 0,
+    max_step  bigint           NOT NULL DEFAULT 0,
     PRIMARY KEY (run_uuid, key)
 );
 CREATE INDEX latest_metrics_kv_idx ON latest_metrics (key, value, run_uuid);

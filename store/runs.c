@@ -1,6 +1,7 @@
 /* Runs: create, read (one or many at once), update, lifecycle, tags, the
  * log-batch write path, inputs and outputs, and search. */
 #include "db.h"
+#include "logged_models.h"
 #include "tracking.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -620,31 +621,49 @@ static void metric_arrays(struct arena *a, const char *run_id, const struct metr
     v[4] = steps.buf;
 }
 
+/* Writes points in one statement: the history (a replayed point is
+ * ignored), the latest value per key (max by step, timestamp, value) and the
+ * shape of each history (points, distinct steps, step range). Only when the
+ * run is active; it returns the run's stage (no row: no such run). Rows go in
+ * key order so two writers on one run lock latest_metrics rows in the same
+ * order: no deadlock. */
+DB_STMT(write_metrics_stmt,
+    "WITH run AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1),"
+    " pts AS (SELECT k, v, t, s FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[])"
+    "   AS m(k, v, t, s) WHERE (SELECT lifecycle_stage FROM run) = 'active'),"
+    " hist AS (INSERT INTO metrics (run_uuid, key, value, timestamp, step)"
+    "   SELECT $1, k, v, t, s FROM pts ORDER BY k, t, s, v ON CONFLICT DO NOTHING RETURNING key, step),"
+    " fresh AS (SELECT key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM hist GROUP BY key),"
+    " newsteps AS (SELECT key, count(*) AS n FROM (SELECT DISTINCT key, step FROM hist) h"
+    "   WHERE NOT EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = $1 AND m.key = h.key AND m.step = h.step)"
+    "   GROUP BY key),"
+    " newest AS (SELECT DISTINCT ON (k) k, v, t, s FROM pts ORDER BY k, s DESC, t DESC, v DESC),"
+    " latest AS (INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step,"
+    "   n_rows, n_steps, min_step, max_step)"
+    "   SELECT $1, nw.k, nw.v, nw.t, nw.s, COALESCE(f.n, 0), COALESCE(ns.n, 0),"
+    "   COALESCE(f.lo, nw.s), COALESCE(f.hi, nw.s)"
+    "   FROM newest nw LEFT JOIN fresh f ON f.key = nw.k LEFT JOIN newsteps ns ON ns.key = nw.k ORDER BY nw.k"
+    "   ON CONFLICT (run_uuid, key) DO UPDATE SET"
+    "   value = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
+    "     THEN EXCLUDED.value ELSE l.value END,"
+    "   timestamp = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
+    "     THEN EXCLUDED.timestamp ELSE l.timestamp END,"
+    "   step = GREATEST(l.step, EXCLUDED.step),"
+    "   n_rows = l.n_rows + EXCLUDED.n_rows, n_steps = l.n_steps + EXCLUDED.n_steps,"
+    "   min_step = LEAST(l.min_step, EXCLUDED.min_step), max_step = GREATEST(l.max_step, EXCLUDED.max_step))"
+    " SELECT lifecycle_stage FROM run");
+
 static int log_metrics(struct db_conn *c, struct batch_ctx *x, struct error *err)
 {
-    /* Rows go in key order so two writers on one run lock latest_metrics
-     * rows in the same order: no deadlock. A replayed point is ignored. */
-    DB_STMT(hist, "INSERT INTO metrics (run_uuid, key, value, timestamp, step)"
-                  " SELECT $1, k, v, t, s FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[])"
-                  " AS m(k, v, t, s) ORDER BY k, t, s, v ON CONFLICT DO NOTHING");
-    DB_STMT(latest, "INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step)"
-                    " SELECT DISTINCT ON (k) $1, k, v, t, s"
-                    " FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS m(k, v, t, s)"
-                    " ORDER BY k, s DESC, t DESC, v DESC"
-                    " ON CONFLICT (run_uuid, key) DO UPDATE SET value = EXCLUDED.value,"
-                    " timestamp = EXCLUDED.timestamp, step = EXCLUDED.step"
-                    " WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)");
     size_t n = x->b->n_metrics;
     const char *v[5];
     metric_arrays(x->a, x->run_id, x->b->metrics, n, v);
-    PGresult *r = db_exec(c, &hist, 5, v, err);
+    PGresult *r = db_exec(c, &write_metrics_stmt, 5, v, err);
     if (!r)
         return -1;
     PQclear(r);
-    if (!(r = db_exec(c, &latest, 5, v, err)))
-        return -1;
-    PQclear(r);
-    return 0;
+    /* MLflow 3: points carrying a model_id are the logged model's metrics too */
+    return store_log_model_metrics_tx(c, x->a, x->run_id, x->b->metrics, n, err);
 }
 
 static int batch_tx(struct db_conn *c, void *p, struct error *err)
@@ -667,20 +686,9 @@ static int batch_tx(struct db_conn *c, void *p, struct error *err)
 static int metrics_only_tx(struct db_conn *c, void *p, struct error *err)
 {
     struct batch_ctx *x = p;
-    DB_STMT(q, "WITH run AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1),"
-               " pts AS (SELECT k, v, t, s FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[])"
-               "   AS m(k, v, t, s) WHERE (SELECT lifecycle_stage FROM run) = 'active'),"
-               " hist AS (INSERT INTO metrics (run_uuid, key, value, timestamp, step)"
-               "   SELECT $1, k, v, t, s FROM pts ORDER BY k, t, s, v ON CONFLICT DO NOTHING),"
-               " latest AS (INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step)"
-               "   SELECT DISTINCT ON (k) $1, k, v, t, s FROM pts ORDER BY k, s DESC, t DESC, v DESC"
-               "   ON CONFLICT (run_uuid, key) DO UPDATE SET value = EXCLUDED.value,"
-               "   timestamp = EXCLUDED.timestamp, step = EXCLUDED.step"
-               "   WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value))"
-               " SELECT lifecycle_stage FROM run");
     const char *v[5];
     metric_arrays(x->a, x->run_id, x->b->metrics, x->b->n_metrics, v);
-    PGresult *r = db_exec(c, &q, 5, v, err);
+    PGresult *r = db_exec(c, &write_metrics_stmt, 5, v, err);
     if (!r)
         return -1;
     int rows = PQntuples(r);
@@ -907,12 +915,13 @@ int store_metric_history(struct arena *a, const char *run_id, const char *key, i
     return 0;
 }
 
-static int sampled_tx(struct db_conn *c, void *p, struct error *err)
+/* MLflow 3.17's sampling, exactly: rows ordered by (step, timestamp,
+ * value) split into max_results buckets as NTILE does, the first row of each
+ * kept, plus the global last row, which replaces the last sample when the
+ * page is full; max_results 1 gives the last row only. This reads every
+ * point of the series. */
+static int sampled_exact(struct db_conn *c, struct history_ctx *x, struct error *err)
 {
-    struct history_ctx *x = p;
-    /* As MLflow 3.17 samples: rows (not steps) split into max_results
-     * buckets with NTILE, the first row of each kept, plus the global last
-     * row, which replaces the last sample when the page is full. */
     DB_STMT(q, "WITH pts AS (SELECT value, timestamp, step FROM metrics"
                "   WHERE run_uuid = $1 AND key = $2 AND ($3::bigint IS NULL OR step >= $3)"
                "   AND ($4::bigint IS NULL OR step <= $4)),"
@@ -920,11 +929,9 @@ static int sampled_tx(struct db_conn *c, void *p, struct error *err)
                "   ntile($5::int) OVER (ORDER BY step, timestamp, value) AS bucket FROM pts),"
                " firsts AS (SELECT DISTINCT ON (bucket) value, timestamp, step FROM b"
                "   ORDER BY bucket, step, timestamp, value)"
-               " (SELECT value, timestamp, step, 0 AS last FROM firsts ORDER BY step, timestamp, value)"
-               " UNION ALL (SELECT value, timestamp, step, 1 FROM pts"
+               " (SELECT value, timestamp, step FROM firsts ORDER BY step, timestamp, value)"
+               " UNION ALL (SELECT value, timestamp, step FROM pts"
                "   ORDER BY step DESC, timestamp DESC, value DESC LIMIT 1)");
-    if (run_exists(c, x->run_id, err))
-        return -1;
     const char *v[5] = { x->run_id, x->key, x->has_start ? i64s(x->a, x->start_step) : NULL,
                          x->has_end ? i64s(x->a, x->end_step) : NULL, i64s(x->a, x->limit) };
     PGresult *r = db_exec(c, &q, 5, v, err);
@@ -934,8 +941,7 @@ static int sampled_tx(struct db_conn *c, void *p, struct error *err)
     PQclear(r);
     if (x->n == 0)
         return 0;
-    /* the final row is the global last point */
-    struct metric last = x->out[x->n - 1];
+    struct metric last = x->out[x->n - 1];   /* the final row is the global last point */
     size_t n = x->n - 1;
     if (x->limit == 1) {
         x->out[0] = last;
@@ -945,13 +951,88 @@ static int sampled_tx(struct db_conn *c, void *p, struct error *err)
     struct metric *prev = n ? &x->out[n - 1] : NULL;
     bool same = prev && prev->step == last.step && prev->timestamp == last.timestamp &&
                 (prev->value == last.value || (prev->value != prev->value && last.value != last.value));
-    if (same) {
+    if (same)
         x->n = n;
-    } else if ((int64_t)n >= x->limit) {
+    else if ((int64_t)n >= x->limit) {
         x->out[n - 1] = last;
         x->n = n;
     }
     return 0;
+}
+
+/* When the history has one point per step and no gaps (the usual training
+ * curve), the NTILE bucket starts are known step numbers: probe just those
+ * (O(points returned) on metrics_step_idx). Returns 1 when the shape does
+ * not allow it, so the caller falls back to the exact scan. */
+static int sampled_probe(struct db_conn *c, struct history_ctx *x, struct error *err)
+{
+    DB_STMT(shape, "SELECT n_rows, n_steps, min_step, max_step FROM latest_metrics WHERE run_uuid = $1 AND key = $2");
+    DB_STMT(probe, "SELECT value, timestamp, step FROM metrics WHERE run_uuid = $1 AND key = $2"
+                   " AND step = ANY($3::bigint[]) ORDER BY step, timestamp, value");
+    const char *v[3] = { x->run_id, x->key, NULL };
+    PGresult *r = db_exec(c, &shape, 2, v, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        x->n = 0;
+        return 0;   /* no such metric: no points */
+    }
+    int64_t rows = db_int64(r, 0, 0), steps = db_int64(r, 0, 1), lo = db_int64(r, 0, 2), hi = db_int64(r, 0, 3);
+    PQclear(r);
+    if (rows != steps || rows != hi - lo + 1 || rows <= 0)
+        return 1;
+    if (x->has_start && x->start_step > lo)
+        lo = x->start_step;
+    if (x->has_end && x->end_step < hi)
+        hi = x->end_step;
+    if (lo > hi) {
+        x->n = 0;
+        return 0;
+    }
+    int64_t n = hi - lo + 1, k = x->limit < n ? x->limit : n, q = n / k, rem = n % k;
+    struct strbuf sb;
+    sb_init(&sb, x->a, (size_t)k * 12 + 32);
+    sb_putc(&sb, '{');
+    int64_t wanted = 0;
+    if (x->limit == 1) {
+        sb_printf(&sb, "%" PRId64, hi);
+        wanted = 1;
+    } else {
+        int64_t last_step = -1;
+        for (int64_t b = 0; b < k; b++) {
+            int64_t step = lo + b * q + (b < rem ? b : rem);
+            if (b == k - 1 && k == x->limit && step != hi)
+                step = hi;   /* the global last replaces the last sample of a full page */
+            sb_printf(&sb, "%s%" PRId64, b ? "," : "", step);
+            last_step = step;
+            wanted++;
+        }
+        if (last_step != hi) {
+            sb_printf(&sb, ",%" PRId64, hi);
+            wanted++;
+        }
+    }
+    sb_putc(&sb, '}');
+    v[2] = sb.buf;
+    if (!(r = db_exec(c, &probe, 3, v, err)))
+        return -1;
+    if (PQntuples(r) != wanted) {   /* the shape counters were off: do it the long way */
+        PQclear(r);
+        return 1;
+    }
+    read_history(x, r);
+    PQclear(r);
+    return 0;
+}
+
+static int sampled_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct history_ctx *x = p;
+    if (run_exists(c, x->run_id, err))
+        return -1;
+    int rc = sampled_probe(c, x, err);
+    return rc == 1 ? sampled_exact(c, x, err) : rc;
 }
 
 int store_metric_history_sampled(struct arena *a, const char *run_id, const char *key, bool has_start,

@@ -187,6 +187,92 @@ static void test_search(struct arena *a)
     CHECK_INT(err.code, ERR_RESOURCE_ALREADY_EXISTS);
 }
 
+/* The sampled chart view against MLflow 3.17's rule computed here in SQL
+ * directly: NTILE buckets over (step, timestamp, value), the first row of
+ * each, and the global last row replacing the last sample of a full page. */
+static size_t expected_sample(const char *run_id, const char *key, int64_t limit, long long lo, long long hi,
+                              long long *steps_out, size_t cap)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH pts AS (SELECT * FROM cairn.metrics WHERE run_uuid = '%s' AND key = '%s'"
+             " AND step BETWEEN %lld AND %lld),"
+             " b AS (SELECT step, timestamp, value, ntile(%lld) OVER (ORDER BY step, timestamp, value) AS t FROM pts)"
+             " SELECT DISTINCT ON (t) step FROM b ORDER BY t, step, timestamp, value", run_id, key, lo, hi,
+             (long long)limit);
+    PGresult *r = PQexec(c, sql);
+    size_t n = 0;
+    for (int i = 0; i < PQntuples(r) && n < cap; i++)
+        steps_out[n++] = atoll(PQgetvalue(r, i, 0));
+    PQclear(r);
+    snprintf(sql, sizeof sql, "SELECT max(step) FROM cairn.metrics WHERE run_uuid = '%s' AND key = '%s'"
+             " AND step BETWEEN %lld AND %lld", run_id, key, lo, hi);
+    r = PQexec(c, sql);
+    long long last = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    if (limit == 1) {
+        steps_out[0] = last;
+        return 1;
+    }
+    if (n && steps_out[n - 1] != last) {
+        if ((int64_t)n >= limit)
+            steps_out[n - 1] = last;
+        else
+            steps_out[n++] = last;
+    }
+    return n;
+}
+
+static void check_sample(struct arena *a, const char *run_id, const char *key, int64_t limit, bool range,
+                         long long lo, long long hi)
+{
+    struct error err;
+    struct metric *m;
+    size_t n;
+    static long long want[8000];
+    CHECK_INT(store_metric_history_sampled(a, run_id, key, range, lo, range, hi, limit, &m, &n, &err), 0);
+    size_t wn = expected_sample(run_id, key, limit, range ? lo : -1, range ? hi : 1LL << 60, want, 7999);
+    CHECK_INT(n, wn);
+    size_t same = 0;
+    for (size_t i = 0; i < n && i < wn; i++)
+        same += m[i].step == want[i];
+    CHECK_INT(same, wn);
+}
+
+static void test_sampled_history(struct arena *a)
+{
+    struct error err;
+    const char *run_id = new_run(a, 0);
+    /* a dense curve (probed), and one with repeated steps and gaps (scanned) */
+    for (int part = 0; part < 5; part++) {
+        static struct metric m[1000], g[1000];
+        for (int i = 0; i < 1000; i++) {
+            int step = part * 1000 + i;
+            m[i] = (struct metric){ .key = "dense", .value = step * 0.5, .timestamp = step, .step = step };
+            g[i] = (struct metric){ .key = "gappy", .value = i, .timestamp = i, .step = (step / 3) * 2 };
+        }
+        struct log_batch b = { m, 1000, NULL, 0, NULL, 0 };
+        CHECK_INT(store_log_batch(a, run_id, &b, &err), 0);
+        struct log_batch b2 = { g, 1000, NULL, 0, NULL, 0 };
+        CHECK_INT(store_log_batch(a, run_id, &b2, &err), 0);
+    }
+    int64_t limits[] = { 1, 2, 7, 320, 2500, 5000, 6000 };
+    for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
+        check_sample(a, run_id, "dense", limits[i], false, 0, 0);
+        check_sample(a, run_id, "gappy", limits[i], false, 0, 0);
+        check_sample(a, run_id, "dense", limits[i], true, 123, 4321);
+        check_sample(a, run_id, "gappy", limits[i], true, 10, 3000);
+    }
+    struct metric *m;
+    size_t n;
+    CHECK_INT(store_metric_history_sampled(a, run_id, "nosuchkey", false, 0, false, 0, 100, &m, &n, &err), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_metric_history_sampled(a, "nosuchrun", "dense", false, 0, false, 0, 100, &m, &n, &err), -1);
+    CHECK_INT(err.code, ERR_RESOURCE_DOES_NOT_EXIST);
+}
+
 int main(void)
 {
     const char *host = getenv("CAIRN_TEST_PGHOST");
@@ -209,6 +295,7 @@ int main(void)
     test_batch_semantics(&a, 0);
     test_concurrent_writers(&a, 0);
     test_search(&a);
+    test_sampled_history(&a);
     arena_free(&a);
     db_shutdown();
     TEST_MAIN_END();

@@ -61,13 +61,17 @@ def seed_cairn(cur, n_runs, hist_points, art):
     cur.execute(f"INSERT INTO {s}metrics (run_uuid, key, value, timestamp, step)"
                 f" SELECT md5('run' || i), 'm' || k, {VAL}, {T0} + i * 1000 + s, s"
                 f" FROM generate_series(0, {n_runs} - 1) i, generate_series(0, 9) k, generate_series(0, 9) s")
-    cur.execute(f"INSERT INTO {s}latest_metrics (run_uuid, key, value, timestamp, step)"
-                f" SELECT md5('run' || i), 'm' || k, {VAL}, {T0} + i * 1000 + s, s"
+    # the history shape columns (points, distinct steps, step range) as the server keeps them
+    cur.execute(f"INSERT INTO {s}latest_metrics (run_uuid, key, value, timestamp, step,"
+                f" n_rows, n_steps, min_step, max_step)"
+                f" SELECT md5('run' || i), 'm' || k, {VAL}, {T0} + i * 1000 + s, s, 10, 10, 0, 9"
                 f" FROM generate_series(0, {n_runs} - 1) i, generate_series(0, 9) k, (VALUES (9)) v(s)")
     cur.execute(f"INSERT INTO {s}metrics (run_uuid, key, value, timestamp, step)"
                 f" SELECT md5('hist'), 'loss', {HVAL}, {T0} + s, s FROM generate_series(0, {hist_points} - 1) s")
-    cur.execute(f"INSERT INTO {s}latest_metrics (run_uuid, key, value, timestamp, step)"
-                f" SELECT md5('hist'), 'loss', {HVAL}, {T0} + s, s FROM (VALUES ({hist_points} - 1)) v(s)")
+    cur.execute(f"INSERT INTO {s}latest_metrics (run_uuid, key, value, timestamp, step,"
+                f" n_rows, n_steps, min_step, max_step)"
+                f" SELECT md5('hist'), 'loss', {HVAL}, {T0} + s, s, {hist_points}, {hist_points}, 0, s"
+                f" FROM (VALUES ({hist_points} - 1)) v(s)")
 
 
 def seed_mlflow(cur, n_runs, hist_points, art):

@@ -1,0 +1,293 @@
+/* The artifact proxy (/api/2.0/mlflow-artifacts/…, as `mlflow server
+ * --serve-artifacts`) and the tracking ListArtifacts. Bytes stream between
+ * the socket and store/artifacts.c; every path goes through path_sanitize
+ * and only its canonical result is used. */
+#include "common.h"
+#include "handlers.h"
+#include "artifacts_api.h"
+#include "../store/artifacts.h"
+#include "../store/paths.h"
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- helpers shared with logged_models.c (artifacts_api.h) ---- */
+
+const char *query_value(const struct request *req, const char *key)
+{
+    for (size_t i = 0; i < req->n_query; i++)
+        if (!strcmp(req->query[i].key, key))
+            return req->query[i].value;
+    return NULL;
+}
+
+size_t artifact_roots(const char *roots[2])
+{
+    size_t n = 0;
+    if (api_config.artifacts_destination)
+        roots[n++] = api_config.artifacts_destination;
+    if (api_config.default_artifact_root)
+        roots[n++] = api_config.default_artifact_root;
+    return n;
+}
+
+int check_artifact_location(struct arena *a, const char *uri, struct error *err)
+{
+    const char *roots[2];
+    size_t n = artifact_roots(roots);
+    return artifact_uri_check(a, uri, roots, n, err);
+}
+
+/* MLflow's text extensions (mlflow/utils/mime_type_utils.py), then the
+ * common types Python's mimetypes knows; anything else is binary. */
+static const char *guess_content_type(const char *name)
+{
+    static const char *const text[] = { "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties",
+                                        "prop", "hocon", "toml", "yaml", "yml", "xml", "json", "js", "py",
+                                        "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "MLproject" };
+    static const struct { const char *ext, *type; } types[] = {
+        { "png", "image/png" }, { "jpg", "image/jpeg" }, { "jpeg", "image/jpeg" }, { "gif", "image/gif" },
+        { "bmp", "image/bmp" }, { "svg", "image/svg+xml" }, { "webp", "image/webp" }, { "tif", "image/tiff" },
+        { "tiff", "image/tiff" }, { "ico", "image/vnd.microsoft.icon" }, { "html", "text/html" },
+        { "htm", "text/html" }, { "css", "text/css" }, { "pdf", "application/pdf" },
+        { "zip", "application/zip" }, { "tar", "application/x-tar" }, { "mp4", "video/mp4" },
+        { "mp3", "audio/mpeg" }, { "wav", "audio/x-wav" }, { "parquet", "application/vnd.apache.parquet" },
+    };
+    const char *dot = strrchr(name, '.');
+    const char *ext = dot ? dot + 1 : name;
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++)
+        if (!strcmp(ext, text[i]))
+            return "text/plain; charset=utf-8";
+    for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+        if (!strcasecmp(ext, types[i].ext))
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static bool is_token_char(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+/* RFC 6266 attachment header, as MLflow builds it: a bare token when it can
+ * be, else a quoted string; non-ASCII names add filename*=UTF-8''…. */
+static const char *content_disposition(struct arena *a, const char *name)
+{
+    bool token = *name != '\0', ascii = true;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        token &= is_token_char(*p);
+        ascii &= *p < 0x80;
+    }
+    struct strbuf sb;
+    sb_init(&sb, a, 2 * strlen(name) + 64);
+    sb_puts(&sb, "Content-Disposition: attachment; filename=");
+    if (token) {
+        sb_puts(&sb, name);
+    } else {
+        sb_putc(&sb, '"');
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+            if (*p >= 0x80)
+                continue;          /* the ASCII fallback drops what it cannot spell */
+            if (*p == '"' || *p == '\\')
+                sb_putc(&sb, '\\');
+            sb_putc(&sb, (char)*p);
+        }
+        sb_putc(&sb, '"');
+    }
+    if (!ascii) {
+        sb_puts(&sb, "; filename*=UTF-8''");
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                strchr("!#$&+-.^_`|~", *p))
+                sb_putc(&sb, (char)*p);
+            else
+                sb_printf(&sb, "%%%02X", *p);
+        }
+    }
+    sb_puts(&sb, "\r\n");
+    return sb.buf;
+}
+
+int send_artifact(struct request *req, const char *root, const char *rel, struct error *err)
+{
+    struct artifact_file f;
+    if (artifact_open(req->arena, root, rel, &f, err))
+        return -1;
+    const char *slash = strrchr(rel, '/');
+    const char *base = slash ? slash + 1 : rel;
+    req->streamed = true;
+    if (req->out.begin(req->out.ctx, 200, guess_content_type(base), f.size,
+                       content_disposition(req->arena, base)) < 0) {
+        artifact_close(&f);
+        return 0;
+    }
+    artifact_send(&f, req->out.write, req->out.ctx);   /* a client gone mid-way just ends the reply */
+    return 0;
+}
+
+void write_file_infos(struct jw *w, const char *prefix, const struct artifact_entry *e, size_t n)
+{
+    if (!n)
+        return;
+    jw_karr(w, "files");
+    for (size_t i = 0; i < n; i++) {
+        jw_obj(w);
+        if (prefix && *prefix) {
+            jw_key(w, "path");
+            struct strbuf sb;
+            sb_init(&sb, w->sb->arena, strlen(prefix) + strlen(e[i].name) + 2);
+            sb_printf(&sb, "%s/%s", prefix, e[i].name);
+            jw_str(w, sb.buf);
+        } else {
+            jw_kstr(w, "path", e[i].name);
+        }
+        jw_kbool(w, "is_dir", e[i].is_dir);
+        if (!e[i].is_dir && e[i].size)   /* FileInfo.to_proto leaves 0 out */
+            jw_kint64(w, "file_size", e[i].size);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+int list_location(struct request *req, struct response *resp, const char *root_uri, const char *sub,
+                  struct error *err)
+{
+    const char *rel_sub = "", *root, *rel;
+    if (sub && path_sanitize(req->arena, sub, &rel_sub, err))
+        return -1;
+    const char *roots[2];
+    size_t nr = artifact_roots(roots);
+    struct artifact_entry *e = NULL;
+    size_t n = 0;
+    int where = artifact_uri_to_local(req->arena, root_uri, api_config.artifacts_destination, roots, nr, &root,
+                                      &rel, err);
+    if (where < 0)
+        return -1;
+    if (where == 0) {
+        const char *full = *rel_sub ? (*rel ? arena_printf(req->arena, "%s/%s", rel, rel_sub) : rel_sub) : rel;
+        if (artifact_list(req->arena, root, full, &e, &n, err))
+            return -1;
+    }
+    /* where == 1: a location this server never opens (s3://, …): no files */
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kstr(&w, "root_uri", root_uri);
+    write_file_infos(&w, rel_sub, e, n);
+    reply_end(&w);
+    return 0;
+}
+
+/* ---- /api/2.0/mlflow-artifacts/artifacts ---- */
+
+static int proxy_path(struct request *req, const char **rel, struct error *err)
+{
+    return path_sanitize(req->arena, req->n_path_params ? req->path_params[0] : "", rel, err);
+}
+
+int api_artifact_upload(struct request *req, struct response *resp, struct error *err)
+{
+    const char *rel;
+    if (proxy_path(req, &rel, err))
+        return -1;
+    if (artifact_put(req->arena, api_config.artifacts_destination, rel, req->body.read, req->body.ctx,
+                     req->body.content_length, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_artifact_download(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    const char *rel;
+    if (proxy_path(req, &rel, err))
+        return -1;
+    return send_artifact(req, api_config.artifacts_destination, rel, err);
+}
+
+int api_artifact_delete(struct request *req, struct response *resp, struct error *err)
+{
+    const char *rel;
+    if (proxy_path(req, &rel, err))
+        return -1;
+    if (!*rel)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");   /* never the whole store */
+    if (artifact_delete(req->arena, api_config.artifacts_destination, rel, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_artifact_list(struct request *req, struct response *resp, struct error *err)
+{
+    const char *path = query_value(req, "path"), *rel = "";
+    if (path && path_sanitize(req->arena, path, &rel, err))
+        return -1;
+    struct artifact_entry *e;
+    size_t n;
+    if (artifact_list(req->arena, api_config.artifacts_destination, rel, &e, &n, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    write_file_infos(&w, NULL, e, n);   /* basenames, as MLflow's proxy lists */
+    reply_end(&w);
+    return 0;
+}
+
+/* Multipart upload and presigned URLs: MLflow's local repository supports
+ * neither and answers 501; the client then falls back to one PUT. */
+static int mpu(struct request *req, bool complete, struct error *err)
+{
+    const char *rel, *path, *upload_id;
+    if (proxy_path(req, &rel, err) || json_get_string(req->input, "path", true, &path, err) ||
+        json_get_string(req->input, "upload_id", false, &upload_id, err))
+        return -1;
+    if (complete && !cJSON_GetObjectItemCaseSensitive(req->input, "parts"))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'parts'. "
+                         "See the API docs for more information about request parameters.");
+    return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart upload is not supported for the current artifact repository");
+}
+
+int api_artifact_mpu_create(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    int64_t parts;
+    bool present;
+    const char *rel;
+    if (proxy_path(req, &rel, err) || json_get_int64(req->input, "num_parts", false, &parts, &present, err))
+        return -1;
+    return mpu(req, false, err);
+}
+
+int api_artifact_mpu_complete(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    return mpu(req, true, err);
+}
+
+int api_artifact_mpu_abort(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    return mpu(req, false, err);
+}
+
+int api_artifact_presigned(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    const char *rel;
+    if (proxy_path(req, &rel, err))
+        return -1;
+    return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart download is not supported for the current artifact repository");
+}
+
+/* ---- GET /api/2.0/mlflow/artifacts/list (tracking ListArtifacts) ---- */
+
+int api_list_artifacts(struct request *req, struct response *resp, struct error *err)
+{
+    const char *run_id, *path = NULL, *token = NULL;
+    if (get_run_id(req->input, &run_id, err) || json_get_string(req->input, "path", false, &path, err) ||
+        json_get_string(req->input, "page_token", false, &token, err))
+        return -1;
+    struct run run;
+    if (store_get_run(req->arena, run_id, &run, err))
+        return -1;
+    return list_location(req, resp, run.info.artifact_uri, path, err);
+}

@@ -1,0 +1,21 @@
+/* Artifact helpers shared by api/artifacts.c and api/logged_models.c. */
+#ifndef CAIRN_ARTIFACTS_API_H
+#define CAIRN_ARTIFACTS_API_H
+#include "api.h"
+#include "json.h"
+#include "../store/artifacts.h"
+
+/* the first value of a query parameter, or NULL */
+const char *query_value(const struct request *req, const char *key);
+/* the configured local roots: artifacts destination and default root */
+size_t artifact_roots(const char *roots[2]);
+/* The stored-location rule (store/paths.h artifact_uri_check) against the
+ * configured roots: experiments/create calls it for artifact_location. */
+int check_artifact_location(struct arena *a, const char *uri, struct error *err);
+/* Streams root/rel to the client as an attachment (sets req->streamed). */
+int send_artifact(struct request *req, const char *root, const char *rel, struct error *err);
+/* {"root_uri", "files":[…]} for the directory sub (may be NULL) of a stored location. */
+int list_location(struct request *req, struct response *resp, const char *root_uri, const char *sub,
+                  struct error *err);
+void write_file_infos(struct jw *w, const char *prefix, const struct artifact_entry *e, size_t n);
+#endif
