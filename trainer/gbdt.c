@@ -1,0 +1,597 @@
+/* Histogram gradient boosting (LightGBM-style): features binned into ≤ 255
+ * quantile bins, leaf-wise growth up to num_leaves, histogram subtraction,
+ * K trees per round for K classes. Split thresholds are float32 values and
+ * prediction compares (float)x <= threshold, exactly as ONNX's
+ * TreeEnsembleRegressor does, so the exported model takes the same paths. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "onnx.h"
+
+enum { GP_NEST, GP_LR, GP_LEAVES, GP_DEPTH, GP_MINDATA, GP_MINHESS, GP_MAXBIN, GP_L1, GP_L2,
+       GP_MINGAIN, GP_FF, GP_BAGF, GP_BAGFREQ, GP_ESR, GP_COUNT };
+static const struct param_spec GBDT_PARAMS[] = {
+    {"n_estimators", P_INT, 100, 1, 100000, NULL, "num_iterations"},
+    {"learning_rate", P_DOUBLE, 0.1, 1e-6, 10, NULL, NULL},
+    {"num_leaves", P_INT, 31, 2, 131072, NULL, "max_leaf_nodes"},
+    {"max_depth", P_INT, -1, -1, 1000, NULL, NULL},
+    {"min_data_in_leaf", P_INT, 20, 1, 1e9, NULL, "min_child_samples"},
+    {"min_sum_hessian_in_leaf", P_DOUBLE, 1e-3, 0, 1e12, NULL, "min_child_weight"},
+    {"max_bin", P_INT, 255, 2, 255, NULL, NULL},
+    {"lambda_l1", P_DOUBLE, 0, 0, 1e12, NULL, "reg_alpha"},
+    {"lambda_l2", P_DOUBLE, 0, 0, 1e12, NULL, "reg_lambda"},
+    {"min_gain_to_split", P_DOUBLE, 0, 0, 1e12, NULL, "min_split_gain"},
+    {"feature_fraction", P_DOUBLE, 1.0, 1e-9, 1.0, NULL, "colsample_bytree"},
+    {"bagging_fraction", P_DOUBLE, 1.0, 1e-9, 1.0, NULL, "subsample"},
+    {"bagging_freq", P_INT, 0, 0, 1e9, NULL, "subsample_freq"},
+    {"early_stopping_rounds", P_INT, 0, 0, 1e9, NULL, NULL},
+};
+
+struct gbdt {
+    int p, nclasses, k, ntrees, nnodes;
+    enum link link;
+    double *base;                 /* k */
+    int *tree_start;              /* ntrees + 1 */
+    int *feature;                 /* -1 for a leaf */
+    float *threshold;
+    int *left, *right;
+    double *value;                /* leaf output (learning rate included) */
+};
+
+static void gbdt_free(void *mp)
+{
+    struct gbdt *m = mp;
+    if (!m) return;
+    free(m->base); free(m->tree_start); free(m->feature); free(m->threshold);
+    free(m->left); free(m->right); free(m->value); free(m);
+}
+
+static double tree_value(const struct gbdt *m, int t, const double *x)
+{
+    int base = m->tree_start[t], node = 0;
+    while (m->feature[base + node] >= 0)
+        node = (float)x[m->feature[base + node]] <= m->threshold[base + node] ? m->left[base + node]
+                                                                             : m->right[base + node];
+    return m->value[base + node];
+}
+
+static void raw_to_out(const struct gbdt *m, const double *F, int n, double *out)
+{
+    for (int i = 0; i < n; i++) {
+        const double *f = F + (size_t)i * m->k;
+        if (m->link == LINK_IDENTITY) out[i] = f[0];
+        else if (m->link == LINK_SIGMOID2) {
+            double s = 1.0 / (1.0 + exp(-f[0]));
+            out[2 * i] = 1.0 / (1.0 + exp(f[0])); out[2 * i + 1] = s;
+        } else {
+            double mx = f[0], sum = 0, *o = out + (size_t)i * m->k;
+            for (int c = 1; c < m->k; c++) if (f[c] > mx) mx = f[c];
+            for (int c = 0; c < m->k; c++) { o[c] = exp(f[c] - mx); sum += o[c]; }
+            for (int c = 0; c < m->k; c++) o[c] /= sum;
+        }
+    }
+}
+
+static void gbdt_predict(const void *mp, const double *X, int n, double *out)
+{
+    const struct gbdt *m = mp;
+    double *F = xmalloc((size_t)n * m->k * sizeof *F);
+    for (int i = 0; i < n; i++) {
+        double *f = F + (size_t)i * m->k;
+        memcpy(f, m->base, (size_t)m->k * sizeof *f);
+        for (int t = 0; t < m->ntrees; t++) f[t % m->k] += tree_value(m, t, X + (size_t)i * m->p);
+    }
+    raw_to_out(m, F, n, out);
+    free(F);
+}
+
+/* ---- binning ---- */
+struct bins {
+    int p;
+    int *nthr;          /* thresholds per feature (bins = nthr + 1) */
+    int *off, total;    /* histogram offset of each feature's bins */
+    float **thr;
+    unsigned char *B;   /* n × p, row-major */
+};
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int bin_of(const float *thr, int nthr, double x)
+{
+    float xf = (float)x;
+    int lo = 0, hi = nthr;  /* first threshold with xf <= thr */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (xf <= thr[mid]) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+static void bins_build(struct bins *b, const double *X, int n, int p, int max_bin)
+{
+    b->p = p;
+    b->nthr = xcalloc((size_t)p, sizeof *b->nthr);
+    b->thr = xcalloc((size_t)p, sizeof *b->thr);
+    b->B = xmalloc((size_t)n * p);
+    double *v = xmalloc((size_t)n * sizeof *v);
+    for (int j = 0; j < p; j++) {
+        for (int i = 0; i < n; i++) v[i] = X[(size_t)i * p + j];
+        qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+        int nu = 0;
+        for (int i = 0; i < n; i++) if (!nu || v[i] != v[nu - 1]) v[nu++] = v[i];
+        /* counts of each distinct value */
+        int *cnt = xcalloc((size_t)(nu ? nu : 1), sizeof *cnt);
+        for (int i = 0; i < n; i++) {
+            double x = X[(size_t)i * p + j];
+            int lo = 0, hi = nu - 1;
+            while (lo < hi) { int mid = (lo + hi) / 2; if (v[mid] < x) lo = mid + 1; else hi = mid; }
+            cnt[lo]++;
+        }
+        float *thr = xmalloc((size_t)(nu ? nu : 1) * sizeof *thr);
+        int nt = 0;
+        double per_bin = (double)n / max_bin, acc = 0;
+        for (int u = 0; u + 1 < nu; u++) {
+            acc += cnt[u];
+            if (nu > max_bin && acc < per_bin * (nt + 1)) continue;
+            float t = (float)(0.5 * (v[u] + v[u + 1]));
+            if (nt && t <= thr[nt - 1]) continue;
+            if (nt == max_bin - 1) break;
+            thr[nt++] = t;
+        }
+        b->nthr[j] = nt;
+        b->thr[j] = thr;
+        for (int i = 0; i < n; i++) b->B[(size_t)i * p + j] = (unsigned char)bin_of(thr, nt, X[(size_t)i * p + j]);
+        free(cnt);
+    }
+    free(v);
+    b->off = xmalloc((size_t)(p ? p : 1) * sizeof *b->off);
+    b->total = 0;
+    for (int j = 0; j < p; j++) { b->off[j] = b->total; b->total += b->nthr[j] + 1; }
+}
+
+static void bins_free(struct bins *b)
+{
+    for (int j = 0; j < b->p; j++) free(b->thr[j]);
+    free(b->thr); free(b->nthr); free(b->B); free(b->off);
+}
+
+/* ---- tree growth ---- */
+struct hbin { double g, h; int c; };
+struct leaf {
+    int start, count, depth, node;
+    double G, H;
+    struct hbin *hist;        /* bins.total */
+    double gain;
+    int feat, bin;
+};
+
+struct grower {
+    const struct bins *b;
+    int n, p;
+    const double *g, *h;
+    int *idx, *tmp;
+    int num_leaves, max_depth, min_data;
+    double min_hess, l1, l2, min_gain, lr;
+    const int *feats;
+    int nfeats;
+    struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
+    /* output tree (local node arrays) */
+    int nnodes, cap;
+    int *feature, *bin, *left, *right;
+    double *value;
+};
+
+static double thr_l1(double G, double l1)
+{
+    if (G > l1) return G - l1;
+    if (G < -l1) return G + l1;
+    return 0;
+}
+
+static double leaf_score(double G, double H, double l1, double l2)
+{
+    double t = thr_l1(G, l1);
+    return t * t / (H + l2 + 1e-300);
+}
+
+static void build_hist(struct grower *gr, struct leaf *lf)
+{
+    int p = gr->p;
+    memset(lf->hist, 0, (size_t)gr->b->total * sizeof *lf->hist);
+    const int *off = gr->b->off;
+    for (int t = 0; t < lf->count; t++) {
+        int r = gr->idx[lf->start + t];
+        const unsigned char *row = gr->b->B + (size_t)r * p;
+        double g = gr->g[r], h = gr->h[r];
+        for (int fi = 0; fi < gr->nfeats; fi++) {
+            int j = gr->feats[fi];
+            struct hbin *hb = &lf->hist[off[j] + row[j]];
+            hb->g += g; hb->h += h; hb->c++;
+        }
+    }
+}
+
+static void best_split(struct grower *gr, struct leaf *lf)
+{
+    lf->gain = 0; lf->feat = -1;
+    if (lf->count < 2 * gr->min_data) return;
+    if (gr->max_depth > 0 && lf->depth >= gr->max_depth) return;
+    double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain;
+    for (int fi = 0; fi < gr->nfeats; fi++) {
+        int j = gr->feats[fi], nb = gr->b->nthr[j] + 1;
+        const struct hbin *hist = lf->hist + gr->b->off[j];
+        double GL = 0, HL = 0;
+        int CL = 0;
+        for (int s = 0; s < nb - 1; s++) {
+            GL += hist[s].g; HL += hist[s].h; CL += hist[s].c;
+            int CR = lf->count - CL;
+            if (CL < gr->min_data) continue;
+            if (CR < gr->min_data) break;
+            double HR = lf->H - HL;
+            if (HL < gr->min_hess || HR < gr->min_hess) continue;
+            double gain = leaf_score(GL, HL, gr->l1, gr->l2) + leaf_score(lf->G - GL, HR, gr->l1, gr->l2) - parent;
+            if (gain > best) { best = gain; lf->feat = j; lf->bin = s; }
+        }
+    }
+    if (lf->feat >= 0) lf->gain = best;
+}
+
+static int new_node(struct grower *gr)
+{
+    if (gr->nnodes == gr->cap) {
+        gr->cap = gr->cap ? gr->cap * 2 : 64;
+        gr->feature = xrealloc(gr->feature, (size_t)gr->cap * sizeof *gr->feature);
+        gr->bin = xrealloc(gr->bin, (size_t)gr->cap * sizeof *gr->bin);
+        gr->left = xrealloc(gr->left, (size_t)gr->cap * sizeof *gr->left);
+        gr->right = xrealloc(gr->right, (size_t)gr->cap * sizeof *gr->right);
+        gr->value = xrealloc(gr->value, (size_t)gr->cap * sizeof *gr->value);
+    }
+    int id = gr->nnodes++;
+    gr->feature[id] = -1; gr->bin[id] = 0; gr->left[id] = gr->right[id] = 0; gr->value[id] = 0;
+    return id;
+}
+
+/* Grow one tree on rows idx[0..count). Leaves get −T(G)/(H+λ)·lr. */
+static void grow_tree(struct grower *gr, int count)
+{
+    int p = gr->p;
+    struct leaf *leaves = xcalloc((size_t)gr->num_leaves, sizeof *leaves);
+    int nl = 1;
+    gr->nnodes = 0;
+    leaves[0].start = 0; leaves[0].count = count; leaves[0].node = new_node(gr);
+    int npool = 0;
+    leaves[0].hist = gr->pool[npool++];
+    for (int t = 0; t < count; t++) { leaves[0].G += gr->g[gr->idx[t]]; leaves[0].H += gr->h[gr->idx[t]]; }
+    build_hist(gr, &leaves[0]);
+    best_split(gr, &leaves[0]);
+    while (nl < gr->num_leaves) {
+        int bi = -1;
+        for (int l = 0; l < nl; l++)
+            if (leaves[l].feat >= 0 && (bi < 0 || leaves[l].gain > leaves[bi].gain)) bi = l;
+        if (bi < 0) break;
+        struct leaf *lf = &leaves[bi], *rt = &leaves[nl++];
+        int j = lf->feat, s = lf->bin, nleft = 0, nright = 0;
+        /* stable partition of the leaf's rows */
+        for (int t = 0; t < lf->count; t++) {
+            int r = gr->idx[lf->start + t];
+            if (gr->b->B[(size_t)r * p + j] <= s) gr->idx[lf->start + nleft++] = r;
+            else gr->tmp[nright++] = r;
+        }
+        memcpy(gr->idx + lf->start + nleft, gr->tmp, (size_t)nright * sizeof *gr->tmp);
+        int node = lf->node, ln = new_node(gr), rn = new_node(gr);
+        gr->feature[node] = j; gr->bin[node] = s; gr->left[node] = ln; gr->right[node] = rn;
+        struct leaf parent = *lf;
+        memset(rt, 0, sizeof *rt);
+        lf->count = nleft; lf->node = ln; lf->depth = parent.depth + 1;
+        rt->start = parent.start + nleft; rt->count = nright; rt->node = rn; rt->depth = parent.depth + 1;
+        lf->G = lf->H = 0;
+        for (int t = 0; t < nleft; t++) { lf->G += gr->g[gr->idx[lf->start + t]]; lf->H += gr->h[gr->idx[lf->start + t]]; }
+        rt->G = parent.G - lf->G; rt->H = parent.H - lf->H;
+        /* histogram of the smaller child; the other is parent − smaller */
+        rt->hist = gr->pool[npool++];
+        struct leaf *small = nleft <= nright ? lf : rt, *large = small == lf ? rt : lf;
+        struct hbin *ph = parent.hist;
+        if (small == lf) { lf->hist = rt->hist; rt->hist = ph; } else { lf->hist = ph; }
+        build_hist(gr, small);
+        for (int fi = 0; fi < gr->nfeats; fi++) {
+            int jj = gr->feats[fi];
+            for (int q = 0; q <= gr->b->nthr[jj]; q++) {
+                size_t o = (size_t)gr->b->off[jj] + q;
+                large->hist[o].g -= small->hist[o].g;
+                large->hist[o].h -= small->hist[o].h;
+                large->hist[o].c -= small->hist[o].c;
+            }
+        }
+        best_split(gr, lf);
+        best_split(gr, rt);
+    }
+    for (int l = 0; l < nl; l++) {
+        gr->value[leaves[l].node] = -thr_l1(leaves[l].G, gr->l1) / (leaves[l].H + gr->l2 + 1e-300) * gr->lr;
+    }
+    free(leaves);
+}
+
+static double binned_tree_value(const struct grower *gr, const unsigned char *row)
+{
+    int node = 0;
+    while (gr->feature[node] >= 0) node = row[gr->feature[node]] <= gr->bin[node] ? gr->left[node] : gr->right[node];
+    return gr->value[node];
+}
+
+static void append_tree(struct gbdt *m, const struct grower *gr, const struct bins *b, int *cap)
+{
+    int base = m->nnodes;
+    if (m->nnodes + gr->nnodes > *cap) {
+        while (m->nnodes + gr->nnodes > *cap) *cap = *cap ? *cap * 2 : 1024;
+        m->feature = xrealloc(m->feature, (size_t)*cap * sizeof *m->feature);
+        m->threshold = xrealloc(m->threshold, (size_t)*cap * sizeof *m->threshold);
+        m->left = xrealloc(m->left, (size_t)*cap * sizeof *m->left);
+        m->right = xrealloc(m->right, (size_t)*cap * sizeof *m->right);
+        m->value = xrealloc(m->value, (size_t)*cap * sizeof *m->value);
+    }
+    for (int i = 0; i < gr->nnodes; i++) {
+        int f = gr->feature[i];
+        m->feature[base + i] = f;
+        m->threshold[base + i] = f >= 0 ? b->thr[f][gr->bin[i]] : 0.0f;
+        m->left[base + i] = gr->left[i];
+        m->right[base + i] = gr->right[i];
+        m->value[base + i] = gr->value[i];
+    }
+    m->nnodes += gr->nnodes;
+    m->tree_start = xrealloc(m->tree_start, (size_t)(m->ntrees + 2) * sizeof *m->tree_start);
+    m->tree_start[m->ntrees] = base;
+    m->tree_start[++m->ntrees] = m->nnodes;
+}
+
+static double loss_of(const struct gbdt *m, const double *F, const double *y, int n)
+{
+    double L = 0;
+    for (int i = 0; i < n; i++) {
+        const double *f = F + (size_t)i * m->k;
+        if (!m->nclasses) L += (f[0] - y[i]) * (f[0] - y[i]);
+        else if (m->k == 1) {
+            double z = f[0];
+            L += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - y[i] * z;
+        } else {
+            double mx = f[0], s = 0;
+            for (int c = 1; c < m->k; c++) if (f[c] > mx) mx = f[c];
+            for (int c = 0; c < m->k; c++) s += exp(f[c] - mx);
+            L -= f[(int)y[i]] - mx - log(s);
+        }
+    }
+    return L / n;
+}
+
+static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char *err)
+{
+    const double *v = hp->v;
+    int n = d->n, p = d->p, K = d->nclasses, k = K > 2 ? K : 1;
+    struct gbdt *m = xcalloc(1, sizeof *m);
+    m->p = p; m->nclasses = K; m->k = k;
+    m->link = !K ? LINK_IDENTITY : K == 2 ? LINK_SIGMOID2 : LINK_SOFTMAX;
+    m->base = xcalloc((size_t)k, sizeof *m->base);
+    m->tree_start = xcalloc(1, sizeof *m->tree_start);
+    if (!K) {
+        for (int i = 0; i < n; i++) m->base[0] += d->y[i];
+        m->base[0] /= n;
+    } else {
+        double *cnt = xcalloc((size_t)K, sizeof *cnt);
+        for (int i = 0; i < n; i++) cnt[(int)d->y[i]]++;
+        if (k == 1) {
+            double q = fmin(fmax(cnt[1] / n, 1e-15), 1 - 1e-15);
+            m->base[0] = log(q / (1 - q));
+        } else
+            for (int c = 0; c < K; c++) m->base[c] = log(fmax(cnt[c] / n, 1e-15));
+        free(cnt);
+    }
+    struct bins b;
+    bins_build(&b, d->X, n, p, (int)v[GP_MAXBIN]);
+    double *F = xmalloc((size_t)n * k * sizeof *F), *Fv = xmalloc((size_t)(d->nv ? d->nv : 1) * k * sizeof *Fv);
+    for (int i = 0; i < n; i++) memcpy(F + (size_t)i * k, m->base, (size_t)k * sizeof *F);
+    for (int i = 0; i < d->nv; i++) memcpy(Fv + (size_t)i * k, m->base, (size_t)k * sizeof *Fv);
+    double *g = xmalloc((size_t)n * k * sizeof *g), *h = xmalloc((size_t)n * k * sizeof *h);
+    double *gc = xmalloc((size_t)n * sizeof *gc), *hc = xmalloc((size_t)n * sizeof *hc);
+    int *feats = xmalloc((size_t)p * sizeof *feats), *bag = xmalloc((size_t)n * sizeof *bag);
+    struct grower gr = {0};
+    gr.b = &b; gr.n = n; gr.p = p; gr.g = gc; gr.h = hc;
+    gr.idx = xmalloc((size_t)n * sizeof *gr.idx);
+    gr.tmp = xmalloc((size_t)n * sizeof *gr.tmp);
+    gr.num_leaves = (int)v[GP_LEAVES]; gr.max_depth = (int)v[GP_DEPTH]; gr.min_data = (int)v[GP_MINDATA];
+    gr.min_hess = v[GP_MINHESS]; gr.l1 = v[GP_L1]; gr.l2 = v[GP_L2]; gr.min_gain = v[GP_MINGAIN];
+    gr.lr = v[GP_LR]; gr.feats = feats;
+    gr.pool = xmalloc((size_t)gr.num_leaves * sizeof *gr.pool);
+    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = xmalloc((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    struct rng rng;
+    rng_seed(&rng, d->seed);
+    int nbag = n, cap = 0, best_round = 0, esr = (int)v[GP_ESR];
+    double best_val = INFINITY;
+    for (int i = 0; i < n; i++) bag[i] = i;
+    int rounds = (int)v[GP_NEST];
+    for (int round = 0; round < rounds; round++) {
+        /* gradients */
+        for (int i = 0; i < n; i++) {
+            const double *f = F + (size_t)i * k;
+            if (!K) { g[i] = f[0] - d->y[i]; h[i] = 1; }
+            else if (k == 1) {
+                double q = 1.0 / (1.0 + exp(-f[0]));
+                g[i] = q - d->y[i]; h[i] = fmax(q * (1 - q), 1e-16);
+            } else {
+                double mx = f[0], s = 0;
+                for (int c = 1; c < k; c++) if (f[c] > mx) mx = f[c];
+                for (int c = 0; c < k; c++) s += exp(f[c] - mx);
+                for (int c = 0; c < k; c++) {
+                    double q = exp(f[c] - mx) / s;
+                    g[(size_t)c * n + i] = q - ((int)d->y[i] == c);
+                    h[(size_t)c * n + i] = fmax(q * (1 - q), 1e-16);
+                }
+            }
+        }
+        if (v[GP_BAGF] < 1.0 && v[GP_BAGFREQ] > 0 && round % (int)v[GP_BAGFREQ] == 0) {
+            for (int i = 0; i < n; i++) bag[i] = i;
+            rng_shuffle(&rng, bag, n);
+            nbag = (int)fmax(1, floor(n * v[GP_BAGF]));
+            /* keep row order inside the bag: deterministic and cache friendly */
+            qsort(bag, (size_t)nbag, sizeof *bag, cmp_int);
+        }
+        for (int c = 0; c < k; c++) {
+            /* features for this tree */
+            gr.nfeats = p;
+            for (int j = 0; j < p; j++) feats[j] = j;
+            if (v[GP_FF] < 1.0) {
+                rng_shuffle(&rng, feats, p);
+                gr.nfeats = (int)fmax(1, floor(p * v[GP_FF] + 0.5));
+                for (int a = 1; a < gr.nfeats; a++)  /* sort the chosen ones: same tie-breaking as all features */
+                    for (int bb = a; bb > 0 && feats[bb - 1] > feats[bb]; bb--) { int t = feats[bb]; feats[bb] = feats[bb - 1]; feats[bb - 1] = t; }
+            }
+            memcpy(gc, g + (size_t)c * n, (size_t)n * sizeof *gc);
+            memcpy(hc, h + (size_t)c * n, (size_t)n * sizeof *hc);
+            memcpy(gr.idx, bag, (size_t)nbag * sizeof *bag);
+            grow_tree(&gr, nbag);
+            for (int i = 0; i < n; i++) F[(size_t)i * k + c] += binned_tree_value(&gr, b.B + (size_t)i * p);
+            append_tree(m, &gr, &b, &cap);
+            for (int i = 0; i < d->nv; i++) Fv[(size_t)i * k + c] += tree_value(m, m->ntrees - 1, d->Xv + (size_t)i * p);
+        }
+        if (d->log_step) d->log_step(d->log_ctx, "train_loss", loss_of(m, F, d->y, n), round + 1);
+        if (d->nv) {
+            double vl = loss_of(m, Fv, d->yv, d->nv);
+            if (d->log_step) d->log_step(d->log_ctx, "val_loss", vl, round + 1);
+            if (vl < best_val - 1e-12) { best_val = vl; best_round = round + 1; }
+            else if (esr > 0 && round + 1 - best_round >= esr) break;
+        }
+    }
+    if (esr > 0 && d->nv && best_round > 0 && best_round * k < m->ntrees) {
+        m->ntrees = best_round * k;
+        m->nnodes = m->tree_start[m->ntrees];
+    }
+    for (int l = 0; l < gr.num_leaves; l++) free(gr.pool[l]);
+    free(gr.pool);
+    free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp);
+    free(F); free(Fv); free(g); free(h); free(gc); free(hc); free(feats); free(bag);
+    bins_free(&b);
+    (void)err;
+    return m;
+}
+
+static void gbdt_save(const struct gbdt *m, struct sbuf *b)
+{
+    int dims[6] = {m->p, m->nclasses, m->k, m->ntrees, m->nnodes, (int)m->link};
+    kv_ints(b, "gbdt.dims", dims, 6);
+    kv_dbls(b, "gbdt.base", m->base, m->k);
+    kv_ints(b, "gbdt.tree_start", m->tree_start, m->ntrees + 1);
+    kv_ints(b, "gbdt.feature", m->feature, m->nnodes);
+    double *t = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *t);
+    for (int i = 0; i < m->nnodes; i++) t[i] = m->threshold[i];
+    kv_dbls(b, "gbdt.threshold", t, m->nnodes);
+    free(t);
+    kv_ints(b, "gbdt.left", m->left, m->nnodes);
+    kv_ints(b, "gbdt.right", m->right, m->nnodes);
+    kv_dbls(b, "gbdt.value", m->value, m->nnodes);
+}
+
+static void gbdt_save_v(const void *m, struct sbuf *b) { gbdt_save(m, b); }
+
+static void *gbdt_load(const struct kv *kv, char *err)
+{
+    int *dims;
+    if (kv_get_ints(kv, "gbdt.dims", 6, &dims, NULL, err)) return NULL;
+    struct gbdt *m = xcalloc(1, sizeof *m);
+    m->p = dims[0]; m->nclasses = dims[1]; m->k = dims[2]; m->ntrees = dims[3]; m->nnodes = dims[4];
+    m->link = (enum link)dims[5];
+    free(dims);
+    double *t = NULL;
+    if (m->k < 1 || m->ntrees < 0 || m->nnodes < 0 ||
+        kv_get_dbls(kv, "gbdt.base", m->k, &m->base, NULL, err) ||
+        kv_get_ints(kv, "gbdt.tree_start", m->ntrees + 1, &m->tree_start, NULL, err) ||
+        kv_get_ints(kv, "gbdt.feature", m->nnodes, &m->feature, NULL, err) ||
+        kv_get_dbls(kv, "gbdt.threshold", m->nnodes, &t, NULL, err) ||
+        kv_get_ints(kv, "gbdt.left", m->nnodes, &m->left, NULL, err) ||
+        kv_get_ints(kv, "gbdt.right", m->nnodes, &m->right, NULL, err) ||
+        kv_get_dbls(kv, "gbdt.value", m->nnodes, &m->value, NULL, err)) {
+        free(t);
+        gbdt_free(m);
+        return NULL;
+    }
+    m->threshold = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *m->threshold);
+    for (int i = 0; i < m->nnodes; i++) m->threshold[i] = (float)t[i];
+    free(t);
+    /* structural check: children inside their tree, features in range */
+    for (int tr = 0; tr < m->ntrees; tr++) {
+        int s = m->tree_start[tr], e = m->tree_start[tr + 1];
+        if (s < 0 || e > m->nnodes || e <= s) { errf(err, "model file: bad tree layout"); gbdt_free(m); return NULL; }
+        for (int i = s; i < e; i++)
+            if (m->feature[i] >= m->p || (m->feature[i] >= 0 &&
+                (m->left[i] <= i - s || m->right[i] <= i - s || m->left[i] >= e - s || m->right[i] >= e - s))) {
+                errf(err, "model file: bad tree node");
+                gbdt_free(m);
+                return NULL;
+            }
+    }
+    return m;
+}
+
+static void gbdt_onnx(const void *mp, struct onnx_graph *g, const char *in, const char *out)
+{
+    const struct gbdt *m = mp;
+    int nn = m->nnodes, nleaves = 0;
+    int64_t *treeids = xmalloc((size_t)(nn ? nn : 1) * sizeof *treeids), *nodeids = xmalloc((size_t)(nn ? nn : 1) * sizeof *nodeids);
+    int64_t *featids = xmalloc((size_t)(nn ? nn : 1) * sizeof *featids), *tn = xmalloc((size_t)(nn ? nn : 1) * sizeof *tn);
+    int64_t *fn = xmalloc((size_t)(nn ? nn : 1) * sizeof *fn), *miss = xcalloc((size_t)(nn ? nn : 1), sizeof *miss);
+    double *vals = xmalloc((size_t)(nn ? nn : 1) * sizeof *vals);
+    char **modes = xmalloc((size_t)(nn ? nn : 1) * sizeof *modes);
+    int64_t *lt = xmalloc((size_t)(nn ? nn : 1) * sizeof *lt), *ln = xmalloc((size_t)(nn ? nn : 1) * sizeof *ln);
+    int64_t *lid = xmalloc((size_t)(nn ? nn : 1) * sizeof *lid);
+    double *lw = xmalloc((size_t)(nn ? nn : 1) * sizeof *lw);
+    for (int t = 0; t < m->ntrees; t++)
+        for (int i = m->tree_start[t]; i < m->tree_start[t + 1]; i++) {
+            int local = i - m->tree_start[t], leaf = m->feature[i] < 0;
+            treeids[i] = t; nodeids[i] = local;
+            featids[i] = leaf ? 0 : m->feature[i];
+            modes[i] = leaf ? "LEAF" : "BRANCH_LEQ";
+            vals[i] = leaf ? 0 : m->threshold[i];
+            tn[i] = leaf ? 0 : m->left[i];
+            fn[i] = leaf ? 0 : m->right[i];
+            if (leaf) { lt[nleaves] = t; ln[nleaves] = local; lid[nleaves] = t % m->k; lw[nleaves] = m->value[i]; nleaves++; }
+        }
+    char raw[64];
+    snprintf(raw, sizeof raw, "%s", m->link == LINK_IDENTITY ? out : onnx_tmp(g, "tree_scores"));
+    struct onnx_node node;
+    onnx_node_begin(&node, "TreeEnsembleRegressor", "ai.onnx.ml", (const char *[]){in, NULL}, (const char *[]){raw, NULL});
+    onnx_attr_int(&node, "n_targets", m->k);
+    onnx_attr_string(&node, "aggregate_function", "SUM");
+    onnx_attr_string(&node, "post_transform", "NONE");
+    onnx_attr_floats(&node, "base_values", m->base, m->k);
+    onnx_attr_ints(&node, "nodes_treeids", treeids, nn);
+    onnx_attr_ints(&node, "nodes_nodeids", nodeids, nn);
+    onnx_attr_ints(&node, "nodes_featureids", featids, nn);
+    onnx_attr_strings(&node, "nodes_modes", modes, nn);
+    onnx_attr_floats(&node, "nodes_values", vals, nn);
+    onnx_attr_ints(&node, "nodes_truenodeids", tn, nn);
+    onnx_attr_ints(&node, "nodes_falsenodeids", fn, nn);
+    onnx_attr_ints(&node, "nodes_missing_value_tracks_true", miss, nn);
+    onnx_attr_ints(&node, "target_treeids", lt, nleaves);
+    onnx_attr_ints(&node, "target_nodeids", ln, nleaves);
+    onnx_attr_ints(&node, "target_ids", lid, nleaves);
+    onnx_attr_floats(&node, "target_weights", lw, nleaves);
+    onnx_node_end(g, &node);
+    onnx_apply_link(g, raw, out, m->link);
+    free(treeids); free(nodeids); free(featids); free(tn); free(fn); free(miss); free(vals); free(modes);
+    free(lt); free(ln); free(lid); free(lw);
+}
+
+const struct algo algo_gbdt = {
+    "gbdt", "cairn.gbdt.HistGradientBoosting", 0, GBDT_PARAMS, GP_COUNT,
+    gbdt_fit, gbdt_predict, gbdt_save_v, gbdt_load, gbdt_onnx, gbdt_free,
+};

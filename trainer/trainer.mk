@@ -1,0 +1,29 @@
+# cairn-train: included by the top-level Makefile after TEST_BINS,
+# CFLAGS_RELEASE and CFLAGS_ASAN are defined. trainer/ speaks HTTP only:
+# nothing here links server/, api/ or store/.
+TRAINER_LIB_SRC := $(filter-out trainer/main.c,$(wildcard trainer/*.c))
+TRAINER_HEADERS := $(wildcard trainer/*.h)
+TRAINER_LDLIBS := -lcurl -lcjson -lopenblas -llapacke -lm -pthread
+TRAINER_TEST_SRCS := $(wildcard tests/test_trainer_*.c)
+TRAINER_TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TRAINER_TEST_SRCS))
+
+.PHONY: trainer
+trainer: build/cairn-train
+build: build/cairn-train
+asan: build/asan/cairn-train
+
+build/cairn-train: $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS_RELEASE) -O3 -o $@ $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_LDLIBS)
+
+build/asan/cairn-train: $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_HEADERS)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_ASAN) -o $@ $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_LDLIBS)
+
+# A more specific pattern than the top-level build/tests/% rule, so these
+# tests link the trainer, not the server.
+build/tests/test_trainer_%: tests/test_trainer_%.c $(TRAINER_LIB_SRC) $(TRAINER_HEADERS) tests/test.h
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS_ASAN) -I. -Itrainer -o $@ $< $(TRAINER_LIB_SRC) $(TRAINER_LDLIBS)
+
+TEST_BINS += $(filter-out $(TEST_BINS),$(TRAINER_TEST_BINS))
