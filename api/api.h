@@ -24,9 +24,12 @@ struct body_reader {
 };
 struct body_writer {
     void *ctx;
+    /* length -1: chunked transfer encoding, closed by end() */
     int (*begin)(void *ctx, int status, const char *content_type, long long length,
                  const char *extra_headers);
     int (*write)(void *ctx, const char *buf, size_t len);  /* <0: client gone */
+    int (*end)(void *ctx);                                  /* the last chunk */
+    void (*abort)(void *ctx);                               /* cut the reply: close the connection */
 };
 
 struct request {
@@ -42,7 +45,7 @@ struct request {
      * body; GET: the query parameters (a repeated key becomes an array). */
     cJSON *input;
     struct body_reader body;          /* for streaming routes */
-    struct body_writer out;           /* for streaming routes */
+    struct body_writer out;           /* any handler may stream its reply; set streamed */
     bool streamed;                    /* set by a handler that wrote its own reply */
 };
 

@@ -255,21 +255,30 @@ static bool content_type_is_json(const char *ct)
 
 /* ---- streaming adapters ---- */
 
-static long long stream_read(void *c, char *buf, size_t len)
+struct stream {
+    struct mg_connection *conn;
+    bool chunked;
+};
+
+static long long stream_read(void *ctx, char *buf, size_t len)
 {
-    return mg_read((struct mg_connection *)c, buf, len);
+    return mg_read(((struct stream *)ctx)->conn, buf, len);
 }
 
-static int stream_begin(void *c, int status, const char *content_type, long long length,
+static int stream_begin(void *ctx, int status, const char *content_type, long long length,
                         const char *extra_headers)
 {
-    struct mg_connection *conn = c;
+    struct stream *st = ctx;
+    struct mg_connection *conn = st->conn;
     mg_response_header_start(conn, status);
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     if (length >= 0) {
         char clen[24];
         snprintf(clen, sizeof clen, "%lld", length);
         mg_response_header_add(conn, "Content-Length", clen, -1);
+    } else {
+        mg_response_header_add(conn, "Transfer-Encoding", "chunked", -1);
+        st->chunked = true;
     }
     mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
     mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
@@ -278,9 +287,25 @@ static int stream_begin(void *c, int status, const char *content_type, long long
     return mg_response_header_send(conn);
 }
 
-static int stream_write(void *c, const char *buf, size_t len)
+static int stream_write(void *ctx, const char *buf, size_t len)
 {
-    return mg_write((struct mg_connection *)c, buf, len) == (int)len ? 0 : -1;
+    struct stream *st = ctx;
+    if (!len)
+        return 0;
+    if (st->chunked)
+        return mg_send_chunk(st->conn, buf, (unsigned)len) > 0 ? 0 : -1;
+    return mg_write(st->conn, buf, len) == (int)len ? 0 : -1;
+}
+
+static int stream_end(void *ctx)
+{
+    struct stream *st = ctx;
+    return st->chunked && mg_send_chunk(st->conn, "", 0) < 0 ? -1 : 0;
+}
+
+static void stream_abort(void *ctx)
+{
+    mg_disable_connection_keep_alive(((struct stream *)ctx)->conn);
 }
 
 /* ---- the dispatcher ---- */
@@ -369,9 +394,11 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
                           "functionality, run `mlflow server` with `--serve-artifacts`", path), false);
     parse_query(&req, ri->query_string);
 
+    struct stream *st = arena_alloc(a, sizeof *st);
+    st->conn = conn;
+    req.out = (struct body_writer){ st, stream_begin, stream_write, stream_end, stream_abort };
     if (route->flags & ROUTE_STREAM) {
-        req.body = (struct body_reader){ conn, stream_read, ri->content_length };
-        req.out = (struct body_writer){ conn, stream_begin, stream_write };
+        req.body = (struct body_reader){ st, stream_read, ri->content_length };
     } else if (route->flags & ROUTE_JSON) {
         size_t len = 0;
         bool too_big;

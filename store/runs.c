@@ -904,6 +904,78 @@ static int history_tx(struct db_conn *c, void *p, struct error *err)
     return 0;
 }
 
+#define HISTORY_BATCH 8192
+
+struct each_ctx {
+    const char *run_id, *key;
+    int64_t offset, limit;
+    metric_sink sink;
+    void *sink_ctx;
+    int sink_rc;
+};
+
+/* Keyset batches on the primary key (run_uuid, key, timestamp, step, value):
+ * each batch is an index range scan, whatever the length of the history. */
+static int each_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct each_ctx *x = p;
+    DB_STMT(first, "SELECT value, timestamp, step FROM metrics WHERE run_uuid = $1 AND key = $2"
+                   " ORDER BY timestamp, step, value OFFSET $3 LIMIT $4");
+    DB_STMT(next, "SELECT value, timestamp, step FROM metrics WHERE run_uuid = $1 AND key = $2"
+                  " AND (timestamp, step, value) > ($3::bigint, $4::bigint, $5::float8)"
+                  " ORDER BY timestamp, step, value LIMIT $6");
+    if (run_exists(c, x->run_id, err))
+        return -1;
+    struct arena *a = db_arena(c);
+    int64_t left = x->limit, done_offset = 0;
+    struct metric last = { 0 };
+    bool first_batch = true;
+    for (;;) {
+        int64_t want = left >= 0 && left < HISTORY_BATCH ? left : HISTORY_BATCH;
+        if (want == 0)
+            break;
+        PGresult *r;
+        if (first_batch) {
+            const char *v[4] = { x->run_id, x->key, i64s(a, x->offset + done_offset), i64s(a, want) };
+            r = db_exec(c, &first, 4, v, err);
+        } else {
+            const char *v[6] = { x->run_id, x->key, i64s(a, last.timestamp), i64s(a, last.step),
+                                 double_text(a, last.value), i64s(a, want) };
+            r = db_exec(c, &next, 6, v, err);
+        }
+        if (!r)
+            return -1;
+        int rows = PQntuples(r);
+        struct metric *m = arena_alloc(a, (size_t)(rows ? rows : 1) * sizeof *m);
+        for (int i = 0; i < rows; i++) {
+            m[i].key = x->key;
+            m[i].value = db_double(r, i, 0);
+            m[i].timestamp = db_int64(r, i, 1);
+            m[i].step = db_int64(r, i, 2);
+        }
+        PQclear(r);
+        if (rows)
+            last = m[rows - 1];
+        x->sink_rc = rows ? x->sink(x->sink_ctx, m, (size_t)rows) : 0;
+        arena_reset(a);   /* a batch at a time: memory stays flat */
+        if (x->sink_rc || rows < want)
+            break;
+        if (left >= 0)
+            left -= rows;
+        first_batch = false;
+    }
+    return 0;
+}
+
+int store_metric_history_each(const char *run_id, const char *key, int64_t offset, int64_t limit,
+                              metric_sink sink, void *ctx, struct error *err)
+{
+    struct each_ctx x = { run_id, key, offset, limit, sink, ctx, 0 };
+    if (db_run(each_tx, &x, err))
+        return -1;
+    return x.sink_rc ? -1 : 0;
+}
+
 int store_metric_history(struct arena *a, const char *run_id, const char *key, int64_t offset, int64_t limit,
                          struct metric **out, size_t *n, struct error *err)
 {

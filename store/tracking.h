@@ -127,6 +127,13 @@ int store_search_runs(struct arena *a, const struct run_search *s, struct run **
                       struct error *err);
 
 /* metric history */
+/* Streams the history in (timestamp, step, value) order, skipping `offset`
+ * points and stopping after `limit` (-1: all), in batches handed to sink;
+ * a non-zero return from sink stops the walk. Memory stays flat whatever the
+ * length of the history. */
+typedef int (*metric_sink)(void *ctx, const struct metric *m, size_t n);
+int store_metric_history_each(const char *run_id, const char *key, int64_t offset, int64_t limit,
+                              metric_sink sink, void *ctx, struct error *err);
 int store_metric_history(struct arena *a, const char *run_id, const char *key, int64_t offset,
                          int64_t limit, struct metric **out, size_t *n, struct error *err);
 /* Sampled history for charts: up to max_results points per run, evenly
