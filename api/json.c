@@ -455,6 +455,14 @@ void jw_double(struct jw *w, double v)
     }
 }
 
+void jw_number_text(struct jw *w, const char *text)
+{
+    value_prefix(w);
+    sb_puts(w->sb, text);
+    if (!strpbrk(text, ".eE"))
+        sb_putn(w->sb, ".0", 2);
+}
+
 void jw_bool(struct jw *w, bool v)
 {
     value_prefix(w);

@@ -53,6 +53,8 @@ void jw_str(struct jw *w, const char *s);
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int64(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
+/* a finite double already printed exactly (e.g. by PostgreSQL); ".0" added to integral text */
+void jw_number_text(struct jw *w, const char *text);
 void jw_bool(struct jw *w, bool v);
 /* key + value; the string form is skipped when s is NULL */
 void jw_kstr(struct jw *w, const char *key, const char *s);

@@ -138,6 +138,7 @@ static void fill_metric(struct arena *a, const PGresult *r, int j, struct run *r
     memset(m, 0, sizeof *m);
     m->key = arena_strdup(a, PQgetvalue(r, j, 1));
     m->value = db_double(r, j, 2);
+    m->value_text = arena_strdup(a, PQgetvalue(r, j, 2));
     m->timestamp = db_int64(r, j, 3);
     m->step = db_int64(r, j, 4);
 }
@@ -841,9 +842,10 @@ static int search_tx(struct db_conn *c, void *p, struct error *err)
 
 int store_search_runs(struct arena *a, const struct run_search *s, struct run **out, size_t *n, struct error *err)
 {
-    /* one snapshot for the page and its parts */
+    /* autocommit: under READ COMMITTED a transaction would not give the
+     * statements one snapshot either, and BEGIN/COMMIT cost two round trips */
     struct search_ctx x = { a, s, NULL, 0 };
-    if (db_tx(search_tx, &x, err))
+    if (db_run(search_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;
@@ -870,6 +872,7 @@ static void read_history(struct history_ctx *x, PGresult *r)
         struct metric *m = &x->out[i];
         m->key = x->key;
         m->value = db_double(r, i, 0);
+        m->value_text = arena_strdup(x->a, PQgetvalue(r, i, 0));
         m->timestamp = db_int64(r, i, 1);
         m->step = db_int64(r, i, 2);
     }
@@ -950,6 +953,7 @@ static int each_tx(struct db_conn *c, void *p, struct error *err)
         for (int i = 0; i < rows; i++) {
             m[i].key = x->key;
             m[i].value = db_double(r, i, 0);
+            m[i].value_text = arena_strdup(a, PQgetvalue(r, i, 0));
             m[i].timestamp = db_int64(r, i, 1);
             m[i].step = db_int64(r, i, 2);
         }

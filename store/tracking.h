@@ -27,6 +27,7 @@ struct experiment {
 struct metric {
     const char *key;
     double value;
+    const char *value_text;        /* PostgreSQL's text of value when read back (its shortest exact form) */
     int64_t timestamp, step;
     const char *model_id;          /* optional (MLflow 3) */
     const char *dataset_name;      /* optional */
