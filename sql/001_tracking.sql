@@ -60,7 +60,7 @@ CREATE TABLE latest_metrics (
     timestamp bigint           NOT NULL,
     step      bigint           NOT NULL,
     n_rows    bigint           NOT NULL DEFAULT 0,   -- points in metrics
-    n_steps   bigint           NOT NULL DEFAULT 0,   -- distinct steps among them
+    n_steps   bigint           NOT NULL DEFAULT 0,   -- distinct steps among them; -1: unknown
     min_step  bigint           NOT NULL DEFAULT 0,
     max_step  bigint           NOT NULL DEFAULT 0,
     PRIMARY KEY (run_uuid, key)

@@ -624,7 +624,7 @@ static void metric_arrays(struct arena *a, const char *run_id, const struct metr
 
 /* Writes points in one statement: the history (a replayed point is
  * ignored), the latest value per key (max by step, timestamp, value) and the
- * shape of each history (points, distinct steps, step range). Only when the
+ * shape of each history (points, distinct steps while known, step range). Only when the
  * run is active; it returns the run's stage (no row: no such run). Rows go in
  * key order so two writers on one run lock latest_metrics rows in the same
  * order: no deadlock. */
@@ -634,23 +634,27 @@ DB_STMT(write_metrics_stmt,
     "   AS m(k, v, t, s) WHERE (SELECT lifecycle_stage FROM run) = 'active'),"
     " hist AS (INSERT INTO metrics (run_uuid, key, value, timestamp, step)"
     "   SELECT $1, k, v, t, s FROM pts ORDER BY k, t, s, v ON CONFLICT DO NOTHING RETURNING key, step),"
-    " fresh AS (SELECT key, count(*) AS n, min(step) AS lo, max(step) AS hi FROM hist GROUP BY key),"
-    " newsteps AS (SELECT key, count(*) AS n FROM (SELECT DISTINCT key, step FROM hist) h"
-    "   WHERE NOT EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = $1 AND m.key = h.key AND m.step = h.step)"
-    "   GROUP BY key),"
+    " fresh AS (SELECT key, count(*) AS n, count(DISTINCT step) AS ns, min(step) AS lo, max(step) AS hi"
+    "   FROM hist GROUP BY key),"
     " newest AS (SELECT DISTINCT ON (k) k, v, t, s FROM pts ORDER BY k, s DESC, t DESC, v DESC),"
     " latest AS (INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step,"
     "   n_rows, n_steps, min_step, max_step)"
-    "   SELECT $1, nw.k, nw.v, nw.t, nw.s, COALESCE(f.n, 0), COALESCE(ns.n, 0),"
+    "   SELECT $1, nw.k, nw.v, nw.t, nw.s, COALESCE(f.n, 0), COALESCE(f.ns, 0),"
     "   COALESCE(f.lo, nw.s), COALESCE(f.hi, nw.s)"
-    "   FROM newest nw LEFT JOIN fresh f ON f.key = nw.k LEFT JOIN newsteps ns ON ns.key = nw.k ORDER BY nw.k"
+    "   FROM newest nw LEFT JOIN fresh f ON f.key = nw.k ORDER BY nw.k"
     "   ON CONFLICT (run_uuid, key) DO UPDATE SET"
     "   value = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
     "     THEN EXCLUDED.value ELSE l.value END,"
     "   timestamp = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
     "     THEN EXCLUDED.timestamp ELSE l.timestamp END,"
     "   step = GREATEST(l.step, EXCLUDED.step),"
-    "   n_rows = l.n_rows + EXCLUDED.n_rows, n_steps = l.n_steps + EXCLUDED.n_steps,"
+    "   n_rows = l.n_rows + EXCLUDED.n_rows,"
+    /* distinct steps are counted while points arrive in step order (the
+     * usual training loop); a point at or below the known range makes the
+     * count unknown (-1) for good, and the chart view scans instead */
+    "   n_steps = CASE WHEN EXCLUDED.n_rows = 0 THEN l.n_steps"
+    "     WHEN l.n_steps < 0 OR EXCLUDED.min_step <= l.max_step THEN -1"
+    "     ELSE l.n_steps + EXCLUDED.n_steps END,"
     "   min_step = LEAST(l.min_step, EXCLUDED.min_step), max_step = GREATEST(l.max_step, EXCLUDED.max_step))"
     " SELECT lifecycle_stage FROM run");
 
