@@ -491,7 +491,7 @@ int http_start(const struct http_options *o)
         "listening_ports", ports,
         "num_threads", threads,
         "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "15000",
+        "keep_alive_timeout_ms", "5000",   /* an idle keep-alive connection holds a worker */
         "request_timeout_ms", "120000",
         "max_request_size", head,           /* ours is 16 KiB, answered with 431 */
         "access_control_allow_origin", "",  /* else civetweb answers preflights itself */

@@ -56,7 +56,7 @@ static void usage(FILE *f)
           "  --artifacts-destination DIR    where mlflow-artifacts: files live (default DATA_DIR/artifacts)\n"
           "  --serve-artifacts / --no-serve-artifacts\n"
           "  --artifacts-only               serve only the artifact proxy\n"
-          "  --workers N                    HTTP worker threads (default 128; a keep-alive connection holds one)\n"
+          "  --workers N                    HTTP worker threads (default 96; a keep-alive connection holds one)\n"
           "  --db-pool-size N               PostgreSQL connections (default 8)\n"
           "  --static-prefix /PREFIX        serve every route under a prefix\n"
           "  --allowed-hosts H1,H2          Host header allow-list (fnmatch patterns)\n"
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
 {
     long long t0 = mono_ms();
     struct config c = {
-        .http = { .host = "127.0.0.1", .port = 5000, .workers = 128, .max_body = 16u << 20,
+        .http = { .host = "127.0.0.1", .port = 5000, .workers = 96, .max_body = 16u << 20,
                   .static_prefix = "", .serve_artifacts = true },
         .data_dir = "./var",
         .pool_size = 8,
