@@ -6,6 +6,7 @@
 #include "store/db.h"
 #include "store/migrate.h"
 #include "store/tracking.h"
+#include "api/search_filter.h"
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
@@ -273,6 +274,47 @@ static void test_sampled_history(struct arena *a)
     CHECK_INT(err.code, ERR_RESOURCE_DOES_NOT_EXIST);
 }
 
+/* Every search the compiler emits can run on an index: with sequential
+ * scans priced out, no plan may still scan a tracking table end to end. */
+static void test_searches_use_indexes(struct arena *a)
+{
+    static const char *const filters[] = {
+        "metrics.acc > 0.5", "params.alpha = '0.1'", "tags.team = 'x'", "attributes.status = 'FINISHED'",
+        "run_name = 'r'", "metrics.acc > 0.5 AND params.alpha = '0.1' AND tags.team != 'y'",
+        "attributes.run_id IN ('a', 'b')", "datasets.name = 'd'", "params.alpha IS NULL", "",
+    };
+    static const char *const orders[] = { "metrics.acc DESC", "params.alpha", "start_time DESC", "tags.team" };
+    PGconn *c = PQconnectdb(conninfo);
+    PQclear(PQexec(c, "SET search_path TO cairn; SET enable_seqscan TO off"));
+    int64_t exp = 0;
+    for (size_t f = 0; f < sizeof filters / sizeof *filters; f++) {
+        for (size_t o = 0; o < sizeof orders / sizeof *orders; o++) {
+            struct error err;
+            struct run_search s = { .experiment_ids = &exp, .n_experiments = 1, .view = VIEW_ACTIVE_ONLY,
+                                    .limit = 101 };
+            const char *order[1] = { orders[o] };
+            CHECK_INT(sf_parse_run_filter(a, filters[f], &s.filter, &err), 0);
+            CHECK_INT(sf_parse_run_order_by(a, order, 1, &s.order, &err), 0);
+            struct strbuf sql;
+            struct sql_params p;
+            sb_init(&sql, a, 512);
+            sql_params_init(&p, a);
+            CHECK_INT(search_runs_sql(a, &s, &sql, &p, &err), 0);
+            const char *ex = arena_printf(a, "EXPLAIN %s", sql.buf);
+            PGresult *r = PQexecParams(c, ex, p.n, NULL, p.values, NULL, NULL, 0);
+            bool ok = PQresultStatus(r) == PGRES_TUPLES_OK, seq = false;
+            for (int i = 0; ok && i < PQntuples(r); i++)
+                seq |= strstr(PQgetvalue(r, i, 0), "Seq Scan") != NULL;
+            if (!ok || seq)
+                fprintf(stderr, "filter \"%s\" order \"%s\": %s\n", filters[f], orders[o],
+                        ok ? "sequential scan" : PQerrorMessage(c));
+            CHECK(ok && !seq);
+            PQclear(r);
+        }
+    }
+    PQfinish(c);
+}
+
 int main(void)
 {
     const char *host = getenv("CAIRN_TEST_PGHOST");
@@ -296,6 +338,7 @@ int main(void)
     test_concurrent_writers(&a, 0);
     test_search(&a);
     test_sampled_history(&a);
+    test_searches_use_indexes(&a);
     arena_free(&a);
     db_shutdown();
     TEST_MAIN_END();
