@@ -196,6 +196,8 @@ static char *absolute(const char *path)
         return strdup(path);
     if (!getcwd(buf, sizeof buf))
         return strdup(path);
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
     char *out = malloc(strlen(buf) + strlen(path) + 2);
     sprintf(out, "%s/%s", buf, path);
     return out;
