@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 import psycopg2
 
@@ -39,13 +40,22 @@ MLFLOW = os.path.join(ROOT, ".venv", "bin", "mlflow")
 PROFILES = {
     # runs in the search experiment, points of the history metric, seconds per
     # workload run, warm-up seconds, rounds, registered models
-    "quick": dict(runs=5_000, hist=100_000, duration=2.0, warmup=0.5, rounds=1, models=1_000,
+    "quick": dict(runs=5_000, hist=100_000, duration=1.5, warmup=0.3, rounds=1, models=1_000,
                   page_offset=100, history_reads=2, cold_starts=3),
     "full": dict(runs=100_000, hist=1_000_000, duration=15.0, warmup=3.0, rounds=3, models=10_000,
                  page_offset=900, history_reads=2, cold_starts=5),
 }
 SEARCH_FILTER = "metrics.m0 < 0.5 and params.p3 = '7'"
+# W5 (registry): 1 model in 30 has both tags; the name prefix picks 11 (quick) / 111 (full) models
+REG_TAG_FILTER = "tags.team = 'team-3' AND tags.tier = 'tier-1'"
+REG_LIKE_FILTER = "name LIKE 'model-12%'"
+REG_PAGE = 100
+REG_LOOKUPS = 64   # distinct models the point lookups cycle through
 SEARCH_ORDER = ["metrics.m1 DESC"]
+
+
+def qs(**kw):
+    return urllib.parse.urlencode(kw, quote_via=urllib.parse.quote)
 
 
 def log(msg):
@@ -216,6 +226,8 @@ class Bench:
                         "ceilings": {}, "memory": {}, "cold_start": {}, "data_check": {}, "sql_profile": {}}
         self.sock = None
         self.servers = {}
+        self.reg_tokens = {}
+        self.registry_compared = 0
         self.samplers = {}
 
     # -- setup
@@ -277,22 +289,24 @@ class Bench:
 
     def seed(self):
         p = self.p
-        progress(f"seeding both databases: {p['runs']:,} runs x 100 metric rows, a {p['hist']:,}-point metric")
+        progress(f"seeding both databases: {p['runs']:,} runs x 100 metric rows, a {p['hist']:,}-point metric,"
+                 f" {p['models']:,} registered models x 5 versions")
         t0 = time.monotonic()
         errors = []
 
-        def one(db, fn):
+        def one(db, fn, fn_registry):
             try:
                 c = self.conn(db)
                 with c.cursor() as cur:
                     fn(cur, p["runs"], p["hist"], "mlflow-artifacts:/bench")
+                    fn_registry(cur, p["models"])
                     cur.execute("VACUUM ANALYZE")
                 c.close()
             except Exception as e:   # reported below
                 errors.append(f"{db}: {e}")
 
-        ts = [threading.Thread(target=one, args=("cairn_bench", seed.seed_cairn)),
-              threading.Thread(target=one, args=("mlflow_ref", seed.seed_mlflow))]
+        ts = [threading.Thread(target=one, args=("cairn_bench", seed.seed_cairn, seed.seed_registry_cairn)),
+              threading.Thread(target=one, args=("mlflow_ref", seed.seed_mlflow, seed.seed_registry_mlflow))]
         for t in ts:
             t.start()
         for t in ts:
@@ -345,12 +359,59 @@ class Bench:
             h[name] = sorted((m["step"], m["value"], m["timestamp"]) for m in body.get("metrics", []))
         if h["mlflow"] != h["cairn"]:
             warnings.append("get-history first page differs")
+        mismatches += self.check_registry(rnd)
         self.results["data_check"] = {"runs_compared": len(ids), "mismatches": mismatches, "warnings": warnings,
-                                      "search_results": len(res["mlflow"]) if isinstance(res["mlflow"], list) else 0}
+                                      "search_results": len(res["mlflow"]) if isinstance(res["mlflow"], list) else 0,
+                                      "registry_requests_compared": self.registry_compared}
         if mismatches:
             raise RuntimeError(f"seeded data differ between the servers: {mismatches[0]}")
         for w in warnings:
             log(f"warning: {w}")
+
+    def check_registry(self, rnd):
+        """The registry through the API: models, searches (and their second page), alias and latest lookups.
+        Aliases are compared as sets: MLflow lists them in table order, Cairn by name (compat/DIFFERENCES.md)."""
+        def norm(x):
+            if isinstance(x, dict):
+                return {k: (sorted(map(json.dumps, v)) if k == "aliases" else norm(v)) for k, v in x.items()
+                        if k != "next_page_token"}
+            return [norm(v) for v in x] if isinstance(x, list) else x
+
+        names = [seed.model_name(rnd.randrange(self.p["models"])) for _ in range(8)]
+        paths = [f"registered-models/get?{qs(name=n)}" for n in names]
+        paths += [f"registered-models/alias?{qs(name=n, alias=a)}" for n in names[:4] for a in ("champion", "challenger")]
+        paths += [f"registered-models/get-latest-versions?{qs(name=n)}" for n in names[:4]]
+        paths += [f"model-versions/search?{qs(filter=f'name = {n!r}')}" for n in names[:4]]
+        for f in (REG_TAG_FILTER, REG_LIKE_FILTER, None):
+            paths += [f"registered-models/search?{qs(filter=f, max_results=REG_PAGE)}" if f else
+                      f"registered-models/search?{qs(max_results=REG_PAGE)}"]
+        mismatches = []
+        for path in paths:
+            got = {}
+            for name, s in self.servers.items():
+                st, body = http_json(s.port, "GET", "/api/2.0/mlflow/" + path)
+                got[name] = norm(body) if st == 200 else ("HTTP", st, body)
+            if got["mlflow"] != got["cairn"]:
+                mismatches.append({"path": path, "mlflow": repr(got["mlflow"])[:400], "cairn": repr(got["cairn"])[:400]})
+        # the second page of the tag search, each server with its own token
+        pages = {}
+        for name, s in self.servers.items():
+            st, body = http_json(s.port, "GET", "/api/2.0/mlflow/" + self.registry_page_path(name))
+            pages[name] = [m["name"] for m in body.get("registered_models", [])] if st == 200 else ("HTTP", st)
+        if pages["mlflow"] != pages["cairn"] or not pages["cairn"]:
+            mismatches.append({"path": "registered-models/search page 2", "mlflow": repr(pages["mlflow"])[:400],
+                               "cairn": repr(pages["cairn"])[:400]})
+        self.registry_compared = len(paths) + 1
+        return mismatches
+
+    def registry_page_path(self, server):
+        """registered-models/search with the tag filter, second page (token from this server's first page)."""
+        if server not in self.reg_tokens:
+            st, body = http_json(self.servers[server].port, "GET", "/api/2.0/mlflow/registered-models/search?"
+                                 + qs(filter=REG_TAG_FILTER, max_results=REG_PAGE))
+            self.reg_tokens[server] = body.get("next_page_token") if st == 200 else None
+        return "registered-models/search?" + qs(filter=REG_TAG_FILTER, max_results=REG_PAGE,
+                                                page_token=self.reg_tokens[server] or "")
 
     # -- PostgreSQL ceilings (pgbench on Cairn's database, schema "ceiling")
     def pgbench(self, script, clients, seconds=None, transactions=None):
@@ -519,14 +580,33 @@ class Bench:
                         tree_rss_kb(self.servers[s].proc.pid)
 
     def registry_workloads(self):
-        """W5 runs once Cairn answers the registry endpoints; until then it is skipped."""
-        st, _ = http_json(self.servers["cairn"].port, "GET",
-                          "/api/2.0/mlflow/registered-models/search?max_results=1")
-        label = "registry search (tag filters, aliases)"
-        if st == 404:
-            return [dict(id="registry", label=label, skip="Cairn answers 404: no registry endpoints yet")]
-        return [dict(id="registry", label=label,
-                     skip="Cairn has registry endpoints: seed them (seed.seed_registry_*) and enable W5")]
+        """W5 on the seeded registry (§8.2): (a) name LIKE, (b) two tag filters and their second page,
+        (c) model-versions/search by name, (d) alias and latest-version lookups over REG_LOOKUPS models."""
+        base = "/api/2.0/mlflow/"
+        n = self.p["models"]
+        names = [seed.model_name(i * n // REG_LOOKUPS) for i in range(REG_LOOKUPS)]
+
+        def reqs(name, paths, expect):
+            return lambda server: ["--mode", "requests", "--requests", self.request_file(
+                server, name, [("GET", base + (p(server) if callable(p) else p), None, expect) for p in paths])]
+
+        search = "registered-models/search?"
+        wl = [("registry_like", f"registry search name LIKE (100 of {n:,})",
+               [search + qs(filter=REG_LIKE_FILTER, max_results=REG_PAGE)], '"registered_models"', 15),
+              ("registry_tags", "registry search 2 tag filters (100)",
+               [search + qs(filter=REG_TAG_FILTER, max_results=REG_PAGE)], '"registered_models"', 25),
+              ("registry_page", "registry search 2 tag filters, page 2", [self.registry_page_path],
+               '"registered_models"', 25),
+              ("registry_versions", "model-versions/search name = (5 versions)",
+               [f"model-versions/search?{qs(filter=f'name = {m!r}')}" for m in names], '"model_versions"', 5),
+              ("registry_alias", "registered-models/alias lookup",
+               [f"registered-models/alias?{qs(name=m, alias='champion')}" for m in names], '"model_version"', 2),
+              ("registry_latest", "get-latest-versions",
+               [f"registered-models/get-latest-versions?{qs(name=m)}" for m in names], '"model_versions"', 2)]
+        return [dict(id=wid, label=label, kind="read", unit="ms p50", metric="p50_ms", clients=1,
+                     args=reqs(wid, paths, expect), ceiling=("registry", "latency_ms"), target=30,
+                     abs_target_ms=abs_ms)
+                for wid, label, paths, expect, abs_ms in wl]
 
     def run_load(self, server, w, rnd):
         s = self.servers[server]

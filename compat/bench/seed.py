@@ -13,6 +13,7 @@ Data set (N = runs):
                                 m0..m9 x 10 steps (10*N*10 metric rows)
   experiment 2 "bench-history": one run, metric "loss" with H points (steps 0..H-1)
   experiment 3 "bench-writes":  WRITE_RUNS empty RUNNING runs for the write workloads
+  registry (M = models):        M models x 5 versions, 3 tags, 2 aliases (seed_registry_*)
 """
 
 T0 = 1_700_000_000_000
@@ -122,21 +123,51 @@ def _tags(cur, insert, n_runs):
                 f" FROM generate_series(0, {n_runs} - 1) i, generate_series(0, 4) k")
 
 
-# ---- registry (MLflow only until Cairn has the endpoints; see bench.py) ----
+# ---- registry: n_models models x 5 versions, 3 tags per model, aliases champion -> 5, challenger -> 4 ----
+#
+# Model i is "model-i" (created at T0 + i), version v of it was created at T0 + i*10 + v from run i,
+# tags team = team-(i % 10), task = task-(i % 7), tier = tier-(i % 3). Versions have no tags.
+
+REG_TAGS = ("team", "task", "tier")
+REG_TAG_VALUE = ("CASE k WHEN 'team' THEN 'team-' || (i % 10) WHEN 'task' THEN 'task-' || (i % 7)"
+                 " ELSE 'tier-' || (i % 3) END")
+REG_MV_VALUES = ("{T0} + i * 10 + v, {T0} + i * 10 + v, '', 'bench', 'None', 'models:/m-' || i || '-' || v,"
+                 " md5('run' || i), 'READY', '', '', 'models:/m-' || i || '-' || v").format(T0=T0)
+
+
+def model_name(i):
+    return f"model-{i}"
+
 
 def seed_registry_mlflow(cur, n_models):
-    """n_models models x 5 versions, 3 tags per model, aliases champion/challenger."""
     cur.execute("INSERT INTO registered_models (name, creation_time, last_updated_time, description)"
                 f" SELECT 'model-' || i, {T0} + i, {T0} + i, '' FROM generate_series(0, {n_models} - 1) i")
     cur.execute("INSERT INTO model_versions (name, version, creation_time, last_updated_time, description,"
                 " user_id, current_stage, source, run_id, status, status_message, run_link, storage_location)"
-                f" SELECT 'model-' || i, v, {T0} + i * 10 + v, {T0} + i * 10 + v, '', 'bench', 'None',"
-                " 'models:/m-' || i || '-' || v, md5('run' || i), 'READY', '', '', 'models:/m-' || i || '-' || v"
+                f" SELECT 'model-' || i, v, {REG_MV_VALUES}"
                 f" FROM generate_series(0, {n_models} - 1) i, generate_series(1, 5) v")
-    cur.execute("INSERT INTO registered_model_tags (key, value, name)"
-                " SELECT k, CASE k WHEN 'team' THEN 'team-' || (i % 10) WHEN 'task' THEN 'task-' || (i % 7)"
-                " ELSE 'tier-' || (i % 3) END, 'model-' || i"
+    cur.execute(f"INSERT INTO registered_model_tags (key, value, name) SELECT k, {REG_TAG_VALUE}, 'model-' || i"
                 f" FROM generate_series(0, {n_models} - 1) i, unnest(ARRAY['team', 'task', 'tier']) k")
     cur.execute("INSERT INTO registered_model_aliases (alias, version, name)"
                 " SELECT a, CASE a WHEN 'champion' THEN 5 ELSE 4 END, 'model-' || i"
+                f" FROM generate_series(0, {n_models} - 1) i, unnest(ARRAY['champion', 'challenger']) a")
+
+
+def seed_registry_cairn(cur, n_models):
+    """The same models in sql/003_registry.sql: rows keyed by rm_id, last_version = 5,
+    tags inserted team, task, tier per model so their listing order (ord) is MLflow's."""
+    s = "cairn."
+    cur.execute(f"INSERT INTO {s}registered_models (name, creation_time, last_updated_time, description,"
+                f" last_version) SELECT 'model-' || i, {T0} + i, {T0} + i, '', 5"
+                f" FROM generate_series(0, {n_models} - 1) i ORDER BY i")
+    ids = f"(SELECT rm_id FROM {s}registered_models WHERE name = 'model-' || i)"
+    cur.execute(f"INSERT INTO {s}model_versions (rm_id, version, creation_time, last_updated_time, description,"
+                " user_id, current_stage, source, run_id, status, status_message, run_link, storage_location)"
+                f" SELECT {ids}, v, {REG_MV_VALUES}"
+                f" FROM generate_series(0, {n_models} - 1) i, generate_series(1, 5) v")
+    cur.execute(f"INSERT INTO {s}registered_model_tags (rm_id, key, value) SELECT {ids}, k, {REG_TAG_VALUE}"
+                f" FROM generate_series(0, {n_models} - 1) i, unnest(ARRAY['team', 'task', 'tier'])"
+                " WITH ORDINALITY AS t(k, o) ORDER BY i, o")
+    cur.execute(f"INSERT INTO {s}registered_model_aliases (rm_id, alias, version)"
+                f" SELECT {ids}, a, CASE a WHEN 'champion' THEN 5 ELSE 4 END"
                 f" FROM generate_series(0, {n_models} - 1) i, unnest(ARRAY['champion', 'challenger']) a")
