@@ -115,7 +115,16 @@ static int string_cmp_ix(struct q *q, const char *col, const struct sf_clause *c
         return error_set(q->err, BAD, "Invalid comparison for '%s'", c->key ? c->key : "");
     if (left_ix && c->op == SF_EQ) {
         int n = sql_param_add(q->params, q->a, c->str);
-        sb_printf(q->sql, "left(%s, 200) = left($%d, 200) AND %s = $%d", col, n, col, n);
+        /* A value under 200 characters equals the column exactly when it
+         * equals the indexed prefix; one condition keeps the row estimate
+         * right. Longer values compare in full as well. */
+        size_t chars = 0;
+        for (const char *p = c->str; *p; p++)
+            chars += ((unsigned char)*p & 0xC0) != 0x80;
+        if (chars < 200)
+            sb_printf(q->sql, "left(%s, 200) = $%d", col, n);
+        else
+            sb_printf(q->sql, "left(%s, 200) = left($%d, 200) AND %s = $%d", col, n, col, n);
         return 0;
     }
     sb_printf(q->sql, "%s %s ", col, op_sql[c->op]);
