@@ -8,6 +8,7 @@
 #include "../store/migrate.h"
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -221,6 +222,12 @@ int main(int argc, char **argv)
     };
     if (parse_args(argc, argv, &c))
         return 2;
+    /* Memory goes back after a burst: few malloc arenas (not one per worker
+     * thread), big blocks (request arenas of large replies) mmapped and
+     * unmapped on free, and the heap trimmed above 512 KiB of free space. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024);
     setvbuf(stdout, NULL, _IOLBF, 0);
     json_init();
 
