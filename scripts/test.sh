@@ -48,6 +48,14 @@ if [ -x compat/run.sh ]; then
     phase_end compat
 fi
 
+if [ -f compat/artifact_memory.py ]; then
+    phase "artifact memory: 1 GiB up and down through the release build"
+    out=$(.venv/bin/python compat/artifact_memory.py --server build/cairn-server 2>&1); rc=$?
+    printf '%s\n' "$out" | head -n 8
+    if [ $rc -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    phase_end "artifact memory"
+fi
+
 printf '\nmake test took %ss\n' $(( $(date +%s) - t_start ))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
