@@ -13,6 +13,7 @@
  *     in both directions, and for metrics NaN after numbers, before missing.
  * Filters are EXISTS sub-selects: the planner turns them into semi-joins
  * that can start from the (key, value, run_uuid) indexes. */
+#include "db.h"
 #include "search.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -64,27 +65,6 @@ static void where_and(struct q *q)
     q->where = true;
 }
 
-/* {"a","b"}: a PostgreSQL array literal, bound as one text[] parameter. */
-static const char *text_array(struct arena *a, const char *const *items, size_t n)
-{
-    struct strbuf sb;
-    sb_init(&sb, a, 64);
-    sb_putc(&sb, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            sb_putc(&sb, ',');
-        sb_putc(&sb, '"');
-        for (const char *s = items[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                sb_putc(&sb, '\\');
-            sb_putc(&sb, *s);
-        }
-        sb_putc(&sb, '"');
-    }
-    sb_putc(&sb, '}');
-    return sb.buf;
-}
-
 static const char *const op_sql[] = {
     [SF_EQ] = "=", [SF_NE] = "<>", [SF_LT] = "<", [SF_LE] = "<=", [SF_GT] = ">", [SF_GE] = ">=",
     [SF_LIKE] = "LIKE", [SF_ILIKE] = "ILIKE",
@@ -107,7 +87,7 @@ static int string_cmp_ix(struct q *q, const char *col, const struct sf_clause *c
 {
     if (c->kind == SF_VAL_LIST && (c->op == SF_IN || c->op == SF_NOT_IN)) {
         sb_printf(q->sql, c->op == SF_IN ? "%s = ANY(" : "%s <> ALL(", col);
-        bind(q, text_array(q->a, c->list, c->list_len), "::text[])");
+        bind(q, pg_text_array(q->a, c->list, c->list_len), "::text[])");  /* one text[] parameter */
         return 0;
     }
     if (c->kind != SF_VAL_STRING || !c->str || !is_cmp_op(c->op) ||
