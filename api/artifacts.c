@@ -7,7 +7,9 @@
 #include "artifacts_api.h"
 #include "../store/artifacts.h"
 #include "../store/paths.h"
+#include "../store/registry.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -125,6 +127,25 @@ int send_artifact(struct request *req, const char *root, const char *rel, struct
     return 0;
 }
 
+int send_location_file(struct request *req, const char *location, const char *path, struct error *err)
+{
+    const char *rel, *root, *base;
+    if (path_sanitize(req->arena, path, &rel, err))
+        return -1;
+    const char *roots[2];
+    size_t nr = artifact_roots(roots);
+    int where = artifact_uri_to_local(req->arena, location, api_config.artifacts_destination, roots, nr, &root,
+                                      &base, err);
+    if (where < 0)
+        return -1;
+    if (where > 0)   /* s3://, …: stored as given, never opened by this server */
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifacts at '%s' are not served by this server",
+                         location);
+    if (!*rel)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifact path refers to a directory, not a file: ''");
+    return send_artifact(req, root, *base ? arena_printf(req->arena, "%s/%s", base, rel) : rel, err);
+}
+
 void write_file_infos(struct jw *w, const char *prefix, const struct artifact_entry *e, size_t n)
 {
     if (!n)
@@ -192,7 +213,8 @@ int api_artifact_upload(struct request *req, struct response *resp, struct error
     if (artifact_put(req->arena, api_config.artifacts_destination, rel, req->body.read, req->body.ctx,
                      req->body.content_length, err))
         return -1;
-    return reply_empty(resp);
+    (void)resp;   /* MLflow answers 200 with an empty body; clients only check the status */
+    return 0;
 }
 
 int api_artifact_download(struct request *req, struct response *resp, struct error *err)
@@ -278,7 +300,9 @@ int api_artifact_presigned(struct request *req, struct response *resp, struct er
     return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart download is not supported for the current artifact repository");
 }
 
-/* ---- GET /api/2.0/mlflow/artifacts/list (tracking ListArtifacts) ---- */
+/* ---- GET /api/2.0/mlflow/artifacts/list (tracking ListArtifacts) ----
+ * It has a page_token field, but MLflow's server never pages a listing of a
+ * served location: it checks the type and lists everything. */
 
 int api_list_artifacts(struct request *req, struct response *resp, struct error *err)
 {
@@ -290,4 +314,57 @@ int api_list_artifacts(struct request *req, struct response *resp, struct error 
     if (store_get_run(req->arena, run_id, &run, err))
         return -1;
     return list_location(req, resp, run.info.artifact_uri, path, err);
+}
+
+static int missing_param(struct error *err, const char *name)
+{
+    return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
+                     "See the API docs for more information about request parameters.", name);
+}
+
+/* ---- the UI's artifact routes (MLflow's get_artifact_handler and
+ * get_model_version_artifact_handler): validate the path first, then
+ * resolve the stored location, and serve it as an attachment ---- */
+
+int api_get_artifact(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    const char *run_id = query_value(req, "run_id"), *path = query_value(req, "path"), *rel;
+    if (!run_id || !*run_id)
+        run_id = query_value(req, "run_uuid");
+    if (!path)
+        return missing_param(err, "path");
+    if (path_sanitize(req->arena, path, &rel, err))
+        return -1;
+    if (!run_id || !*run_id)
+        return missing_param(err, "run_id");
+    struct run run;
+    if (store_get_run(req->arena, run_id, &run, err))
+        return -1;
+    return send_location_file(req, run.info.artifact_uri, rel, err);
+}
+
+int api_get_model_version_artifact(struct request *req, struct response *resp, struct error *err)
+{
+    (void)resp;
+    const char *name = query_value(req, "name"), *version = query_value(req, "version");
+    const char *path = query_value(req, "path"), *rel;
+    if (!path)
+        return missing_param(err, "path");
+    if (path_sanitize(req->arena, path, &rel, err))
+        return -1;
+    if (!name || !*name)
+        return missing_param(err, "name");
+    if (!version || !*version)
+        return missing_param(err, "version");
+    char *end;
+    long long v = strtoll(version, &end, 10);
+    if (*end || v <= 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Parameter 'version' must be an integer, got '%s'.",
+                         version);
+    struct model_version mv;
+    if (store_get_model_version(req->arena, name, v, &mv, err))
+        return -1;
+    const char *location = mv.storage_location && *mv.storage_location ? mv.storage_location : mv.source;
+    return send_location_file(req, location, rel, err);
 }

@@ -14,6 +14,9 @@ size_t artifact_roots(const char *roots[2]);
 int check_artifact_location(struct arena *a, const char *uri, struct error *err);
 /* Streams root/rel to the client as an attachment (sets req->streamed). */
 int send_artifact(struct request *req, const char *root, const char *rel, struct error *err);
+/* Streams file path (client text; sanitised here) of the stored location
+ * (a run's artifact_uri, a logged model's or model version's location). */
+int send_location_file(struct request *req, const char *location, const char *path, struct error *err);
 /* {"root_uri", "files":[…]} for the directory sub (may be NULL) of a stored location. */
 int list_location(struct request *req, struct response *resp, const char *root_uri, const char *sub,
                   struct error *err);

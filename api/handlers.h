@@ -48,6 +48,8 @@ HANDLER(api_artifact_mpu_complete);
 HANDLER(api_artifact_mpu_abort);
 HANDLER(api_artifact_presigned);
 HANDLER(api_list_artifacts);
+HANDLER(api_get_artifact);
+HANDLER(api_get_model_version_artifact);
 /* logged_models.c (issue 3: MLflow 3 logged models) */
 HANDLER(api_create_logged_model);
 HANDLER(api_get_logged_model);

@@ -43,8 +43,9 @@ static void write_logged_model(struct jw *w, const struct logged_model *m)
     jw_kstr(w, "artifact_uri", m->artifact_location);
     jw_kint64(w, "creation_timestamp_ms", m->creation_timestamp_ms);
     jw_kint64(w, "last_updated_timestamp_ms", m->last_updated_timestamp_ms);
-    jw_kstr(w, "model_type", m->model_type);
-    jw_kstr(w, "source_run_id", m->source_run_id);
+    /* MLflow's REST create stores the proto default "" for these */
+    jw_kstr(w, "model_type", m->model_type ? m->model_type : "");
+    jw_kstr(w, "source_run_id", m->source_run_id ? m->source_run_id : "");
     jw_kstr(w, "status", status_names[m->status >= 0 && m->status <= 3 ? m->status : 0]);
     jw_kstr(w, "status_message", m->status_message);
     write_kv_list(w, "tags", m->tags, m->n_tags);
@@ -224,7 +225,7 @@ int api_list_logged_model_artifacts(struct request *req, struct response *resp, 
 int api_get_logged_model_artifact(struct request *req, struct response *resp, struct error *err)
 {
     (void)resp;
-    const char *file = query_value(req, "artifact_file_path"), *rel, *root, *base;
+    const char *file = query_value(req, "artifact_file_path"), *rel;
     if (!file || !*file)
         return error_set(err, ERR_BAD_REQUEST, "Request must include the \"artifact_file_path\" query parameter.");
     if (path_sanitize(req->arena, file, &rel, err))
@@ -232,15 +233,7 @@ int api_get_logged_model_artifact(struct request *req, struct response *resp, st
     struct logged_model m;
     if (store_get_logged_model(req->arena, req->path_params[0], false, &m, err))
         return -1;
-    const char *roots[2];
-    size_t nr = artifact_roots(roots);
-    int where = artifact_uri_to_local(req->arena, m.artifact_location, api_config.artifacts_destination, roots, nr,
-                                      &root, &base, err);
-    if (where < 0)
-        return -1;
-    if (where > 0)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifacts of this model are not served by this server");
-    return send_artifact(req, root, *base ? arena_printf(req->arena, "%s/%s", base, rel) : rel, err);
+    return send_location_file(req, m.artifact_location, rel, err);
 }
 
 /* ---- search ---- */
@@ -497,7 +490,7 @@ static int parse_order(struct request *req, struct lm_order **out, size_t *n, st
         const char *field;
         bool present;
         ob->ascending = true;
-        if (json_get_string(o, "field_name", true, &field, err) || json_get_bool(o, "ascending", &ob->ascending, &present, err) ||
+        if (json_get_string(o, "field_name", true, &ob->field_name, err) || json_get_bool(o, "ascending", &ob->ascending, &present, err) ||
             json_get_string(o, "dataset_name", false, &ob->dataset_name, err) ||
             json_get_string(o, "dataset_digest", false, &ob->dataset_digest, err))
             return -1;
@@ -508,6 +501,7 @@ static int parse_order(struct request *req, struct lm_order **out, size_t *n, st
         if (ob->dataset_digest && !ob->dataset_name)
             return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                              "`dataset_digest` can only be specified if `dataset_name` is also specified.");
+        field = ob->field_name;
         const char *dot = strchr(field, '.');
         if (!dot) {
             bool numeric;
@@ -545,6 +539,149 @@ static int parse_datasets(struct request *req, struct lm_dataset **out, size_t *
     return 0;
 }
 
+/* ---- page tokens: MLflow's SearchLoggedModelsPaginationToken, base64 of
+ * {"experiment_ids", "filter_string", "order_by", "offset"}. A token is only
+ * good for the query that produced it: the server re-checks the three
+ * fields against the request and answers 400 on a mismatch. ---- */
+
+struct lm_query {
+    const char **exp_ids; size_t n_exp;
+    const char *filter;                        /* NULL when absent or "" */
+    const struct lm_order *order; size_t n_order;
+};
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static const char *b64_encode(struct arena *a, const char *s, size_t n)
+{
+    char *out = arena_alloc(a, (n + 2) / 3 * 4 + 1), *o = out;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)(unsigned char)s[i] << 16;
+        if (i + 1 < n) v |= (unsigned)(unsigned char)s[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)s[i + 2];
+        *o++ = b64_alphabet[(v >> 18) & 63];
+        *o++ = b64_alphabet[(v >> 12) & 63];
+        *o++ = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? b64_alphabet[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* NULL on a character outside the alphabet */
+static char *b64_decode(struct arena *a, const char *s, size_t *len)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = arena_alloc(a, n + 1);
+    unsigned v = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        const char *p = strchr(b64_alphabet, s[i]);
+        if (!p || !s[i])
+            return NULL;
+        v = (v << 6) | (unsigned)(p - b64_alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((v >> bits) & 0xFF);
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+static const char *lm_token_encode(struct arena *a, const struct lm_query *q, int64_t offset)
+{
+    struct strbuf sb;
+    struct jw w;
+    sb_init(&sb, a, 256);
+    jw_init(&w, &sb);
+    jw_obj(&w);
+    jw_karr(&w, "experiment_ids");
+    for (size_t i = 0; i < q->n_exp; i++)
+        jw_str(&w, q->exp_ids[i]);
+    jw_arr_end(&w);
+    jw_kstr(&w, "filter_string", q->filter);     /* absent: None */
+    if (q->n_order) {
+        jw_karr(&w, "order_by");
+        for (size_t i = 0; i < q->n_order; i++) {
+            jw_obj(&w);
+            jw_kstr(&w, "field_name", q->order[i].field_name);
+            jw_kbool(&w, "ascending", q->order[i].ascending);
+            jw_kstr(&w, "dataset_name", q->order[i].dataset_name);
+            jw_kstr(&w, "dataset_digest", q->order[i].dataset_digest);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    jw_kint64(&w, "offset", offset);
+    jw_obj_end(&w);
+    return b64_encode(a, sb.buf, sb.len);
+}
+
+/* a string field of the token, NULL when absent, null or "" (MLflow's `or None`) */
+static const char *token_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
+}
+
+static bool same_str(const char *x, const char *y)
+{
+    return x == y || (x && y && !strcmp(x, y));
+}
+
+static bool token_order_matches(const cJSON *arr, const struct lm_query *q)
+{
+    if (!arr || cJSON_IsNull(arr) || (cJSON_IsArray(arr) && !arr->child))
+        return q->n_order == 0;
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != q->n_order)
+        return false;
+    size_t i = 0;
+    for (const cJSON *o = arr->child; o; o = o->next, i++) {
+        const cJSON *asc = cJSON_GetObjectItemCaseSensitive(o, "ascending");
+        if (!cJSON_IsObject(o) || !same_str(token_str(o, "field_name"), q->order[i].field_name) ||
+            !cJSON_IsBool(asc) || cJSON_IsTrue(asc) != q->order[i].ascending ||
+            !same_str(token_str(o, "dataset_name"), q->order[i].dataset_name) ||
+            !same_str(token_str(o, "dataset_digest"), q->order[i].dataset_digest))
+            return false;
+    }
+    return true;
+}
+
+static int lm_token_decode(struct arena *a, const char *token, const struct lm_query *q, int64_t *offset,
+                           struct error *err)
+{
+    *offset = 0;
+    if (!token || !*token)
+        return 0;
+    size_t len;
+    struct error perr;
+    char *text = b64_decode(a, token, &len);
+    cJSON *t = text ? json_parse(a, text, len, &perr) : NULL;
+    const cJSON *ids = t ? cJSON_GetObjectItemCaseSensitive(t, "experiment_ids") : NULL;
+    const cJSON *off = t ? cJSON_GetObjectItemCaseSensitive(t, "offset") : NULL;
+    if (!cJSON_IsObject(t) || !cJSON_IsArray(ids) || (off && !cJSON_IsNumber(off)) ||
+        (off && (off->valuedouble < 0 || off->valuedouble > 9e15)))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid page token: %s", token);
+    bool ids_match = (size_t)cJSON_GetArraySize(ids) == q->n_exp;
+    size_t i = 0;
+    for (const cJSON *id = ids->child; ids_match && id; id = id->next, i++)
+        ids_match = cJSON_IsString(id) && !strcmp(id->valuestring, q->exp_ids[i]);
+    if (!ids_match)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Experiment IDs in the page token do not match the requested experiment IDs.");
+    if (!same_str(token_str(t, "filter_string"), q->filter))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Filter string in the page token does not match the requested filter string.");
+    if (!token_order_matches(cJSON_GetObjectItemCaseSensitive(t, "order_by"), q))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Order by in the page token does not match the requested order by.");
+    *offset = off ? (int64_t)off->valuedouble : 0;
+    return 0;
+}
+
 int api_search_logged_models(struct request *req, struct response *resp, struct error *err)
 {
     struct logged_model_search s = { 0 };
@@ -563,8 +700,10 @@ int api_search_logged_models(struct request *req, struct response *resp, struct 
         json_get_string(req->input, "page_token", false, &token, err) ||
         json_get_int64(req->input, "max_results", false, &max_results, &present, err) ||
         parse_datasets(req, &datasets, &s.n_datasets, err) || parse_order(req, &order, &s.n_order, err) ||
-        parse_filter(req->arena, filter, &conds, &s.n_conds, err) ||
-        page_token_decode(req->arena, token, &s.offset, err))
+        parse_filter(req->arena, filter, &conds, &s.n_conds, err))
+        return -1;
+    struct lm_query q = { exp_ids, n_exp, filter && *filter ? filter : NULL, order, s.n_order };
+    if (lm_token_decode(req->arena, token, &q, &s.offset, err))
         return -1;
     if (!present || max_results == 0)
         max_results = LM_SEARCH_DEFAULT;
@@ -595,7 +734,7 @@ int api_search_logged_models(struct request *req, struct response *resp, struct 
         jw_arr_end(&w);
     }
     if (n > (size_t)max_results)
-        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
+        jw_kstr(&w, "next_page_token", lm_token_encode(req->arena, &q, s.offset + max_results));
     reply_end(&w);
     return 0;
 }

@@ -893,7 +893,7 @@ static int link_logged_model(struct arena *a, const char *model_id, const char *
     sb_init(&entry, a, 64);
     sb_puts(&entry, "{\"name\": ");
     json_escape(&entry, name, strlen(name));
-    sb_printf(&entry, ", \"version\": \"%lld\"}", (long long)version);
+    sb_printf(&entry, ", \"version\": %lld}", (long long)version);   /* an int, as MLflow's server writes it */
     sb_init(&list, a, 128);
     size_t n = existing ? strlen(existing) : 0;
     if (n >= 2 && existing[0] == '[' && existing[n - 1] == ']') {

@@ -54,6 +54,10 @@ const struct route api_routes[] = {
     { "POST",   MA "/mpu/abort/{path*}",                 api_artifact_mpu_abort,    AJ },
     { "GET",    MA "/presigned/{path*}",                 api_artifact_presigned,    A },
     { "GET",    M "/artifacts/list",                     api_list_artifacts,        T },
+    /* the UI's downloads (MLflow serves them outside /api, under --static-prefix) */
+    { "GET",    "/get-artifact",                         api_get_artifact,          ROUTE_TRACKING | ROUTE_STREAM },
+    { "GET",    "/model-versions/get-artifact",          api_get_model_version_artifact,
+      ROUTE_TRACKING | ROUTE_STREAM },
 
     /* ---- issue 3: MLflow 3 logged models ---- */
     { "POST",   M "/logged-models",                      api_create_logged_model,         T },

@@ -33,11 +33,16 @@ RESULTS = {"scenarios": 0, "exchanges": 0, "mismatches": 0, "accepted": 0}
 HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
 RANDOM_RUN_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,4}$")
 TIME_KEYS = {"start_time", "end_time", "creation_time", "last_update_time", "deleted_time",
-             "timestamp", "creation_timestamp", "last_updated_timestamp"}
+             "timestamp", "creation_timestamp", "last_updated_timestamp",
+             "creation_timestamp_ms", "last_updated_timestamp_ms"}
 SOURCE_TAGS = {"mlflow.user", "mlflow.source.name", "mlflow.source.type",
                "mlflow.source.git.commit", "mlflow.source.git.branch",
                "mlflow.source.git.repoURL", "mlflow.git.repoURL", "mlflow.databricks.notebookPath"}
-ARTIFACT_KEYS = {"artifact_uri", "artifact_location", "storage_location"}
+ARTIFACT_KEYS = {"artifact_uri", "artifact_location", "storage_location", "root_uri"}
+# /api/2.0/mlflow-artifacts/artifacts/<experiment id>/… and ?path=<experiment id>/…
+PROXY_PATH = re.compile(r"^(/(?:ajax-)?api/2\.0/mlflow-artifacts/(?:artifacts|mpu/\w+|presigned)/)(\d+)(?=/|$)")
+PROXY_QUERY = re.compile(r"^(\d+)(?=/|$)")
+TEXT_EXP = re.compile(r"(mlflow-artifacts:/+)(\d+)(?=/)")   # inside downloaded text (MLmodel)
 TOKEN_KEYS = {"next_page_token", "page_token"}
 IGNORED_KEYS = {"message"}          # error messages are never compared
 
@@ -57,6 +62,8 @@ class Exchange:
 def _json_or_text(data, ctype=""):
     if data is None or data == b"" or data == "":
         return None
+    if not isinstance(data, (bytes, str)):
+        return {"<stream>": True}       # an upload from a file object (artifact PUT)
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -136,7 +143,8 @@ class Normaliser:
         s = self.text(s)
         parts = s.rstrip("/").split("/")
         for i, p in enumerate(parts):
-            if p.isdigit() and (i + 1 == len(parts) or parts[i + 1].startswith("<run")):
+            if p.isdigit() and (i + 1 == len(parts) or parts[i + 1].startswith("<run")
+                                or parts[i + 1] in ("models", "traces")):
                 parts[i] = self.exp(p)
                 return "<root>/" + "/".join(parts[i:])
         return "<root>/" + parts[-1]
@@ -163,6 +171,8 @@ class Normaliser:
             return "<user>"
         if key in ARTIFACT_KEYS and isinstance(v, str):
             return self.artifact(v)
+        if key == "<text>" and isinstance(v, str):
+            return TEXT_EXP.sub(lambda m: m.group(1) + self.exp(m.group(2)), self.text(v))
         if key == "run_name" and isinstance(v, str) and RANDOM_RUN_NAME.match(v):
             return "<random-name>"
         if isinstance(v, str):
@@ -188,9 +198,12 @@ class Normaliser:
         return out
 
     def exchange(self, ex):
-        path = self.text(ex.path)
+        path = PROXY_PATH.sub(lambda m: m.group(1) + self.exp(m.group(2)), self.text(ex.path))
+        proxy_list = "/mlflow-artifacts/artifacts" in ex.path
         query = {}
         for k, v in ex.query:
+            if proxy_list and k == "path":
+                v = PROXY_QUERY.sub(lambda m: self.exp(m.group(1)), v)
             query.setdefault(k, []).append(self.value(k, v))
         req = ex.request
         if isinstance(req, dict):

@@ -240,7 +240,6 @@ def test_traversal_corpus_rejected(base_url, canary):
         status, resp = raw_request(base_url, "GET", f"{PROXY}?path={p}")
         assert CANARY.encode() not in resp, p
     # odd but legal names stay inside the root (MLflow accepts them too)
-    # (civetweb decodes the path once before we see it, so "x%00.txt" arrives cut to "x")
     for p in ("%c0%ae%c0%ae/canary.txt", "..;/canary.txt", "x/..;/..;/canary.txt", "x%00.txt"):
         raw_request(base_url, "PUT", f"{PROXY}/{p}", body=b"inside")
     assert open(canary_path).read() == CANARY
@@ -273,6 +272,69 @@ def test_traversal_answer_is_invalid_path(base_url):
         assert status == 400, p
         b = json.loads(body)
         assert (b["error_code"], b["message"]) == ("INVALID_PARAMETER_VALUE", "Invalid path")
+
+
+@pytest.mark.cairn_only
+def test_encoded_nul_refused(run, client, base_url, server):
+    """civetweb would decode x%00.txt to "x" before the validator sees it; Cairn
+    decodes the path itself and refuses an escaped NUL (MLflow: 400 or a 500
+    from open()). Nothing is stored, also not under the cut name."""
+    root = proxy_path(client, run.info.run_id)
+    for method, target in (("PUT", f"{PROXY}/{root}/x%00.txt"), ("GET", f"{PROXY}/{root}/x%00.txt"),
+                           ("DELETE", f"{PROXY}/{root}/x%00"), ("GET", f"{PROXY}?path={root}/x%00y"),
+                           ("GET", f"/get-artifact?run_id={run.info.run_id}&path=x%00.txt"),
+                           ("PUT", f"{PROXY}/{root}/x%2500.txt")):
+        status, body = raw_request(base_url, method, target, body=b"cut" if method == "PUT" else b"")
+        assert status == 400, (method, target, status, body)
+        assert json.loads(body)["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert client.list_artifacts(run.info.run_id) == []
+    assert not os.path.exists(os.path.join(server.artifacts_dir, root, "x"))
+
+
+def test_ui_get_artifact_routes(run, client, base_url, tmp_path):
+    """/get-artifact (run files) and /model-versions/get-artifact (the version's
+    storage location), as the UI fetches them: attachments, 404 for a missing
+    file, 400 Invalid path for traversal."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.txt").write_text("ui bytes")
+    mlflow.log_artifacts(str(tmp_path / "d"), "sub")
+    rid = run.info.run_id
+    r = requests.get(f"{base_url}/get-artifact", params={"run_id": rid, "path": "sub/f.txt"}, timeout=15)
+    assert r.status_code == 200 and r.content == b"ui bytes"
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    r = requests.get(f"{base_url}/get-artifact", params={"run_uuid": rid, "path": "sub/f.txt"}, timeout=15)
+    assert r.status_code == 200 and r.content == b"ui bytes"
+    r = requests.get(f"{base_url}/get-artifact", params={"run_id": rid, "path": "sub/nope"}, timeout=15)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    for bad in ("../../etc/passwd", "/etc/passwd", "sub/%2e%2e/%2e%2e/x"):
+        r = requests.get(f"{base_url}/get-artifact", params={"run_id": rid, "path": bad}, timeout=15)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", bad
+    name = unique("uireg")
+    client.create_registered_model(name)
+    art = client.get_run(rid).info.artifact_uri
+    mv = client.create_model_version(name, f"{art}/sub", run_id=rid)
+    q = {"name": name, "version": mv.version}
+    r = requests.get(f"{base_url}/model-versions/get-artifact", params={**q, "path": "f.txt"}, timeout=15)
+    assert r.status_code == 200 and r.content == b"ui bytes"
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    r = requests.get(f"{base_url}/model-versions/get-artifact", params={**q, "path": "missing"}, timeout=15)
+    assert r.status_code == 404
+    r = requests.get(f"{base_url}/model-versions/get-artifact", params={**q, "path": "../../../x"}, timeout=15)
+    assert r.status_code == 400
+    r = requests.get(f"{base_url}/model-versions/get-artifact",
+                     params={"name": name, "version": "42", "path": "f.txt"}, timeout=15)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_tracking_list_page_token_ignored(run, client, base_url, tmp_path):
+    """ListArtifacts takes a page_token but MLflow's server lists everything."""
+    (tmp_path / "a.txt").write_text("a")
+    mlflow.log_artifact(str(tmp_path / "a.txt"))
+    r = requests.get(f"{base_url}/api/2.0/mlflow/artifacts/list",
+                     params={"run_id": run.info.run_id, "page_token": "whatever"}, timeout=15)
+    assert r.status_code == 200
+    assert [f["path"] for f in r.json()["files"]] == ["a.txt"] and "next_page_token" not in r.json()
 
 
 def test_experiment_artifact_location_rules(client, server):

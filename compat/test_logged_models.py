@@ -124,6 +124,40 @@ def test_search_grammar_order_and_pages(client, exp_id):
 
 
 @pytest.mark.mlflow3
+def test_page_token_bound_to_query(client, exp_id):
+    """MLflow's token embeds experiment_ids, filter and order_by; reusing it
+    with another query is 400."""
+    for i in range(3):
+        client.create_logged_model(exp_id, name=f"t{i}")
+    other = client.create_experiment(unique("lm2"))
+    order = [{"field_name": "name", "ascending": True}]
+    first = client.search_logged_models([exp_id], max_results=2, filter_string="name LIKE 't%'", order_by=order)
+    assert [m.name for m in first] == ["t0", "t1"] and first.token
+    nxt = client.search_logged_models([exp_id], max_results=2, filter_string="name LIKE 't%'", order_by=order,
+                                      page_token=first.token)
+    assert [m.name for m in nxt] == ["t2"] and not nxt.token
+    for kw in ({"experiment_ids": [exp_id, other], "filter_string": "name LIKE 't%'", "order_by": order},
+               {"experiment_ids": [exp_id], "filter_string": "name LIKE 'x%'", "order_by": order},
+               {"experiment_ids": [exp_id], "filter_string": None, "order_by": order},
+               {"experiment_ids": [exp_id], "filter_string": "name LIKE 't%'", "order_by": None},
+               {"experiment_ids": [exp_id], "filter_string": "name LIKE 't%'",
+                "order_by": [{"field_name": "name", "ascending": False}]}):
+        with pytest.raises(MlflowException) as e:
+            client.search_logged_models(max_results=2, page_token=first.token, **kw)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", kw
+
+
+@pytest.mark.mlflow3
+@pytest.mark.cairn_only
+def test_bad_page_token_is_400(client, exp_id):
+    """MLflow answers 500 for a token that is not base64 (binascii.Error)."""
+    for tok in ("not-a-token", "e30", "WzFd"):      # junk, {}, [1]
+        with pytest.raises(MlflowException) as e:
+            client.search_logged_models([exp_id], page_token=tok)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", tok
+
+
+@pytest.mark.mlflow3
 def test_run_outputs_and_model_inputs(client, exp_id):
     run = client.create_run(exp_id)
     m = client.create_logged_model(exp_id, name="io", source_run_id=run.info.run_id)

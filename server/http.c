@@ -155,10 +155,22 @@ static const struct route *find_route(const char *method, const char *path, stru
 
 /* ---- request building ---- */
 
-static void parse_query(struct request *req, const char *qs)
+/* civetweb's decoding is off (decode_url=no): the path is decoded once here,
+ * where an escaped NUL, which would cut the string short before the path
+ * validator sees the rest, can be refused. NULL for such a path. */
+static const char *decode_path(struct arena *a, const char *raw)
+{
+    size_t n = strlen(raw);
+    char *out = arena_alloc(a, n + 1);
+    int len = mg_url_decode(raw, (int)n, out, (int)n + 1, 0);
+    return len >= 0 && (size_t)len == strlen(out) ? out : NULL;
+}
+
+/* -1 when a key or value has an escaped NUL */
+static int parse_query(struct request *req, const char *qs)
 {
     if (!qs || !*qs)
-        return;
+        return 0;
     size_t cap = 1;
     for (const char *c = qs; *c; c++)
         cap += *c == '&';
@@ -172,15 +184,16 @@ static void parse_query(struct request *req, const char *qs)
             size_t klen = eq ? (size_t)(eq - s) : len;
             size_t vlen = eq ? len - klen - 1 : 0;
             char *k = arena_alloc(req->arena, klen + 1), *v = arena_alloc(req->arena, vlen + 1);
-            mg_url_decode(s, (int)klen, k, (int)klen + 1, 1);
-            if (eq)
-                mg_url_decode(eq + 1, (int)vlen, v, (int)vlen + 1, 1);
+            if (mg_url_decode(s, (int)klen, k, (int)klen + 1, 1) != (int)strlen(k) ||
+                (eq && mg_url_decode(eq + 1, (int)vlen, v, (int)vlen + 1, 1) != (int)strlen(v)))
+                return -1;
             req->query[req->n_query].key = k;
             req->query[req->n_query].value = v;
             req->n_query++;
         }
         s += len + (amp ? 1 : 0);
     }
+    return 0;
 }
 
 /* GET input: query params as one object; a repeated key becomes an array. */
@@ -332,7 +345,7 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *origin = mg_get_header(conn, "Origin");
-    const char *raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    const char *raw = decode_path(a, ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri);
     struct error err = { 0 };
 
     if (head_size(ri) > HEAD_LIMIT)
@@ -340,6 +353,10 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     if (atomic_load(&draining)) {
         error_set(&err, ERR_TEMPORARILY_UNAVAILABLE, "Server is shutting down; retry the request");
         return reply_error(conn, a, &err, origin, true);
+    }
+    if (!raw) {
+        error_set(&err, ERR_INVALID_PARAMETER_VALUE, "Invalid path: an escape decodes to a NUL byte");
+        return reply_error(conn, a, &err, origin, false);
     }
     const char *path = strip_prefix(raw);
     if (!path)
@@ -392,7 +409,10 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         return reply_text(conn, 503, arena_printf(a, "Endpoint: %s disabled due to the mlflow server "
                           "running with `--no-serve-artifacts`. To enable artifacts server "
                           "functionality, run `mlflow server` with `--serve-artifacts`", path), false);
-    parse_query(&req, ri->query_string);
+    if (parse_query(&req, ri->query_string)) {
+        error_set(&err, ERR_INVALID_PARAMETER_VALUE, "Invalid query string: an escape decodes to a NUL byte");
+        return reply_error(conn, a, &err, origin, false);
+    }
 
     struct stream *st = arena_alloc(a, sizeof *st);
     st->conn = conn;
@@ -498,6 +518,7 @@ int http_start(const struct http_options *o)
         "access_control_allow_methods", "",
         "access_control_allow_headers", "",
         "enable_directory_listing", "no",
+        "decode_url", "no",                 /* decode_path() does it, refusing an escaped NUL */
         "tcp_nodelay", "1",
         NULL,
     };

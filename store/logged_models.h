@@ -54,6 +54,7 @@ struct lm_condition {
     size_t n_values;
 };
 struct lm_order {
+    const char *field_name;   /* as the client sent it (page tokens repeat it) */
     bool is_metric;
     const char *field;        /* attribute column, or metric key */
     bool ascending;
