@@ -219,3 +219,41 @@ def test_unknown_flags_and_refused_stores():
     assert out.returncode == 2 and "PostgreSQL" in out.stderr
     out = subprocess.run([binary(), "--app-name", "basic-auth"], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "--app-name" in out.stderr
+
+
+def test_two_servers_migrate_one_database_at_once(own_cluster):
+    """Migrations run under an advisory lock: servers started together on a
+    fresh database both come up, and the schema is applied once."""
+    import psycopg2
+    d, sock = own_cluster
+    create_database(sock, "together")
+    uri = pg_uri(sock, "together")
+    procs = []
+    for i in range(3):
+        procs.append(subprocess.Popen([binary(), "--port", "0", "--backend-store-uri", uri,
+                                       "--data-dir", os.path.join(d, f"data{i}")],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
+    try:
+        urls = []
+        for p in procs:
+            line = p.stdout.readline().decode()
+            assert line.startswith("listening on "), p.stderr.read().decode()[-2000:]
+            urls.append(line.split()[-1])
+        names = set()
+        for u in urls:
+            r = requests.post(u + "/api/2.0/mlflow/experiments/create", json={"name": unique("t")}, headers=JSON)
+            assert r.status_code == 200, r.text
+            names.add(r.json()["experiment_id"])
+        assert len(names) == 3
+        conn = psycopg2.connect(uri)
+        cur = conn.cursor()
+        cur.execute("SELECT version, count(*) FROM cairn.schema_migrations GROUP BY version HAVING count(*) > 1")
+        assert cur.fetchall() == []
+        cur.execute("SELECT count(*) FROM cairn.experiments WHERE experiment_id = 0")
+        assert cur.fetchone()[0] == 1
+        conn.close()
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(60) == 0
