@@ -165,6 +165,24 @@ int get_max_results(const cJSON *in, int64_t dflt, int64_t max, int64_t *out, st
     return 0;
 }
 
+int reply_page(struct request *req, struct response *resp, const char *field, const void *items, size_t n,
+               size_t item_size, item_writer write, int64_t max_results, int64_t offset)
+{
+    struct jw w;
+    reply_begin(resp, &w);
+    size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
+    if (shown) {
+        jw_karr(&w, field);
+        for (size_t i = 0; i < shown; i++)
+            write(&w, (const char *)items + i * item_size);
+        jw_arr_end(&w);
+    }
+    if (n > shown)
+        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, offset + max_results));
+    reply_end(&w);
+    return 0;
+}
+
 /* ---- entity writers ---- */
 
 void write_tags(struct jw *w, const char *key, const struct kv *tags, size_t n)

@@ -26,6 +26,13 @@ int page_token_decode(struct arena *a, const char *token, int64_t *offset, struc
 /* max_results with a default and MLflow's upper limit (400 above it). */
 int get_max_results(const cJSON *in, int64_t dflt, int64_t max, int64_t *out, struct error *err);
 
+/* A search page: `field` holds the first max_results of the n items fetched
+ * (max_results + 1 were asked for), and next_page_token follows when the
+ * extra one came back. An empty page omits the array, as protobuf does. */
+typedef void (*item_writer)(struct jw *w, const void *item);
+int reply_page(struct request *req, struct response *resp, const char *field, const void *items, size_t n,
+               size_t item_size, item_writer write, int64_t max_results, int64_t offset);
+
 /* entity writers */
 void write_tags(struct jw *w, const char *key, const struct kv *tags, size_t n);
 void write_experiment(struct jw *w, const struct experiment *e);

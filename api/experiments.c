@@ -83,6 +83,11 @@ int api_get_experiment_by_name(struct request *req, struct response *resp, struc
     return reply_experiment(resp, &e);
 }
 
+static void experiment_item(struct jw *w, const void *e)
+{
+    write_experiment(w, e);
+}
+
 int api_search_experiments(struct request *req, struct response *resp, struct error *err)
 {
     struct experiment_search s = { 0 };
@@ -104,19 +109,7 @@ int api_search_experiments(struct request *req, struct response *resp, struct er
     size_t n;
     if (store_search_experiments(req->arena, &s, &exps, &n, err))
         return -1;
-    struct jw w;
-    reply_begin(resp, &w);
-    size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
-    if (shown) {
-        jw_karr(&w, "experiments");
-        for (size_t i = 0; i < shown; i++)
-            write_experiment(&w, &exps[i]);
-        jw_arr_end(&w);
-    }
-    if (n > (size_t)max_results)
-        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
-    reply_end(&w);
-    return 0;
+    return reply_page(req, resp, "experiments", exps, n, sizeof *exps, experiment_item, max_results, s.offset);
 }
 
 int api_update_experiment(struct request *req, struct response *resp, struct error *err)

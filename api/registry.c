@@ -188,6 +188,11 @@ static void write_registered_model(struct jw *w, const struct registered_model *
     jw_obj_end(w);
 }
 
+static void registered_model_item(struct jw *w, const void *rm)
+{
+    write_registered_model(w, rm);
+}
+
 static int reply_registered_model(struct response *resp, const struct registered_model *rm)
 {
     struct jw w;
@@ -317,19 +322,8 @@ int api_search_registered_models(struct request *req, struct response *resp, str
     if (get_search(req, REG_MODELS, &s, &max_results, err) ||
         store_search_registered_models(req->arena, &s, &rms, &n, err))
         return -1;
-    struct jw w;
-    reply_begin(resp, &w);
-    size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
-    if (shown) {
-        jw_karr(&w, "registered_models");
-        for (size_t i = 0; i < shown; i++)
-            write_registered_model(&w, &rms[i]);
-        jw_arr_end(&w);
-    }
-    if (n > (size_t)max_results)
-        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
-    reply_end(&w);
-    return 0;
+    return reply_page(req, resp, "registered_models", rms, n, sizeof *rms, registered_model_item, max_results,
+                      s.offset);
 }
 
 int api_get_latest_versions(struct request *req, struct response *resp, struct error *err)

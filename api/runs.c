@@ -436,6 +436,12 @@ int api_log_outputs(struct request *req, struct response *resp, struct error *er
     return reply_empty(resp);
 }
 
+/* search results leave out model inputs, as MLflow's do */
+static void write_search_run(struct jw *w, const void *run)
+{
+    write_run(w, run, false, true);
+}
+
 int api_search_runs(struct request *req, struct response *resp, struct error *err)
 {
     struct run_search s = { 0 };
@@ -464,17 +470,5 @@ int api_search_runs(struct request *req, struct response *resp, struct error *er
     size_t n = 0;
     if (n_exp && store_search_runs(req->arena, &s, &runs, &n, err))
         return -1;
-    struct jw w;
-    reply_begin(resp, &w);
-    size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
-    if (shown) {
-        jw_karr(&w, "runs");
-        for (size_t i = 0; i < shown; i++)
-            write_run(&w, &runs[i], false, true);
-        jw_arr_end(&w);
-    }
-    if (n > (size_t)max_results)
-        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
-    reply_end(&w);
-    return 0;
+    return reply_page(req, resp, "runs", runs, n, sizeof *runs, write_search_run, max_results, s.offset);
 }
