@@ -26,7 +26,10 @@ DATA = os.path.join(REPO, "tests/data")
 SETS = {"iris": ("target", False), "breast_cancer": ("target", False), "diabetes": ("target", True),
         "mixed": ("label", False), "wine": ("target", False)}
 ALGOS = {"dummy": ["iris", "diabetes"], "linear": ["diabetes"], "ridge": ["diabetes"],
-         "logreg": ["iris", "breast_cancer", "mixed"], "gbdt": ["wine", "breast_cancer", "diabetes", "mixed"]}
+         "logreg": ["iris", "breast_cancer", "mixed"], "gbdt": ["wine", "breast_cancer", "diabetes", "mixed"],
+         "rf": ["iris", "breast_cancer", "diabetes", "mixed"], "extra_trees": ["wine", "diabetes"],
+         "mlp": ["iris", "breast_cancer", "diabetes", "mixed"], "knn": ["iris", "wine", "diabetes", "mixed"],
+         "gaussian_nb": ["iris", "breast_cancer", "wine"]}
 CASES = [(a, d) for a, ds in ALGOS.items() for d in ds]
 
 
@@ -218,3 +221,92 @@ def test_unreachable_server_exit_3_model_written(tmp_path):
     assert (tmp_path / "m" / "MLmodel").exists() and (tmp_path / "m" / "model.onnx").exists()
     native = native_predict(str(tmp_path / "m"), f"{DATA}/iris.csv")
     assert len(native) == 150
+
+
+@pytest.mark.parametrize("algo,steps,params", [("mlp", None, ["--param", "max_iter=15", "--param", "tol=0"]),
+                                               ("rf", 12, ["--param", "n_estimators=12"])])
+def test_step_metrics_and_evaluation_artifacts(any_server, tmp_path, algo, steps, params):
+    """Per-epoch (mlp) / per-tree (rf) losses with steps; fit time and peak
+    memory; evaluation SVG + JSON uploaded with the run."""
+    import json
+    import xml.etree.ElementTree as ET
+    out = train(["fit", "--data", f"{DATA}/iris.csv", "--target", "target", "--algo", algo, "--seed", "4",
+                 "--experiment", unique("steps"), "--output-dir", str(tmp_path / "m")] + params, uri=any_server.url)
+    run_id = run_id_of(out.stdout)
+    client = mlflow.MlflowClient(any_server.url)
+    expected = list(range(1, (steps or 15) + 1))
+    for key in ("train_loss", "val_loss"):
+        hist = client.get_metric_history(run_id, key)
+        assert sorted(h.step for h in hist) == expected, key
+    m = client.get_run(run_id).data.metrics
+    assert m["fit_time_s"] > 0 and m["peak_rss_mb"] > 1
+    names = ["confusion_matrix", "roc_curve", "precision_recall_curve", "permutation_importance"]
+    local = tmp_path / "m" / "evaluation"
+    for stem in names:
+        ET.parse(local / f"{stem}.svg")
+        json.loads((local / f"{stem}.json").read_text())
+    cm = json.loads((local / "confusion_matrix.json").read_text())
+    assert cm["labels"] == ["0", "1", "2"] and sum(map(sum, cm["matrix"])) == cm["n"] == 30
+    imp = json.loads((local / "permutation_importance.json").read_text())
+    assert {f["feature"] for f in imp["features"]} == {"sepal length (cm)", "sepal width (cm)",
+                                                        "petal length (cm)", "petal width (cm)"}
+    if not artifacts_supported(any_server):
+        return
+    listed = {f.path for f in client.list_artifacts(run_id, "evaluation")}
+    assert listed == {f"evaluation/{s}.{ext}" for s in names for ext in ("svg", "json")}
+    got = client.download_artifacts(run_id, "evaluation/roc_curve.json", str(tmp_path / "dl"))
+    roc = json.loads(open(got).read())
+    assert [c["class"] for c in roc["curves"]] == ["0", "1", "2"] and all(0.5 <= c["auc"] <= 1 for c in roc["curves"])
+
+
+def test_regression_residuals_and_explain(any_server, tmp_path):
+    import json
+    import xml.etree.ElementTree as ET
+    if not artifacts_supported(any_server):
+        pytest.xfail(f"{any_server.kind} server does not accept artifact uploads yet")
+    name = unique("explain")
+    out = train(["fit", "--data", f"{DATA}/diabetes.csv", "--target", "target", "--algo", "rf", "--seed", "1",
+                 "--param", "n_estimators=20", "--experiment", unique("explain"), "--output-dir", str(tmp_path / "m"),
+                 "--register-model", name], uri=any_server.url)
+    run_id = run_id_of(out.stdout)
+    client = mlflow.MlflowClient(any_server.url)
+    listed = {f.path for f in client.list_artifacts(run_id, "evaluation")}
+    assert {"evaluation/residuals.svg", "evaluation/residuals.json"} <= listed
+    res = json.loads((tmp_path / "m" / "evaluation" / "residuals.json").read_text())
+    assert res["n"] == len(res["residual"]) == 89
+    # explain from the registry and from the local directory: the same numbers
+    train(["explain", "--model", f"models:/{name}/1", "--data", f"{DATA}/diabetes.csv", "--output-dir",
+           str(tmp_path / "x1"), "--n-repeats", "3"], uri=any_server.url)
+    train(["explain", "--model", str(tmp_path / "m"), "--data", f"{DATA}/diabetes.csv", "--output-dir",
+           str(tmp_path / "x2"), "--n-repeats", "3"])
+    a = json.loads((tmp_path / "x1" / "permutation_importance.json").read_text())
+    b = json.loads((tmp_path / "x2" / "permutation_importance.json").read_text())
+    assert a == b and a["scoring"] == "r2" and a["n_repeats"] == 3 and a["n_rows"] == 442
+    assert a["features"][0]["importance_mean"] >= a["features"][-1]["importance_mean"]
+    assert a["features"][0]["feature"] in ("bmi", "s5")
+    ET.parse(tmp_path / "x1" / "permutation_importance.svg")
+
+
+def test_explain_bad_input(tmp_path):
+    train(["fit", "--data", f"{DATA}/iris.csv", "--target", "target", "--algo", "knn", "--output-dir",
+           str(tmp_path / "m"), "--no-evaluation"])
+    assert not (tmp_path / "m" / "evaluation").exists()
+    (tmp_path / "nolabel.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
+                                          "5.1,3.5,1.4,0.2\n")
+    out = train(["explain", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "nolabel.csv"),
+                 "--output-dir", str(tmp_path / "x")], check=False)
+    assert out.returncode == 2 and "target column" in out.stderr
+
+
+def test_folds_file_no_refit(tmp_path):
+    folds = tmp_path / "folds.csv"
+    folds.write_text("fold\n" + "".join(f"{i % 3}\n" for i in range(150)))
+    out = train(["fit", "--data", f"{DATA}/iris.csv", "--target", "target", "--algo", "gaussian_nb",
+                 "--folds", str(folds), "--no-refit", "--output-dir", str(tmp_path / "m")])
+    lines = [l for l in out.stdout.splitlines() if l.startswith("fold ")]
+    assert len(lines) == 3 and "cv accuracy_score=" in out.stdout
+    assert not (tmp_path / "m").exists()
+    folds.write_text("0\n1\n")
+    out = train(["fit", "--data", f"{DATA}/iris.csv", "--target", "target", "--algo", "gaussian_nb",
+                 "--folds", str(folds)], check=False)
+    assert out.returncode == 2 and "2 folds for 150 data rows" in out.stderr

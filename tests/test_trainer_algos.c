@@ -137,15 +137,115 @@ static void test_gbdt_and_dummy(void)
     fitted_free(&f);
 }
 
+static void test_forests(void)
+{
+    struct fitted f;
+    /* fully grown bootstrap trees fit their training rows almost exactly */
+    CHECK(fit_all("tests/data/breast_cancer.csv", "target", "rf", (const char *[]){"n_estimators=30", NULL}, &f) == 0);
+    struct metric_set m = evaluate(&f);
+    CHECK(metric_get(&m, "accuracy_score") >= 0.995);
+    CHECK(metric_get(&m, "roc_auc") >= 0.999);
+    fitted_free(&f);
+    CHECK(fit_all("tests/data/iris.csv", "target", "extra_trees", (const char *[]){"n_estimators=20", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(fabs(metric_get(&m, "accuracy_score") - 1.0) < 1e-12);   /* no bootstrap, grown until pure */
+    fitted_free(&f);
+    /* regression; max_depth and min_samples_leaf limit the fit */
+    CHECK(fit_all("tests/data/diabetes.csv", "target", "rf", (const char *[]){"n_estimators=30", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "r2_score") >= 0.85);
+    fitted_free(&f);
+    CHECK(fit_all("tests/data/diabetes.csv", "target", "rf",
+                  (const char *[]){"n_estimators=30", "max_depth=3", "min_samples_leaf=10", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "r2_score") >= 0.45 && metric_get(&m, "r2_score") <= 0.7);
+    fitted_free(&f);
+    /* categorical + missing data */
+    CHECK(fit_all("tests/data/mixed.csv", "label", "extra_trees", (const char *[]){"max_features=0.5", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "accuracy_score") >= 0.95);
+    fitted_free(&f);
+}
+
+static void test_mlp(void)
+{
+    struct fitted f;
+    /* scikit-learn MLPClassifier((100,)) on standardised iris: training accuracy 0.98 */
+    CHECK(fit_all("tests/data/iris.csv", "target", "mlp", (const char *[]){"max_iter=300", NULL}, &f) == 0);
+    struct metric_set m = evaluate(&f);
+    CHECK(metric_get(&m, "accuracy_score") >= 0.97);
+    fitted_free(&f);
+    /* binary (one logistic unit), two hidden layers, tanh */
+    CHECK(fit_all("tests/data/breast_cancer.csv", "target", "mlp",
+                  (const char *[]){"hidden_layer_sizes=32,16", "activation=tanh", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "accuracy_score") >= 0.98);
+    fitted_free(&f);
+    /* regression: the target is standardised inside, predictions come back in raw units */
+    CHECK(fit_all("tests/data/diabetes.csv", "target", "mlp", (const char *[]){"max_iter=500", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "r2_score") >= 0.5);
+    fitted_free(&f);
+    /* early_stopping holds out 10 % and stops when its accuracy stalls, after
+     * ~30 epochs here: scikit-learn lands at 0.90–0.94 training accuracy too */
+    CHECK(fit_all("tests/data/wine.csv", "target", "mlp", (const char *[]){"early_stopping=true", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(metric_get(&m, "accuracy_score") >= 0.85);
+    fitted_free(&f);
+}
+
+static void test_knn_and_nb(void)
+{
+    struct fitted f;
+    /* scikit-learn KNeighborsClassifier(5) on standardised data, training accuracy */
+    static const struct { const char *file; double acc; } knn[] = {
+        {"tests/data/iris.csv", 0.9533333333}, {"tests/data/wine.csv", 0.9775280899},
+        {"tests/data/breast_cancer.csv", 0.9806678383},
+    };
+    for (int i = 0; i < 3; i++) {
+        CHECK(fit_all(knn[i].file, "target", "knn", NULL, &f) == 0);
+        struct metric_set m = evaluate(&f);
+        CHECK(fabs(metric_get(&m, "accuracy_score") - knn[i].acc) < 1e-9);
+        fitted_free(&f);
+    }
+    /* KNeighborsRegressor(5): R² 0.6049576057 */
+    CHECK(fit_all("tests/data/diabetes.csv", "target", "knn", NULL, &f) == 0);
+    struct metric_set m = evaluate(&f);
+    CHECK(fabs(metric_get(&m, "r2_score") - 0.6049576057) < 1e-8);
+    fitted_free(&f);
+    /* weights=distance: every training row is its own neighbour at distance 0 */
+    CHECK(fit_all("tests/data/wine.csv", "target", "knn", (const char *[]){"weights=distance", "n_neighbors=7", NULL}, &f) == 0);
+    m = evaluate(&f);
+    CHECK(fabs(metric_get(&m, "accuracy_score") - 1.0) < 1e-12);
+    fitted_free(&f);
+    /* GaussianNB: training log-loss and accuracy equal scikit-learn's */
+    static const struct { const char *file; double ll, acc; } nb[] = {
+        {"tests/data/iris.csv", 0.1112488207, 0.96}, {"tests/data/wine.csv", 0.0510372768, 0.9887640449},
+        {"tests/data/breast_cancer.csv", 0.5204081108, 0.9420035149},
+    };
+    for (int i = 0; i < 3; i++) {
+        CHECK(fit_all(nb[i].file, "target", "gaussian_nb", NULL, &f) == 0);
+        m = evaluate(&f);
+        CHECK(fabs(metric_get(&m, "log_loss") - nb[i].ll) < 1e-6);
+        CHECK(fabs(metric_get(&m, "accuracy_score") - nb[i].acc) < 1e-9);
+        fitted_free(&f);
+    }
+    CHECK(fit_all("tests/data/diabetes.csv", "target", "gaussian_nb", NULL, &f) != 0);   /* classification only */
+    fitted_free(&f);
+}
+
 /* Same data and seed ⇒ the same model file bytes; the file loads back and
  * predicts exactly the same. */
 static void test_determinism_and_roundtrip(void)
 {
-    static const char *const algos[] = {"dummy", "logreg", "gbdt", "ridge"};
-    for (int a = 0; a < 4; a++) {
-        const char *file = a == 3 ? "tests/data/diabetes.csv" : "tests/data/mixed.csv";
-        const char *target = a == 3 ? "target" : "label";
-        const char *params[] = {a == 2 ? "feature_fraction=0.7" : NULL, NULL};
+    static const char *const algos[] = {"dummy", "logreg", "gbdt", "ridge", "rf", "extra_trees", "mlp", "knn",
+                                        "gaussian_nb", "rf", "mlp", "knn"};
+    for (int a = 0; a < 12; a++) {
+        int regression = a == 3 || a >= 9;
+        const char *file = regression ? "tests/data/diabetes.csv" : "tests/data/mixed.csv";
+        const char *target = regression ? "target" : "label";
+        const char *params[] = {a == 2 ? "feature_fraction=0.7" : a == 4 || a == 5 || a == 9 ? "n_estimators=10"
+                                : a == 6 || a == 10 ? "max_iter=20" : NULL, NULL};
         struct fitted f1, f2;
         CHECK(fit_all(file, target, algos[a], params, &f1) == 0);
         CHECK(fit_all(file, target, algos[a], params, &f2) == 0);
@@ -207,6 +307,32 @@ static void test_params(void)
     hparams_format(l, &hp, 3, buf, sizeof buf);
     CHECK_STR(buf, "False");
     CHECK(algo_find("nope") == NULL);
+    /* max_features: a choice or a number; hidden_layer_sizes: a tuple */
+    const struct algo *rf = algo_find("rf");
+    hparams_defaults(rf, &hp);
+    hparams_format(rf, &hp, 1, buf, sizeof buf);
+    CHECK_STR(buf, "auto");
+    CHECK(hparams_set(rf, &hp, "max_features=log2", err) == 0);
+    hparams_format(rf, &hp, 1, buf, sizeof buf);
+    CHECK_STR(buf, "log2");
+    CHECK(hparams_set(rf, &hp, "max_features=0.5", err) == 0);
+    hparams_format(rf, &hp, 1, buf, sizeof buf);
+    CHECK_STR(buf, "0.5");
+    CHECK(hparams_set(rf, &hp, "max_features=-2", err) != 0);
+    CHECK(hparams_set(rf, &hp, "max_features=cube", err) != 0);
+    const struct algo *mlp = algo_find("mlp");
+    hparams_defaults(mlp, &hp);
+    hparams_format(mlp, &hp, 0, buf, sizeof buf);
+    CHECK_STR(buf, "100");
+    CHECK(hparams_set(mlp, &hp, "hidden_layer_sizes=64,32,8", err) == 0);
+    hparams_format(mlp, &hp, 0, buf, sizeof buf);
+    CHECK_STR(buf, "64,32,8");
+    int sz[3];
+    CHECK_INT(hparams_sizes(hp.v[0], sz), 3);
+    CHECK(sz[0] == 64 && sz[1] == 32 && sz[2] == 8);
+    CHECK(hparams_set(mlp, &hp, "hidden_layer_sizes=1,2,3,4", err) != 0);
+    CHECK(hparams_set(mlp, &hp, "hidden_layer_sizes=0", err) != 0);
+    CHECK(hparams_set(mlp, &hp, "hidden_layer_sizes=10,", err) != 0);
 }
 
 static void test_metrics(void)
@@ -232,6 +358,9 @@ int main(void)
     test_linear();
     test_logreg();
     test_gbdt_and_dummy();
+    test_forests();
+    test_mlp();
+    test_knn_and_nb();
     test_determinism_and_roundtrip();
     TEST_MAIN_END();
 }

@@ -1,12 +1,14 @@
 /* The algorithm table and hyperparameter parsing. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
 
 static const struct algo *const ALGOS[] = {
-    &algo_dummy, &algo_linear, &algo_ridge, &algo_logreg, &algo_gbdt,
+    &algo_dummy, &algo_linear, &algo_ridge, &algo_logreg, &algo_gbdt, &algo_rf, &algo_extra_trees,
+    &algo_mlp, &algo_knn, &algo_gaussian_nb,
 };
 #define NALGOS (sizeof ALGOS / sizeof *ALGOS)
 
@@ -82,13 +84,38 @@ int hparams_set(const struct algo *a, struct hparams *hp, const char *kv, char *
             else if (!strcmp(val, "false") || !strcmp(val, "False") || !strcmp(val, "0")) v = 0;
             else return errf(err, "parameter %s: \"%s\" is not true or false", key, val);
             break;
+        case P_NUMCHOICE: {
+            int idx = choice_index(s->choices, val);
+            if (idx >= 0) { v = -1 - idx; break; }
+            if (parse_double(val, &v) || !isfinite(v))
+                return errf(err, "parameter %s: \"%s\" is not a number or one of %s", key, val, s->choices);
+            if (v < s->min || v > s->max)
+                return errf(err, "parameter %s=%s is out of range [%g, %g]", key, val, s->min, s->max);
+            break;
+        }
+        case P_SIZES: {
+            double packed = 0, mul = 1;
+            int count = 0;
+            const char *q = val;
+            for (;;) {
+                char *end;
+                long l2 = strtol(q, &end, 10);
+                if (end == q || l2 < 1 || l2 > 65535 || count == 3 || (*end && *end != ','))
+                    return errf(err, "parameter %s: \"%s\" is not 1 to 3 sizes in [1, 65535] like 100,50", key, val);
+                packed += (double)l2 * mul; mul *= 65536; count++;
+                if (!*end) break;
+                q = end + 1;
+            }
+            v = packed;
+            break;
+        }
         default: {
             int idx = choice_index(s->choices, val);
             if (idx < 0) return errf(err, "parameter %s: \"%s\" is not one of %s", key, val, s->choices);
             v = idx;
         }
         }
-        if ((s->type == P_INT || s->type == P_DOUBLE) && (v < s->min || v > s->max))
+        if ((s->type == P_INT || s->type == P_DOUBLE || (s->type == P_NUMCHOICE && v >= 0)) && (v < s->min || v > s->max))
             return errf(err, "parameter %s=%s is out of range [%g, %g]", key, val, s->min, s->max);
         hp->v[i] = v;
         return 0;
@@ -109,6 +136,14 @@ void hparams_format(const struct algo *a, const struct hparams *hp, int i, char 
     case P_INT: snprintf(buf, len, "%ld", (long)v); break;
     case P_BOOL: snprintf(buf, len, "%s", v != 0 ? "True" : "False"); break;
     case P_CHOICE: choice_name(s->choices, (int)v, buf, len); break;
+    case P_SIZES: {
+        int sz[3], k = hparams_sizes(v, sz), o = 0;
+        for (int i2 = 0; i2 < k && o < (int)len; i2++) o += snprintf(buf + o, len - (size_t)o, "%s%d", i2 ? "," : "", sz[i2]);
+        break;
+    }
+    case P_NUMCHOICE:
+        if (v < 0) { choice_name(s->choices, (int)(-1 - v), buf, len); break; }
+        /* fall through */
     default: {
         struct sbuf b;
         sb_init(&b);
@@ -117,4 +152,12 @@ void hparams_format(const struct algo *a, const struct hparams *hp, int i, char 
         sb_free(&b);
     }
     }
+}
+
+int hparams_sizes(double v, int out[3])
+{
+    int k = 0;
+    uint64_t u = (uint64_t)v;
+    while (u && k < 3) { out[k++] = (int)(u % 65536); u /= 65536; }
+    return k;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "bins.h"
 #include "onnx.h"
 
 enum { GP_NEST, GP_LR, GP_LEAVES, GP_DEPTH, GP_MINDATA, GP_MINHESS, GP_MAXBIN, GP_L1, GP_L2,
@@ -75,97 +76,43 @@ static void raw_to_out(const struct gbdt *m, const double *F, int n, double *out
     }
 }
 
+/* One cache line holds four of these: the traversal touches one per level. */
+struct pnode { int feature; float threshold; int left, right; };
+
 static void gbdt_predict(const void *mp, const double *X, int n, double *out)
 {
     const struct gbdt *m = mp;
+    enum { BLOCK = 256 };
     double *F = xmalloc((size_t)n * m->k * sizeof *F);
-    for (int i = 0; i < n; i++) {
-        double *f = F + (size_t)i * m->k;
-        memcpy(f, m->base, (size_t)m->k * sizeof *f);
-        for (int t = 0; t < m->ntrees; t++) f[t % m->k] += tree_value(m, t, X + (size_t)i * m->p);
+    struct pnode *nodes = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *nodes);
+    for (int i = 0; i < m->nnodes; i++)
+        nodes[i] = (struct pnode){m->feature[i], m->threshold[i], m->left[i], m->right[i]};
+    float *xf = xmalloc((size_t)BLOCK * (m->p ? m->p : 1) * sizeof *xf);
+    for (int i = 0; i < n; i++) memcpy(F + (size_t)i * m->k, m->base, (size_t)m->k * sizeof *F);
+    for (int s = 0; s < n; s += BLOCK) {
+        int bn = n - s < BLOCK ? n - s : BLOCK;
+        for (size_t q = 0; q < (size_t)bn * m->p; q++) xf[q] = (float)X[(size_t)s * m->p + q];
+        for (int t = 0; t < m->ntrees; t++) {
+            const struct pnode *tr = nodes + m->tree_start[t];
+            const double *val = m->value + m->tree_start[t];
+            for (int i = 0; i < bn; i++) {
+                const float *x = xf + (size_t)i * m->p;
+                int node = 0;
+                while (tr[node].feature >= 0)
+                    node = x[tr[node].feature] <= tr[node].threshold ? tr[node].left : tr[node].right;
+                F[(size_t)(s + i) * m->k + t % m->k] += val[node];
+            }
+        }
     }
+    free(nodes); free(xf);
     raw_to_out(m, F, n, out);
     free(F);
-}
-
-/* ---- binning ---- */
-struct bins {
-    int p;
-    int *nthr;          /* thresholds per feature (bins = nthr + 1) */
-    int *off, total;    /* histogram offset of each feature's bins */
-    float **thr;
-    unsigned char *B;   /* n × p, row-major */
-};
-
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
-}
-
-static int bin_of(const float *thr, int nthr, double x)
-{
-    float xf = (float)x;
-    int lo = 0, hi = nthr;  /* first threshold with xf <= thr */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (xf <= thr[mid]) hi = mid; else lo = mid + 1;
-    }
-    return lo;
-}
-
-static void bins_build(struct bins *b, const double *X, int n, int p, int max_bin)
-{
-    b->p = p;
-    b->nthr = xcalloc((size_t)p, sizeof *b->nthr);
-    b->thr = xcalloc((size_t)p, sizeof *b->thr);
-    b->B = xmalloc((size_t)n * p);
-    double *v = xmalloc((size_t)n * sizeof *v);
-    for (int j = 0; j < p; j++) {
-        for (int i = 0; i < n; i++) v[i] = X[(size_t)i * p + j];
-        qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-        int nu = 0;
-        for (int i = 0; i < n; i++) if (!nu || v[i] != v[nu - 1]) v[nu++] = v[i];
-        /* counts of each distinct value */
-        int *cnt = xcalloc((size_t)(nu ? nu : 1), sizeof *cnt);
-        for (int i = 0; i < n; i++) {
-            double x = X[(size_t)i * p + j];
-            int lo = 0, hi = nu - 1;
-            while (lo < hi) { int mid = (lo + hi) / 2; if (v[mid] < x) lo = mid + 1; else hi = mid; }
-            cnt[lo]++;
-        }
-        float *thr = xmalloc((size_t)(nu ? nu : 1) * sizeof *thr);
-        int nt = 0;
-        double per_bin = (double)n / max_bin, acc = 0;
-        for (int u = 0; u + 1 < nu; u++) {
-            acc += cnt[u];
-            if (nu > max_bin && acc < per_bin * (nt + 1)) continue;
-            float t = (float)(0.5 * (v[u] + v[u + 1]));
-            if (nt && t <= thr[nt - 1]) continue;
-            if (nt == max_bin - 1) break;
-            thr[nt++] = t;
-        }
-        b->nthr[j] = nt;
-        b->thr[j] = thr;
-        for (int i = 0; i < n; i++) b->B[(size_t)i * p + j] = (unsigned char)bin_of(thr, nt, X[(size_t)i * p + j]);
-        free(cnt);
-    }
-    free(v);
-    b->off = xmalloc((size_t)(p ? p : 1) * sizeof *b->off);
-    b->total = 0;
-    for (int j = 0; j < p; j++) { b->off[j] = b->total; b->total += b->nthr[j] + 1; }
-}
-
-static void bins_free(struct bins *b)
-{
-    for (int j = 0; j < b->p; j++) free(b->thr[j]);
-    free(b->thr); free(b->nthr); free(b->B); free(b->off);
 }
 
 /* ---- tree growth ---- */
@@ -192,6 +139,9 @@ struct grower {
     int nnodes, cap;
     int *feature, *bin, *left, *right;
     double *value;
+    /* the leaves of the last tree: rows idx[start, start+count) got value */
+    int nleaves;
+    int *leaf_start, *leaf_count, *leaf_node;
 };
 
 static double thr_l1(double G, double l1)
@@ -211,14 +161,30 @@ static void build_hist(struct grower *gr, struct leaf *lf)
 {
     int p = gr->p;
     memset(lf->hist, 0, (size_t)gr->b->total * sizeof *lf->hist);
-    const int *off = gr->b->off;
+    const int *off = gr->b->off, *idx = gr->idx + lf->start;
+    const unsigned char *B = gr->b->B;
+    const double *gg = gr->g, *hh = gr->h;
+    struct hbin *hist = lf->hist;
+    if (gr->nfeats == p) {
+        /* every feature: no indirection, the row's bytes read in order */
+        for (int t = 0; t < lf->count; t++) {
+            int r = idx[t];
+            const unsigned char *row = B + (size_t)r * p;
+            double g = gg[r], h = hh[r];
+            for (int j = 0; j < p; j++) {
+                struct hbin *hb = &hist[off[j] + row[j]];
+                hb->g += g; hb->h += h; hb->c++;
+            }
+        }
+        return;
+    }
     for (int t = 0; t < lf->count; t++) {
-        int r = gr->idx[lf->start + t];
-        const unsigned char *row = gr->b->B + (size_t)r * p;
-        double g = gr->g[r], h = gr->h[r];
+        int r = idx[t];
+        const unsigned char *row = B + (size_t)r * p;
+        double g = gg[r], h = hh[r];
         for (int fi = 0; fi < gr->nfeats; fi++) {
             int j = gr->feats[fi];
-            struct hbin *hb = &lf->hist[off[j] + row[j]];
+            struct hbin *hb = &hist[off[j] + row[j]];
             hb->g += g; hb->h += h; hb->c++;
         }
     }
@@ -297,8 +263,9 @@ static void grow_tree(struct grower *gr, int count)
         memset(rt, 0, sizeof *rt);
         lf->count = nleft; lf->node = ln; lf->depth = parent.depth + 1;
         rt->start = parent.start + nleft; rt->count = nright; rt->node = rn; rt->depth = parent.depth + 1;
+        /* the left sums are the split's prefix of the parent histogram */
         lf->G = lf->H = 0;
-        for (int t = 0; t < nleft; t++) { lf->G += gr->g[gr->idx[lf->start + t]]; lf->H += gr->h[gr->idx[lf->start + t]]; }
+        for (int q = 0; q <= s; q++) { lf->G += parent.hist[gr->b->off[j] + q].g; lf->H += parent.hist[gr->b->off[j] + q].h; }
         rt->G = parent.G - lf->G; rt->H = parent.H - lf->H;
         /* histogram of the smaller child; the other is parent − smaller */
         rt->hist = gr->pool[npool++];
@@ -320,7 +287,9 @@ static void grow_tree(struct grower *gr, int count)
     }
     for (int l = 0; l < nl; l++) {
         gr->value[leaves[l].node] = -thr_l1(leaves[l].G, gr->l1) / (leaves[l].H + gr->l2 + 1e-300) * gr->lr;
+        gr->leaf_start[l] = leaves[l].start; gr->leaf_count[l] = leaves[l].count; gr->leaf_node[l] = leaves[l].node;
     }
+    gr->nleaves = nl;
     free(leaves);
 }
 
@@ -413,6 +382,9 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.min_hess = v[GP_MINHESS]; gr.l1 = v[GP_L1]; gr.l2 = v[GP_L2]; gr.min_gain = v[GP_MINGAIN];
     gr.lr = v[GP_LR]; gr.feats = feats;
     gr.pool = xmalloc((size_t)gr.num_leaves * sizeof *gr.pool);
+    gr.leaf_start = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_start);
+    gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
+    gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = xmalloc((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
     struct rng rng;
     rng_seed(&rng, d->seed);
@@ -420,6 +392,8 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     double best_val = INFINITY;
     for (int i = 0; i < n; i++) bag[i] = i;
     int rounds = (int)v[GP_NEST];
+    /* validation scores only when something reads them (early stopping, the per-round metric) */
+    int track_val = d->nv && (esr > 0 || d->log_step);
     for (int round = 0; round < rounds; round++) {
         /* gradients */
         for (int i = 0; i < n; i++) {
@@ -460,12 +434,20 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             memcpy(hc, h + (size_t)c * n, (size_t)n * sizeof *hc);
             memcpy(gr.idx, bag, (size_t)nbag * sizeof *bag);
             grow_tree(&gr, nbag);
-            for (int i = 0; i < n; i++) F[(size_t)i * k + c] += binned_tree_value(&gr, b.B + (size_t)i * p);
+            if (nbag == n)       /* every row sits in exactly one leaf: no traversal */
+                for (int l = 0; l < gr.nleaves; l++) {
+                    double lv = gr.value[gr.leaf_node[l]];
+                    const int *rr = gr.idx + gr.leaf_start[l];
+                    for (int t = 0; t < gr.leaf_count[l]; t++) F[(size_t)rr[t] * k + c] += lv;
+                }
+            else
+                for (int i = 0; i < n; i++) F[(size_t)i * k + c] += binned_tree_value(&gr, b.B + (size_t)i * p);
             append_tree(m, &gr, &b, &cap);
-            for (int i = 0; i < d->nv; i++) Fv[(size_t)i * k + c] += tree_value(m, m->ntrees - 1, d->Xv + (size_t)i * p);
+            if (track_val)
+                for (int i = 0; i < d->nv; i++) Fv[(size_t)i * k + c] += tree_value(m, m->ntrees - 1, d->Xv + (size_t)i * p);
         }
         if (d->log_step) d->log_step(d->log_ctx, "train_loss", loss_of(m, F, d->y, n), round + 1);
-        if (d->nv) {
+        if (track_val) {
             double vl = loss_of(m, Fv, d->yv, d->nv);
             if (d->log_step) d->log_step(d->log_ctx, "val_loss", vl, round + 1);
             if (vl < best_val - 1e-12) { best_val = vl; best_round = round + 1; }
@@ -478,6 +460,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     }
     for (int l = 0; l < gr.num_leaves; l++) free(gr.pool[l]);
     free(gr.pool);
+    free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp);
     free(F); free(Fv); free(g); free(h); free(gc); free(hc); free(feats); free(bag);
     bins_free(&b);

@@ -17,14 +17,15 @@
 #include "mlmodel.h"
 #include "model.h"
 #include "pipeline.h"
+#include "report.h"
 
 enum { EXIT_BAD_INPUT = 2, EXIT_UNREACHABLE = 3 };
 enum { MAX_CLI_PARAMS = 64, MAX_TAGS = 32 };
 
 struct fit_opts {
     const char *data, *target, *valid, *algo, *experiment, *run_name, *register_name, *alias, *output_dir,
-        *tracking_uri, *parent_run_id;
-    int task, cv, threads;
+        *tracking_uri, *parent_run_id, *folds;
+    int task, cv, threads, no_refit, no_evaluation;
     double holdout;
     long seed;
     int nparams, ntags;
@@ -43,8 +44,11 @@ static void usage(FILE *to)
         "usage: cairn-train fit --data train.csv --target y --algo NAME [--task auto|classification|regression]\n"
         "           [--param k=v …] [--cv K | --holdout F | --valid valid.csv] [--seed S] [--threads N]\n"
         "           [--experiment E] [--run-name R] [--tracking-uri URI] [--tag k=v …] [--parent-run-id ID]\n"
-        "           [--output-dir DIR] [--register-model NAME [--alias A]]\n"
+        "           [--output-dir DIR] [--register-model NAME [--alias A]] [--folds FILE [--no-refit]]\n"
+        "           [--no-evaluation]\n"
         "       cairn-train predict --model DIR|models:/… --data x.csv [--output out.csv] [--tracking-uri URI]\n"
+        "       cairn-train explain --model DIR|models:/… --data labelled.csv --output-dir DIR [--n-repeats 5]\n"
+        "           [--max-rows 2000] [--seed S] [--tracking-uri URI]\n"
         "algorithms: %s\n", algo_names());
 }
 
@@ -99,14 +103,48 @@ static void assign_folds(const double *y, int n, int nclasses, int k, struct rng
     free(order);
 }
 
+/* A fold per data row (one integer per line, an optional header line), as
+ * a benchmark writes it once for every library; rows without a target
+ * are skipped like the data's. */
+static int read_folds(const char *path, int nrows, const int *rows, int n, int *fold, int *k, char *err)
+{
+    char *text;
+    size_t len;
+    if (read_file(path, &text, &len, err)) return -1;
+    int *all = xmalloc((size_t)(nrows ? nrows : 1) * sizeof *all), count = 0, maxf = -1, rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        long v;
+        if (parse_long(line, &v)) {
+            if (count == 0 && line == text) continue;   /* header */
+            rc = errf(err, "%s: \"%.40s\" is not a fold number", path, line);
+            break;
+        }
+        if (v < 0 || v > 99) { rc = errf(err, "%s: fold %ld is out of range [0, 99]", path, v); break; }
+        if (count == nrows) { rc = errf(err, "%s has more lines than the data has rows (%d)", path, nrows); break; }
+        all[count++] = (int)v;
+        if (v > maxf) maxf = (int)v;
+    }
+    if (!rc && count != nrows) rc = errf(err, "%s has %d folds for %d data rows", path, count, nrows);
+    if (!rc && maxf < 1) rc = errf(err, "%s: need at least 2 folds", path);
+    if (!rc) {
+        for (int i = 0; i < n; i++) fold[i] = all[rows[i]];
+        *k = maxf + 1;
+    }
+    free(all);
+    free(text);
+    return rc;
+}
+
 struct split { int *train, *val; int ntrain, nval; };
 
 /* Fit featurizer + model on `train` rows; evaluate on `val` rows (may be 0). */
 __attribute__((noinline)) static int fit_once(const struct fit_opts *o, const struct algo *a, const struct hparams *hp, const struct csv *c,
                     const struct csv *vc, const struct featurizer *target, const int *train, int ntrain,
                     const int *val, int nval, struct tracker *t, struct pipeline *pl,
-                    struct metric_set *train_m, struct metric_set *val_m, char *err)
+                    struct metric_set *train_m, struct metric_set *val_m, double *fit_seconds, char *err)
 {
+    int skip_train_metrics = fit_seconds != NULL;
     memset(pl, 0, sizeof *pl);
     pl->algo = a;
     pl->hp = *hp;
@@ -127,11 +165,16 @@ __attribute__((noinline)) static int fit_once(const struct fit_opts *o, const st
     if (feat_transform(f, c, train, ntrain, X, err) || feat_target(f, c, train, ntrain, y, err)) goto out;
     if (nval && (feat_transform(f, vc, val, nval, Xv, err) || feat_target(f, vc, val, nval, yv, err))) goto out;
     struct train_data d = {ntrain, p, K, X, y, nval, Xv, yv, (uint64_t)o->seed, t ? log_step_cb : NULL, t};
+    double t0 = now_seconds();
     pl->model = a->fit(&d, hp, err);
+    if (fit_seconds) *fit_seconds = now_seconds() - t0;
     if (!pl->model) goto out;
     double *P = xmalloc((size_t)(ntrain > nval ? ntrain : nval) * nout * sizeof *P);
-    a->predict(pl->model, X, ntrain, P);
-    if (K) metrics_classification(P, y, ntrain, K, train_m); else metrics_regression(P, y, ntrain, train_m);
+    memset(train_m, 0, sizeof *train_m);
+    if (!skip_train_metrics) {   /* cross-validation folds only report validation scores */
+        a->predict(pl->model, X, ntrain, P);
+        if (K) metrics_classification(P, y, ntrain, K, train_m); else metrics_regression(P, y, ntrain, train_m);
+    }
     memset(val_m, 0, sizeof *val_m);
     if (nval) {
         a->predict(pl->model, Xv, nval, P);
@@ -141,6 +184,34 @@ __attribute__((noinline)) static int fit_once(const struct fit_opts *o, const st
     rc = 0;
 out:
     free(X); free(y); free(Xv); free(yv);
+    return rc;
+}
+
+/* Confusion matrix + curves or residuals on `rows`, and permutation
+ * importance on up to EVAL_IMPORTANCE_ROWS of them (a seeded sample). */
+enum { EVAL_IMPORTANCE_ROWS = 2000, EVAL_REPEATS = 5 };
+static int evaluation_report(const struct pipeline *pl, const struct csv *c, const int *rows, int n, uint64_t seed,
+                             struct report *rep, char *err)
+{
+    int p = pl->f.nfeat, K = pl->f.task == TASK_CLASSIFICATION ? pl->f.nclasses : 0, nout = K ? K : 1, rc = -1;
+    double *X = xmalloc((size_t)(n ? n : 1) * (p ? p : 1) * sizeof *X), *y = xmalloc((size_t)(n ? n : 1) * sizeof *y);
+    double *P = xmalloc((size_t)(n ? n : 1) * nout * sizeof *P);
+    int *sample = NULL;
+    if (feat_transform(&pl->f, c, rows, n, X, err) || feat_target(&pl->f, c, rows, n, y, err)) goto out;
+    pl->algo->predict(pl->model, X, n, P);
+    if (K) report_classification(rep, P, y, n, K, pl->f.classes); else report_regression(rep, P, y, n);
+    int ns = n;
+    sample = xmalloc((size_t)(n ? n : 1) * sizeof *sample);
+    memcpy(sample, rows, (size_t)n * sizeof *sample);
+    if (n > EVAL_IMPORTANCE_ROWS) {
+        struct rng rng;
+        rng_seed(&rng, seed ^ 0x5eedULL);
+        rng_shuffle(&rng, sample, n);
+        ns = EVAL_IMPORTANCE_ROWS;
+    }
+    rc = report_permutation_importance(rep, pl, c, sample, ns, EVAL_REPEATS, seed, err);
+out:
+    free(X); free(y); free(P); free(sample);
     return rc;
 }
 
@@ -167,6 +238,9 @@ __attribute__((noinline)) static int parse_fit(int argc, char **argv, struct fit
         else if (!strcmp(a, "--output-dir")) { NEED(); o->output_dir = v; }
         else if (!strcmp(a, "--tracking-uri")) { NEED(); o->tracking_uri = v; }
         else if (!strcmp(a, "--parent-run-id")) { NEED(); o->parent_run_id = v; }
+        else if (!strcmp(a, "--folds")) { NEED(); o->folds = v; }
+        else if (!strcmp(a, "--no-refit")) o->no_refit = 1;
+        else if (!strcmp(a, "--no-evaluation")) o->no_evaluation = 1;
         else if (!strcmp(a, "--param")) {
             NEED();
             if (o->nparams == MAX_CLI_PARAMS) return bad_input("too many --param");
@@ -207,7 +281,9 @@ __attribute__((noinline)) static int parse_fit(int argc, char **argv, struct fit
     if (!o->data) return bad_input("--data is required");
     if (!o->target) return bad_input("--target is required");
     if (!o->algo) return bad_input("--algo is required");
-    if ((o->cv > 0) + (o->holdout > 0) + (o->valid != NULL) > 1) return bad_input("use only one of --cv, --holdout, --valid");
+    if ((o->cv > 0 || o->folds) + (o->holdout > 0) + (o->valid != NULL) > 1)
+        return bad_input("use only one of --cv/--folds, --holdout, --valid");
+    if (o->no_refit && !o->folds && !o->cv) return bad_input("--no-refit needs --cv or --folds");
     if (o->alias && !o->register_name) return bad_input("--alias needs --register-model");
     return 0;
 }
@@ -322,7 +398,7 @@ static int cmd_fit(int argc, char **argv)
     rng_seed(&rng, (uint64_t)o.seed);
     fold = xmalloc((size_t)n * sizeof *fold);
     int K = target.task == TASK_CLASSIFICATION ? target.nclasses : 0;
-    if (!o.valid && !o.cv) {
+    if (!o.valid && !o.cv && !o.folds) {
         /* holdout (default 0.2): a 1/round(1/F) stratified share */
         double h = o.holdout > 0 ? o.holdout : 0.2;
         int parts = (int)fmax(2, floor(1.0 / h + 0.5));
@@ -334,6 +410,8 @@ static int cmd_fit(int argc, char **argv)
             else train[ntrain++] = rows[i];
         }
         if (!nval || !ntrain) { exit_code = bad_input("not enough rows for a holdout split"); goto done; }
+    } else if (o.folds) {
+        if (read_folds(o.folds, c.nrows, rows, n, fold, &o.cv, err)) { exit_code = bad_input(err); goto done; }
     } else if (o.cv) {
         if (n < o.cv) { exit_code = bad_input("fewer rows than --cv folds"); goto done; }
         assign_folds(ytmp, n, K, o.cv, &rng, fold);
@@ -433,7 +511,9 @@ static int cmd_fit(int argc, char **argv)
             for (int i = 0; i < n; i++) { if (fold[i] == k) te[nte++] = rows[i]; else tr[ntr++] = rows[i]; }
             struct pipeline fp;
             struct metric_set tm, vm;
-            if (fit_once(&o, a, &hp, &c, &c, &target, tr, ntr, te, nte, NULL, &fp, &tm, &vm, err)) {
+            double fold_fit;
+            if (!ntr || !nte) { snprintf(err, sizeof err, "fold %d is empty or holds every row", k); free(tr); free(te); exit_code = bad_input(err); goto done; }
+            if (fit_once(&o, a, &hp, &c, &c, &target, tr, ntr, te, nte, NULL, &fp, &tm, &vm, &fold_fit, err)) {
                 pipeline_free(&fp);
                 free(tr); free(te);
                 exit_code = bad_input(err);
@@ -447,10 +527,28 @@ static int cmd_fit(int argc, char **argv)
             cv_sum.n = cv_sq.n = vm.n;
             if (t.active) mlf_log_metric(t.m, t.run_id, K ? "cv_fold_accuracy_score" : "cv_fold_r2_score",
                                          metric_get(&vm, K ? "accuracy_score" : "r2_score"), k);
+            printf("fold %d: %s=%.6f fit %.4f s\n", k, K ? "accuracy_score" : "r2_score",
+                   metric_get(&vm, K ? "accuracy_score" : "r2_score"), fold_fit);
             pipeline_free(&fp);
         }
         free(tr); free(te);
-        if (fit_once(&o, a, &hp, &c, &c, &target, rows, n, NULL, 0, &t, &pl, &train_m, &val_m, err)) {
+        if (o.no_refit) {
+            for (int i = 0; i < cv_sum.n; i++) {
+                double mean = cv_sum.value[i] / o.cv;
+                printf("cv %s=%.6f\n", cv_sum.name[i], mean);
+                if (t.active) {
+                    char key[128];
+                    snprintf(key, sizeof key, "val_%s", cv_sum.name[i]);
+                    mlf_log_metric(t.m, t.run_id, key, mean, 0);
+                }
+            }
+            if (t.active) {
+                mlf_flush(t.m);
+                if (!mlf_offline(t.m)) mlf_end_run(t.m, t.run_id, "FINISHED", err);
+            }
+            goto done;
+        }
+        if (fit_once(&o, a, &hp, &c, &c, &target, rows, n, NULL, 0, &t, &pl, &train_m, &val_m, NULL, err)) {
             exit_code = bad_input(err);
             goto done;
         }
@@ -460,7 +558,7 @@ static int cmd_fit(int argc, char **argv)
             val_m.value[i] = mean;
             cv_sq.value[i] = sqrt(fmax(cv_sq.value[i] / o.cv - mean * mean, 0));
         }
-    } else if (fit_once(&o, a, &hp, &c, valc, &target, train, ntrain, val, nval, &t, &pl, &train_m, &val_m, err)) {
+    } else if (fit_once(&o, a, &hp, &c, valc, &target, train, ntrain, val, nval, &t, &pl, &train_m, &val_m, NULL, err)) {
         exit_code = bad_input(err);
         goto done;
     }
@@ -522,6 +620,28 @@ static int cmd_fit(int argc, char **argv)
         goto done;
     }
     printf("model written to %s\n", out_dir);
+    if (!o.no_evaluation) {
+        /* held-out rows when there are some; with --cv, the training rows */
+        const struct csv *ec = nval ? valc : &c;
+        const int *erows = nval ? val : o.cv ? rows : train;
+        int en = nval ? nval : o.cv ? n : ntrain;
+        struct report rep = {0};
+        char edir[4200];
+        snprintf(edir, sizeof edir, "%s/evaluation", out_dir);
+        if (evaluation_report(&pl, ec, erows, en, (uint64_t)o.seed, &rep, err) || report_write(&rep, edir, err))
+            fprintf(stderr, "cairn-train: warning: evaluation artifacts: %s\n", err);
+        else if (t.active && !mlf_offline(t.m)) {
+            for (int i = 0; i < rep.n; i++) {
+                char rel[256];
+                snprintf(rel, sizeof rel, "evaluation/%s", rep.name[i]);
+                if (mlf_upload(t.m, t.artifact_uri, rel, rep.body[i].data, rep.body[i].len, err)) {
+                    fprintf(stderr, "cairn-train: warning: evaluation upload: %s\n", err);
+                    break;
+                }
+            }
+        }
+        report_free(&rep);
+    }
     if (model_id[0]) {
         int up = upload_dir(&t, out_dir, MODEL_FILES, model_uri, "", err);
         if (up) fprintf(stderr, "cairn-train: warning: model upload: %s\n", err);
@@ -647,6 +767,71 @@ static int cmd_predict(int argc, char **argv)
     return 0;
 }
 
+/* ---------------------------------------------------------------- explain */
+static int cmd_explain(int argc, char **argv)
+{
+    const char *model = NULL, *data = NULL, *output = NULL, *tracking = getenv("MLFLOW_TRACKING_URI");
+    long repeats = EVAL_REPEATS, max_rows = EVAL_IMPORTANCE_ROWS, seed = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return bad_input("every option needs a value");
+        if (!strcmp(argv[i], "--model")) model = v;
+        else if (!strcmp(argv[i], "--data")) data = v;
+        else if (!strcmp(argv[i], "--output-dir")) output = v;
+        else if (!strcmp(argv[i], "--tracking-uri")) tracking = v;
+        else if (!strcmp(argv[i], "--n-repeats")) {
+            if (parse_long(v, &repeats) || repeats < 1 || repeats > 1000) return bad_input("--n-repeats must be in [1, 1000]");
+        } else if (!strcmp(argv[i], "--max-rows")) {
+            if (parse_long(v, &max_rows) || max_rows < 1) return bad_input("--max-rows must be a positive integer");
+        } else if (!strcmp(argv[i], "--seed")) {
+            if (parse_long(v, &seed) || seed < 0) return bad_input("--seed must be a non-negative integer");
+        } else {
+            char msg[ERR_LEN];
+            snprintf(msg, sizeof msg, "unknown option %s", argv[i]);
+            return bad_input(msg);
+        }
+        i++;
+    }
+    if (!model || !data || !output) return bad_input("explain needs --model, --data and --output-dir");
+    char err[ERR_LEN], dir[4096], path[4200];
+    int fetched = 0;
+    if (strncmp(model, "models:/", 8) == 0 || strncmp(model, "runs:/", 6) == 0) {
+        if (fetch_model(model, tracking, dir, sizeof dir, err)) return bad_input(err);
+        fetched = 1;
+    } else snprintf(dir, sizeof dir, "%s", model);
+    snprintf(path, sizeof path, "%s/model.cairn", dir);
+    struct pipeline pl;
+    int lrc = pipeline_load(path, &pl, err);
+    if (fetched) { unlink(path); rmdir(dir); }
+    if (lrc) return bad_input(err);
+    struct csv c;
+    if (csv_read(data, &c, err)) { pipeline_free(&pl); return bad_input(err); }
+    int rc = 0, tcol = csv_column(&c, pl.f.target), n = 0, *rows = NULL;
+    struct report rep = {0};
+    if (tcol < 0) {
+        snprintf(err, sizeof err, "target column \"%s\" is not in %s (explain needs labelled rows)", pl.f.target, data);
+        rc = bad_input(err);
+        goto out;
+    }
+    rows = filter_rows(&c, tcol, &n);
+    if (n < 2) { rc = bad_input("fewer than 2 rows with a target value"); goto out; }
+    if (n > max_rows) {
+        struct rng rng;
+        rng_seed(&rng, (uint64_t)seed ^ 0x5eedULL);
+        rng_shuffle(&rng, rows, n);
+        n = (int)max_rows;
+    }
+    if (report_permutation_importance(&rep, &pl, &c, rows, n, (int)repeats, (uint64_t)seed, err)) { rc = bad_input(err); goto out; }
+    if (report_write(&rep, output, err)) { fprintf(stderr, "cairn-train: error: %s\n", err); rc = 1; goto out; }
+    printf("permutation importance of %d columns on %d rows written to %s\n", pl.f.nraw, n, output);
+out:
+    report_free(&rep);
+    free(rows);
+    csv_free(&c);
+    pipeline_free(&pl);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -655,6 +840,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "fit")) return cmd_fit(argc, argv);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
-    fprintf(stderr, "cairn-train: error: unknown command \"%s\" (fit, predict)\n", argv[1]);
+    if (!strcmp(argv[1], "explain")) return cmd_explain(argc, argv);
+    fprintf(stderr, "cairn-train: error: unknown command \"%s\" (fit, predict, explain)\n", argv[1]);
     return EXIT_BAD_INPUT;
 }

@@ -7,7 +7,10 @@
 
 #define MAX_PARAMS 24
 
-enum ptype { P_INT, P_DOUBLE, P_BOOL, P_CHOICE };
+/* P_NUMCHOICE: a number, or one of `choices` stored as -1 - index
+ * (max_features=sqrt|log2|0.5|3). P_SIZES: up to 3 positive integers
+ * "100,50" packed base 2^16 (hidden_layer_sizes). */
+enum ptype { P_INT, P_DOUBLE, P_BOOL, P_CHOICE, P_NUMCHOICE, P_SIZES };
 struct param_spec {
     const char *name;
     enum ptype type;
@@ -56,7 +59,10 @@ int hparams_defaults(const struct algo *a, struct hparams *hp);
 int hparams_set(const struct algo *a, struct hparams *hp, const char *kv, char *err);
 void hparams_format(const struct algo *a, const struct hparams *hp, int i, char *buf, size_t len);
 
-extern const struct algo algo_dummy, algo_linear, algo_ridge, algo_logreg, algo_gbdt;
+extern const struct algo algo_dummy, algo_linear, algo_ridge, algo_logreg, algo_gbdt, algo_rf, algo_extra_trees,
+    algo_mlp, algo_knn, algo_gaussian_nb;
+/* P_SIZES: unpack into out[3]; returns the count. */
+int hparams_sizes(double v, int out[3]);
 
 /* Shared by the linear models: out = X·W + b, then softmax/sigmoid. */
 enum link { LINK_IDENTITY, LINK_SOFTMAX, LINK_SIGMOID2 };

@@ -27,3 +27,10 @@ build/tests/test_trainer_%: tests/test_trainer_%.c $(TRAINER_LIB_SRC) $(TRAINER_
 	$(CC) $(CFLAGS_ASAN) -I. -Itrainer -o $@ $< $(TRAINER_LIB_SRC) $(TRAINER_LDLIBS)
 
 TEST_BINS += $(filter-out $(TEST_BINS),$(TRAINER_TEST_BINS))
+
+# Each algorithm against scikit-learn (the .venv's), one thread, the same
+# folds, three seeds; table on stdout, JSON in compat/bench/results/.
+.PHONY: bench-train
+bench-train: build/cairn-train .venv/.done
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_TRAIN=build/cairn-train \
+		.venv/bin/python compat/bench_train.py

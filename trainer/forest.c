@@ -1,0 +1,546 @@
+/* Random forests and extremely randomized trees (scikit-learn's
+ * RandomForest and ExtraTrees estimators with their parameter names and defaults) on the
+ * binned features gbdt uses. Trees grow depth-first until pure (or
+ * max_depth / min_samples_* stop them). Classification splits maximise the
+ * Gini decrease, regression the squared-error decrease; both are scored in
+ * O(1) per row: rows are counting-sorted by bin per candidate feature and
+ * the running Σ count² (Gini) or Σ y (MSE) is updated as each row moves
+ * left. Leaves hold class frequencies (or the mean); the forest averages
+ * them, as predict_proba does. Exported as one ONNX TreeEnsembleRegressor
+ * with n_targets = classes and leaf weights pre-divided by the tree count. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bins.h"
+#include "model.h"
+#include "onnx.h"
+
+enum { FP_NEST, FP_MAXFEAT, FP_DEPTH, FP_MINSPLIT, FP_MINLEAF, FP_BOOT, FP_MAXSAMPLES, FP_MAXBIN, FP_COUNT };
+#define FOREST_PARAMS(boot)                                                          \
+    {"n_estimators", P_INT, 100, 1, 100000, NULL, NULL},                             \
+    {"max_features", P_NUMCHOICE, -1, 1e-9, 1e9, "auto|sqrt|log2", "colsample_bynode"}, \
+    {"max_depth", P_INT, -1, -1, 1000, NULL, NULL},                                  \
+    {"min_samples_split", P_INT, 2, 2, 1e9, NULL, NULL},                             \
+    {"min_samples_leaf", P_INT, 1, 1, 1e9, NULL, "min_data_in_leaf"},                \
+    {"bootstrap", P_BOOL, boot, 0, 1, NULL, NULL},                                   \
+    {"max_samples", P_DOUBLE, 1.0, 1e-9, 1.0, NULL, NULL},                           \
+    {"max_bin", P_INT, 255, 2, 255, NULL, NULL}
+static const struct param_spec RF_PARAMS[] = {FOREST_PARAMS(1)};
+static const struct param_spec ET_PARAMS[] = {FOREST_PARAMS(0)};
+
+struct forest {
+    int p, nclasses, k, ntrees, nnodes;
+    int *tree_start;              /* ntrees + 1 */
+    int *feature;                 /* -1 for a leaf */
+    float *threshold;
+    int *left, *right;            /* tree-local node ids */
+    double *value;                /* nnodes × k: leaf class frequencies or mean */
+};
+
+static void forest_free(void *mp)
+{
+    struct forest *m = mp;
+    if (!m) return;
+    free(m->tree_start); free(m->feature); free(m->threshold); free(m->left); free(m->right); free(m->value);
+    free(m);
+}
+
+static const double *leaf_of(const struct forest *m, int t, const double *x)
+{
+    int base = m->tree_start[t], node = 0;
+    while (m->feature[base + node] >= 0)
+        node = (float)x[m->feature[base + node]] <= m->threshold[base + node] ? m->left[base + node]
+                                                                             : m->right[base + node];
+    return m->value + (size_t)(base + node) * m->k;
+}
+
+/* Trees [t0, t1) added into acc (n × k), not yet divided by the count. */
+static void forest_accumulate(const struct forest *m, int t0, int t1, const double *X, int n, double *acc)
+{
+    for (int i = 0; i < n; i++) {
+        const double *x = X + (size_t)i * m->p;
+        double *o = acc + (size_t)i * m->k;
+        for (int t = t0; t < t1; t++) {
+            const double *v = leaf_of(m, t, x);
+            for (int c = 0; c < m->k; c++) o[c] += v[c];
+        }
+    }
+}
+
+static void forest_predict(const void *mp, const double *X, int n, double *out)
+{
+    const struct forest *m = mp;
+    memset(out, 0, (size_t)n * m->k * sizeof *out);
+    forest_accumulate(m, 0, m->ntrees, X, n, out);
+    for (size_t i = 0; i < (size_t)n * m->k; i++) out[i] /= m->ntrees;
+}
+
+/* ---- growing one tree ---- */
+struct tnode { int start, count, depth, id; };
+
+struct builder {
+    const struct bins *b;
+    const unsigned char *BT;      /* bins column-major (p × n): node rows stay sorted, so reads stream */
+    const int *yi;                /* class of each row */
+    int *chist;                   /* (max bins) × K class histogram */
+    const double *y;
+    int n, p, K, extra;
+    int mtry, max_depth, min_split, min_leaf;
+    struct rng *rng;
+    int *idx, *tmp;               /* rows of the tree (duplicates = bootstrap weight) */
+    int *cnt;                     /* 256 bin counters */
+    int *lab;                     /* class of each sorted row, or -1 */
+    double *yv;                   /* value of each sorted row (regression) */
+    int *cls_l, *cls_r;           /* K class counts */
+    int *feats;
+    struct tnode *stack;
+    /* the tree being grown (local ids) */
+    int nnodes, cap;
+    int *feature, *bin, *left, *right;
+    double *value;
+};
+
+static int node_new(struct builder *bd)
+{
+    if (bd->nnodes == bd->cap) {
+        bd->cap = bd->cap ? 2 * bd->cap : 256;
+        bd->feature = xrealloc(bd->feature, (size_t)bd->cap * sizeof *bd->feature);
+        bd->bin = xrealloc(bd->bin, (size_t)bd->cap * sizeof *bd->bin);
+        bd->left = xrealloc(bd->left, (size_t)bd->cap * sizeof *bd->left);
+        bd->right = xrealloc(bd->right, (size_t)bd->cap * sizeof *bd->right);
+        bd->value = xrealloc(bd->value, (size_t)bd->cap * (bd->K ? bd->K : 1) * sizeof *bd->value);
+    }
+    int id = bd->nnodes++;
+    bd->feature[id] = -1; bd->bin[id] = 0; bd->left[id] = bd->right[id] = 0;
+    return id;
+}
+
+/* Leaf value; returns 1 if the node is pure (nothing to split). */
+static int node_value(struct builder *bd, const struct tnode *nd)
+{
+    int k = bd->K ? bd->K : 1;
+    double *v = bd->value + (size_t)nd->id * k;
+    memset(v, 0, (size_t)k * sizeof *v);
+    const int *rows = bd->idx + nd->start;
+    if (bd->K) {
+        for (int t = 0; t < nd->count; t++) v[(int)bd->y[rows[t]]] += 1;
+        int pure = 0;
+        for (int c = 0; c < k; c++) { pure |= v[c] == nd->count; v[c] /= nd->count; }
+        return pure;
+    }
+    double s = 0, first = bd->y[rows[0]];
+    int same = 1;
+    for (int t = 0; t < nd->count; t++) { s += bd->y[rows[t]]; same &= bd->y[rows[t]] == first; }
+    v[0] = s / nd->count;
+    return same;
+}
+
+struct cand { double score; int feat, bin; };
+
+/* Best cut of feature j over the node's rows (or, extra trees, a random
+ * cut). Returns 0 if the feature is constant in the node. */
+static int eval_feature(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
+{
+    const int *rows = bd->idx + nd->start;
+    int count = nd->count, *cnt = bd->cnt, bmin = 255, bmax = 0, K = bd->K;
+    const unsigned char *col = bd->BT + (size_t)j * bd->n;
+    int nbins = bd->b->nthr[j] + 1;
+    /* large nodes, classification: one pass into a bins × classes histogram */
+    int use_hist = K && !bd->extra && count >= nbins * K;
+    if (use_hist) {
+        int *h = bd->chist;
+        memset(h, 0, (size_t)nbins * K * sizeof *h);
+        for (int t = 0; t < count; t++) { int r = rows[t]; h[col[r] * K + bd->yi[r]]++; }
+        for (int v = 0; v < nbins; v++) {
+            int c = 0;
+            for (int q = 0; q < K; q++) c += h[v * K + q];
+            cnt[v] = c;
+            if (c) { if (v < bmin) bmin = v; bmax = v; }
+        }
+        if (bmin == bmax) return 0;
+        int *L = bd->cls_l, *R = bd->cls_r, nl = 0, found = 0, min_leaf = bd->min_leaf;
+        memset(L, 0, (size_t)K * sizeof *L);
+        memset(R, 0, (size_t)K * sizeof *R);
+        for (int v = bmin; v <= bmax; v++) for (int q = 0; q < K; q++) R[q] += h[v * K + q];
+        double sqL = 0, sqR = 0;
+        for (int q = 0; q < K; q++) sqR += (double)R[q] * R[q];
+        for (int s = bmin; s < bmax; s++) {
+            const int *hv = h + s * K;
+            if (!cnt[s]) continue;
+            for (int q = 0; q < K; q++) {
+                int a = hv[q];
+                if (!a) continue;
+                sqL += (2.0 * L[q] + a) * a; L[q] += a;
+                sqR += (a - 2.0 * R[q]) * a; R[q] -= a;
+            }
+            nl += cnt[s];
+            int nr = count - nl;
+            if (nl < min_leaf) continue;
+            if (nr < min_leaf) break;
+            double score = sqL / nl + sqR / nr;
+            if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
+            found = 1;
+        }
+        return 1 + found;
+    }
+    memset(cnt, 0, 256 * sizeof *cnt);
+    for (int t = 0; t < count; t++) {
+        int v = col[rows[t]];
+        cnt[v]++;
+        if (v < bmin) bmin = v;
+        if (v > bmax) bmax = v;
+    }
+    if (bmin == bmax) return 0;
+    int cut_lo = bmin, cut_hi = bmax - 1;   /* candidate cuts: bin <= s goes left */
+    if (bd->extra) {
+        /* uniform threshold between the node's smallest and largest value
+         * (represented by the bin edges), as ExtraTrees draws it */
+        const float *thr = bd->b->thr[j];
+        double lo = bmin > 0 ? thr[bmin - 1] : thr[0] - 1e-6, hi = thr[bmax - 1];
+        double u = lo + rng_uniform(bd->rng) * (hi - lo);
+        int s = bmin;
+        while (s < bmax - 1 && thr[s] < u) s++;
+        cut_lo = cut_hi = s;
+    }
+    int min_leaf = bd->min_leaf;
+    if (K) {
+        /* counting sort of the labels by bin; then one pass */
+        int *lab = bd->lab, pos = 0;
+        for (int v = bmin; v <= bmax; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
+        for (int t = 0; t < count; t++) {
+            int r = rows[t];
+            lab[cnt[col[r]]++] = bd->yi[r];
+        }
+        /* cnt[v] is now the end of bin v */
+        int *L = bd->cls_l, *R = bd->cls_r;
+        memset(L, 0, (size_t)K * sizeof *L);
+        memset(R, 0, (size_t)K * sizeof *R);
+        for (int t = 0; t < count; t++) R[lab[t]]++;
+        double sqL = 0, sqR = 0;
+        for (int c = 0; c < K; c++) sqR += (double)R[c] * R[c];
+        int t = 0, found = 0;
+        for (int s = bmin; s <= cut_hi; s++) {
+            for (; t < cnt[s]; t++) {
+                int c = lab[t];
+                sqL += 2.0 * L[c] + 1; L[c]++;
+                sqR += -2.0 * R[c] + 1; R[c]--;
+            }
+            if (s < cut_lo) continue;
+            int nl = t, nr = count - t;
+            if (nl < min_leaf) continue;
+            if (nr < min_leaf) break;
+            double score = sqL / nl + sqR / nr;
+            if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
+            found = 1;
+        }
+        return 1 + found;
+    }
+    double *yv = bd->yv, total = 0;
+    int pos = 0;
+    for (int v = bmin; v <= bmax; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
+    for (int t = 0; t < count; t++) {
+        int r = rows[t];
+        yv[cnt[col[r]]++] = bd->y[r];
+        total += bd->y[r];
+    }
+    double sl = 0;
+    int t = 0, found = 0;
+    for (int s = bmin; s <= cut_hi; s++) {
+        for (; t < cnt[s]; t++) sl += yv[t];
+        if (s < cut_lo) continue;
+        int nl = t, nr = count - t;
+        if (nl < min_leaf) continue;
+        if (nr < min_leaf) break;
+        double sr = total - sl, score = sl * sl / nl + sr * sr / nr;
+        if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
+        found = 1;
+    }
+    return 1 + found;
+}
+
+static void grow(struct builder *bd, int count)
+{
+    bd->nnodes = 0;
+    int sp = 0;
+    struct tnode root = {0, count, 0, node_new(bd)};
+    bd->stack[sp++] = root;
+    while (sp) {
+        struct tnode nd = bd->stack[--sp];
+        int pure = node_value(bd, &nd);
+        if (pure || nd.count < bd->min_split || nd.count < 2 * bd->min_leaf ||
+            (bd->max_depth > 0 && nd.depth >= bd->max_depth))
+            continue;
+        /* features in random order; stop after mtry non-constant ones once a
+         * valid split exists (scikit-learn keeps looking past constants) */
+        struct cand best = {-INFINITY, -1, 0};
+        int visited = 0;
+        for (int f = 0; f < bd->p; f++) {
+            int r = f + (int)rng_below(bd->rng, (uint64_t)(bd->p - f));
+            int tmpf = bd->feats[f]; bd->feats[f] = bd->feats[r]; bd->feats[r] = tmpf;
+            int res = eval_feature(bd, &nd, bd->feats[f], &best);
+            if (res) visited++;
+            if (visited >= bd->mtry && best.feat >= 0) break;
+        }
+        if (best.feat < 0) continue;
+        /* partition rows: bin <= cut to the left, order kept */
+        int *rows = bd->idx + nd.start, nl = 0, nr = 0, j = best.feat;
+        const unsigned char *col = bd->BT + (size_t)j * bd->n;
+        for (int t = 0; t < nd.count; t++) {
+            int r = rows[t];
+            if (col[r] <= best.bin) rows[nl++] = r;
+            else bd->tmp[nr++] = r;
+        }
+        memcpy(rows + nl, bd->tmp, (size_t)nr * sizeof *rows);
+        int l = node_new(bd), rn = node_new(bd);
+        bd->feature[nd.id] = j; bd->bin[nd.id] = best.bin; bd->left[nd.id] = l; bd->right[nd.id] = rn;
+        struct tnode a = {nd.start, nl, nd.depth + 1, l}, c = {nd.start + nl, nr, nd.depth + 1, rn};
+        bd->stack[sp++] = c;      /* left first: pre-order like scikit-learn */
+        bd->stack[sp++] = a;
+    }
+}
+
+static void append(struct forest *m, const struct builder *bd, int *cap)
+{
+    int base = m->nnodes, k = m->k;
+    if (base + bd->nnodes > *cap) {
+        while (base + bd->nnodes > *cap) *cap = *cap ? 2 * *cap : 4096;
+        m->feature = xrealloc(m->feature, (size_t)*cap * sizeof *m->feature);
+        m->threshold = xrealloc(m->threshold, (size_t)*cap * sizeof *m->threshold);
+        m->left = xrealloc(m->left, (size_t)*cap * sizeof *m->left);
+        m->right = xrealloc(m->right, (size_t)*cap * sizeof *m->right);
+        m->value = xrealloc(m->value, (size_t)*cap * k * sizeof *m->value);
+    }
+    for (int i = 0; i < bd->nnodes; i++) {
+        int f = bd->feature[i];
+        m->feature[base + i] = f;
+        m->threshold[base + i] = f >= 0 ? bd->b->thr[f][bd->bin[i]] : 0.0f;
+        m->left[base + i] = bd->left[i];
+        m->right[base + i] = bd->right[i];
+        if (f >= 0) memset(m->value + (size_t)(base + i) * k, 0, (size_t)k * sizeof *m->value);
+        else memcpy(m->value + (size_t)(base + i) * k, bd->value + (size_t)i * k, (size_t)k * sizeof *m->value);
+    }
+    m->nnodes += bd->nnodes;
+    m->tree_start = xrealloc(m->tree_start, (size_t)(m->ntrees + 2) * sizeof *m->tree_start);
+    m->tree_start[m->ntrees] = base;
+    m->tree_start[++m->ntrees] = m->nnodes;
+}
+
+static int mtry_of(double v, int p, int classification)
+{
+    double m;
+    if (v == -1) m = classification ? sqrt((double)p) : p;       /* sklearn: sqrt (classifier), 1.0 (regressor) */
+    else if (v == -2) m = sqrt((double)p);
+    else if (v == -3) m = log2((double)p);
+    else if (v <= 1.0) m = v * p;                                 /* a fraction */
+    else m = v;
+    int r = (int)m;                                               /* sklearn truncates */
+    return r < 1 ? 1 : r > p ? p : r;
+}
+
+/* Loss of averaged predictions acc/t: log-loss or mean squared error. */
+static double avg_loss(const double *acc, int t, const double *y, int n, int K)
+{
+    double L = 0;
+    for (int i = 0; i < n; i++) {
+        if (K) L -= log(fmin(fmax(acc[(size_t)i * K + (int)y[i]] / t, 1e-15), 1 - 1e-15));
+        else { double e = acc[i] / t - y[i]; L += e * e; }
+    }
+    return L / n;
+}
+
+static void *forest_fit_common(const struct train_data *d, const struct hparams *hp, int extra, char *err)
+{
+    (void)err;
+    const double *v = hp->v;
+    int n = d->n, p = d->p, K = d->nclasses, k = K ? K : 1;
+    struct forest *m = xcalloc(1, sizeof *m);
+    m->p = p; m->nclasses = K; m->k = k;
+    m->tree_start = xcalloc(1, sizeof *m->tree_start);
+    struct bins b;
+    bins_build(&b, d->X, n, p, (int)v[FP_MAXBIN]);
+    struct rng rng;
+    rng_seed(&rng, d->seed);
+    int nsamp = (int)fmax(1, floor(n * v[FP_MAXSAMPLES]));
+    struct builder bd = {0};
+    bd.b = &b; bd.y = d->y; bd.n = n; bd.p = p; bd.K = K; bd.extra = extra;
+    bd.mtry = mtry_of(v[FP_MAXFEAT], p, K > 0);
+    bd.max_depth = (int)v[FP_DEPTH]; bd.min_split = (int)v[FP_MINSPLIT]; bd.min_leaf = (int)v[FP_MINLEAF];
+    bd.rng = &rng;
+    unsigned char *BT = xmalloc((size_t)n * (p ? p : 1));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < p; j++) BT[(size_t)j * n + i] = b.B[(size_t)i * p + j];
+    bd.BT = BT;
+    int *yi = xmalloc((size_t)n * sizeof *yi);
+    for (int i = 0; i < n; i++) yi[i] = K ? (int)d->y[i] : 0;
+    bd.yi = yi;
+    bd.chist = xmalloc((size_t)256 * k * sizeof *bd.chist);
+    int rows_cap = n > nsamp ? n : nsamp;
+    bd.idx = xmalloc((size_t)rows_cap * sizeof *bd.idx);
+    bd.tmp = xmalloc((size_t)rows_cap * sizeof *bd.tmp);
+    bd.cnt = xmalloc(256 * sizeof *bd.cnt);
+    bd.lab = xmalloc((size_t)rows_cap * sizeof *bd.lab);
+    bd.yv = xmalloc((size_t)rows_cap * sizeof *bd.yv);
+    bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
+    bd.cls_r = xmalloc((size_t)k * sizeof *bd.cls_r);
+    bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
+    bd.stack = xmalloc((size_t)(2 * rows_cap + 8) * sizeof *bd.stack);
+    int *draws = xmalloc((size_t)n * sizeof *draws);
+    double *acc_v = xcalloc((size_t)(d->nv ? d->nv : 1) * k, sizeof *acc_v);
+    double *acc_t = d->log_step ? xcalloc((size_t)n * k, sizeof *acc_t) : NULL;
+    int cap = 0, ntrees = (int)v[FP_NEST];
+    for (int t = 0; t < ntrees; t++) {
+        for (int j = 0; j < p; j++) bd.feats[j] = j;
+        int count = 0;
+        if (v[FP_BOOT] != 0) {
+            /* n draws with replacement, kept in row order (cache friendly) */
+            memset(draws, 0, (size_t)n * sizeof *draws);
+            for (int s = 0; s < nsamp; s++) draws[rng_below(&rng, (uint64_t)n)]++;
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < draws[i]; c++) bd.idx[count++] = i;
+        } else
+            for (int i = 0; i < n; i++) bd.idx[count++] = i;
+        grow(&bd, count);
+        append(m, &bd, &cap);
+        /* per-tree metrics, like gbdt's rounds: the loss of the first t+1 trees */
+        if (d->log_step) {
+            forest_accumulate(m, t, t + 1, d->X, n, acc_t);
+            d->log_step(d->log_ctx, "train_loss", avg_loss(acc_t, t + 1, d->y, n, K), t + 1);
+        }
+        if (d->log_step && d->nv) {
+            forest_accumulate(m, t, t + 1, d->Xv, d->nv, acc_v);
+            d->log_step(d->log_ctx, "val_loss", avg_loss(acc_v, t + 1, d->yv, d->nv, K), t + 1);
+        }
+    }
+    free(bd.idx); free(bd.tmp); free(bd.cnt); free(bd.lab); free(bd.yv); free(bd.cls_l); free(bd.cls_r);
+    free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
+    free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
+    bins_free(&b);
+    return m;
+}
+
+static void *rf_fit(const struct train_data *d, const struct hparams *hp, char *err)
+{
+    return forest_fit_common(d, hp, 0, err);
+}
+
+static void *et_fit(const struct train_data *d, const struct hparams *hp, char *err)
+{
+    return forest_fit_common(d, hp, 1, err);
+}
+
+static void forest_save(const void *mp, struct sbuf *b)
+{
+    const struct forest *m = mp;
+    int dims[5] = {m->p, m->nclasses, m->k, m->ntrees, m->nnodes};
+    kv_ints(b, "forest.dims", dims, 5);
+    kv_ints(b, "forest.tree_start", m->tree_start, m->ntrees + 1);
+    kv_ints(b, "forest.feature", m->feature, m->nnodes);
+    double *t = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *t);
+    for (int i = 0; i < m->nnodes; i++) t[i] = m->threshold[i];
+    kv_dbls(b, "forest.threshold", t, m->nnodes);
+    free(t);
+    kv_ints(b, "forest.left", m->left, m->nnodes);
+    kv_ints(b, "forest.right", m->right, m->nnodes);
+    kv_dbls(b, "forest.value", m->value, m->nnodes * m->k);
+}
+
+static void *forest_load(const struct kv *kv, char *err)
+{
+    int *dims;
+    if (kv_get_ints(kv, "forest.dims", 5, &dims, NULL, err)) return NULL;
+    struct forest *m = xcalloc(1, sizeof *m);
+    m->p = dims[0]; m->nclasses = dims[1]; m->k = dims[2]; m->ntrees = dims[3]; m->nnodes = dims[4];
+    free(dims);
+    double *t = NULL;
+    if (m->k < 1 || m->ntrees < 1 || m->nnodes < 1 ||
+        kv_get_ints(kv, "forest.tree_start", m->ntrees + 1, &m->tree_start, NULL, err) ||
+        kv_get_ints(kv, "forest.feature", m->nnodes, &m->feature, NULL, err) ||
+        kv_get_dbls(kv, "forest.threshold", m->nnodes, &t, NULL, err) ||
+        kv_get_ints(kv, "forest.left", m->nnodes, &m->left, NULL, err) ||
+        kv_get_ints(kv, "forest.right", m->nnodes, &m->right, NULL, err) ||
+        kv_get_dbls(kv, "forest.value", m->nnodes * m->k, &m->value, NULL, err)) {
+        if (m->k < 1 || m->ntrees < 1 || m->nnodes < 1) errf(err, "model file: bad forest dimensions");
+        free(t);
+        forest_free(m);
+        return NULL;
+    }
+    m->threshold = xmalloc((size_t)m->nnodes * sizeof *m->threshold);
+    for (int i = 0; i < m->nnodes; i++) m->threshold[i] = (float)t[i];
+    free(t);
+    for (int tr = 0; tr < m->ntrees; tr++) {
+        int s = m->tree_start[tr], e = m->tree_start[tr + 1];
+        if (s < 0 || e > m->nnodes || e <= s) { errf(err, "model file: bad tree layout"); forest_free(m); return NULL; }
+        for (int i = s; i < e; i++)
+            if (m->feature[i] >= m->p || (m->feature[i] >= 0 &&
+                (m->left[i] <= i - s || m->right[i] <= i - s || m->left[i] >= e - s || m->right[i] >= e - s))) {
+                errf(err, "model file: bad tree node");
+                forest_free(m);
+                return NULL;
+            }
+    }
+    return m;
+}
+
+static void forest_onnx(const void *mp, struct onnx_graph *g, const char *in, const char *out)
+{
+    const struct forest *m = mp;
+    int nn = m->nnodes, k = m->k, nl = 0;
+    size_t nt = (size_t)nn * k;
+    int64_t *treeids = xmalloc((size_t)nn * sizeof *treeids), *nodeids = xmalloc((size_t)nn * sizeof *nodeids);
+    int64_t *featids = xmalloc((size_t)nn * sizeof *featids), *tn = xmalloc((size_t)nn * sizeof *tn);
+    int64_t *fn = xmalloc((size_t)nn * sizeof *fn), *miss = xcalloc((size_t)nn, sizeof *miss);
+    double *vals = xmalloc((size_t)nn * sizeof *vals);
+    char **modes = xmalloc((size_t)nn * sizeof *modes);
+    int64_t *lt = xmalloc(nt * sizeof *lt), *ln = xmalloc(nt * sizeof *ln), *lid = xmalloc(nt * sizeof *lid);
+    double *lw = xmalloc(nt * sizeof *lw);
+    for (int t = 0; t < m->ntrees; t++)
+        for (int i = m->tree_start[t]; i < m->tree_start[t + 1]; i++) {
+            int local = i - m->tree_start[t], leaf = m->feature[i] < 0;
+            treeids[i] = t; nodeids[i] = local;
+            featids[i] = leaf ? 0 : m->feature[i];
+            modes[i] = leaf ? "LEAF" : "BRANCH_LEQ";
+            vals[i] = leaf ? 0 : m->threshold[i];
+            tn[i] = leaf ? 0 : m->left[i];
+            fn[i] = leaf ? 0 : m->right[i];
+            if (!leaf)
+                continue;
+            for (int c = 0; c < k; c++) {
+                double w = m->value[(size_t)i * k + c];
+                if (w == 0 && k > 1) continue;   /* absent targets add nothing */
+                lt[nl] = t; ln[nl] = local; lid[nl] = c; lw[nl] = w / m->ntrees; nl++;
+            }
+        }
+    double *base = xcalloc((size_t)k, sizeof *base);
+    struct onnx_node node;
+    onnx_node_begin(&node, "TreeEnsembleRegressor", "ai.onnx.ml", (const char *[]){in, NULL}, (const char *[]){out, NULL});
+    onnx_attr_int(&node, "n_targets", k);
+    onnx_attr_string(&node, "aggregate_function", "SUM");
+    onnx_attr_string(&node, "post_transform", "NONE");
+    onnx_attr_floats(&node, "base_values", base, k);
+    onnx_attr_ints(&node, "nodes_treeids", treeids, nn);
+    onnx_attr_ints(&node, "nodes_nodeids", nodeids, nn);
+    onnx_attr_ints(&node, "nodes_featureids", featids, nn);
+    onnx_attr_strings(&node, "nodes_modes", modes, nn);
+    onnx_attr_floats(&node, "nodes_values", vals, nn);
+    onnx_attr_ints(&node, "nodes_truenodeids", tn, nn);
+    onnx_attr_ints(&node, "nodes_falsenodeids", fn, nn);
+    onnx_attr_ints(&node, "nodes_missing_value_tracks_true", miss, nn);
+    onnx_attr_ints(&node, "target_treeids", lt, nl);
+    onnx_attr_ints(&node, "target_nodeids", ln, nl);
+    onnx_attr_ints(&node, "target_ids", lid, nl);
+    onnx_attr_floats(&node, "target_weights", lw, nl);
+    onnx_node_end(g, &node);
+    free(treeids); free(nodeids); free(featids); free(tn); free(fn); free(miss); free(vals); free(modes);
+    free(lt); free(ln); free(lid); free(lw); free(base);
+}
+
+const struct algo algo_rf = {
+    "rf", "cairn.forest.RandomForest", 0, RF_PARAMS, FP_COUNT,
+    rf_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free,
+};
+const struct algo algo_extra_trees = {
+    "extra_trees", "cairn.forest.ExtraTrees", 0, ET_PARAMS, FP_COUNT,
+    et_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free,
+};

@@ -1,0 +1,446 @@
+/* Multi-layer perceptron as scikit-learn's MLPClassifier/MLPRegressor:
+ * Glorot-uniform init, minibatch Adam, L2 penalty alpha/(2·batch), log-loss
+ * (softmax, or one logistic unit for two classes) or squared error, stop
+ * after n_iter_no_change epochs without a tol improvement of the training
+ * loss (or of the validation score with early_stopping). Forward and
+ * backward passes are dgemm calls on row-major minibatches. Regression
+ * targets are standardised while training and the scale is folded back into
+ * the last layer, so the model (and its ONNX graph) predicts raw values. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "onnx.h"
+
+enum { MP_HIDDEN, MP_ACT, MP_ALPHA, MP_BATCH, MP_LR, MP_MAXITER, MP_TOL, MP_NOCHANGE, MP_EARLY, MP_VALFRAC,
+       MP_B1, MP_B2, MP_EPS, MP_SHUFFLE, MP_COUNT };
+static const struct param_spec MLP_PARAMS[] = {
+    {"hidden_layer_sizes", P_SIZES, 100, 0, 0, NULL, NULL},
+    {"activation", P_CHOICE, 0, 0, 0, "relu|tanh|logistic|identity", NULL},
+    {"alpha", P_DOUBLE, 1e-4, 0, 1e6, NULL, NULL},
+    {"batch_size", P_INT, 0, 0, 1e9, NULL, NULL},       /* 0: min(200, n) */
+    {"learning_rate_init", P_DOUBLE, 1e-3, 1e-9, 10, NULL, NULL},
+    {"max_iter", P_INT, 200, 1, 1e6, NULL, NULL},
+    {"tol", P_DOUBLE, 1e-4, 0, 1e6, NULL, NULL},
+    {"n_iter_no_change", P_INT, 10, 1, 1e6, NULL, NULL},
+    {"early_stopping", P_BOOL, 0, 0, 1, NULL, NULL},
+    {"validation_fraction", P_DOUBLE, 0.1, 1e-3, 0.9, NULL, NULL},
+    {"beta_1", P_DOUBLE, 0.9, 0, 0.999999, NULL, NULL},
+    {"beta_2", P_DOUBLE, 0.999, 0, 0.999999999, NULL, NULL},
+    {"epsilon", P_DOUBLE, 1e-8, 1e-300, 1, NULL, NULL},
+    {"shuffle", P_BOOL, 1, 0, 1, NULL, NULL},
+};
+enum act { ACT_RELU, ACT_TANH, ACT_LOGISTIC, ACT_IDENTITY };
+
+#define MAX_LAYERS 4
+struct mlp {
+    int p, nclasses, nlayers, act;
+    int size[MAX_LAYERS + 1];      /* size[0] = p, size[nlayers] = outputs */
+    enum link link;
+    double *W[MAX_LAYERS], *b[MAX_LAYERS];
+};
+
+static void mlp_free(void *mp)
+{
+    struct mlp *m = mp;
+    if (!m) return;
+    for (int l = 0; l < m->nlayers; l++) { free(m->W[l]); free(m->b[l]); }
+    free(m);
+}
+
+static void activate(int act, double *z, size_t n)
+{
+    switch (act) {
+    case ACT_RELU: for (size_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case ACT_TANH: for (size_t i = 0; i < n; i++) z[i] = tanh(z[i]); break;
+    case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) z[i] = 1.0 / (1.0 + exp(-z[i])); break;
+    default: break;
+    }
+}
+
+/* delta *= act'(a), with a the activation's output */
+static void activate_grad(int act, const double *a, double *delta, size_t n)
+{
+    switch (act) {
+    case ACT_RELU: for (size_t i = 0; i < n; i++) if (a[i] <= 0) delta[i] = 0; break;
+    case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
+    case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
+    default: break;
+    }
+}
+
+/* A[l+1] = act(A[l]·W[l] + b[l]); the last layer's raw scores stay in A[nlayers]. */
+static void forward(const struct mlp *m, double **A, int n)
+{
+    for (int l = 0; l < m->nlayers; l++) {
+        int in = m->size[l], out = m->size[l + 1];
+        double *Z = A[l + 1];
+        for (int i = 0; i < n; i++) memcpy(Z + (size_t)i * out, m->b[l], (size_t)out * sizeof *Z);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0, A[l], in, m->W[l], out, 1.0, Z, out);
+        if (l + 1 < m->nlayers) activate(m->act, Z, (size_t)n * out);
+    }
+}
+
+static double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
+
+static void mlp_predict(const void *mp, const double *X, int n, double *out)
+{
+    const struct mlp *m = mp;
+    enum { BLOCK = 1024 };
+    double *A[MAX_LAYERS + 1];
+    for (int l = 1; l <= m->nlayers; l++) A[l] = xmalloc((size_t)BLOCK * m->size[l] * sizeof *A[l]);
+    int K = m->size[m->nlayers];
+    for (int s = 0; s < n; s += BLOCK) {
+        int bn = n - s < BLOCK ? n - s : BLOCK;
+        A[0] = (double *)X + (size_t)s * m->p;
+        forward(m, A, bn);
+        /* the link: identity for regression, softmax or logistic for classes */
+        double *Z = A[m->nlayers];
+        if (m->link == LINK_IDENTITY) memcpy(out + (size_t)s * K, Z, (size_t)bn * K * sizeof *Z);
+        else if (m->link == LINK_SIGMOID2)
+            for (int i = 0; i < bn; i++) {
+                double *o = out + (size_t)(s + i) * 2;
+                o[1] = sigmoid(Z[i]);
+                o[0] = sigmoid(-Z[i]);
+            }
+        else
+            for (int i = 0; i < bn; i++) {
+                const double *z = Z + (size_t)i * K;
+                double *o = out + (size_t)(s + i) * K, mx = z[0], sum = 0;
+                for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
+                for (int c = 0; c < K; c++) { o[c] = exp(z[c] - mx); sum += o[c]; }
+                for (int c = 0; c < K; c++) o[c] /= sum;
+            }
+    }
+    for (int l = 1; l <= m->nlayers; l++) free(A[l]);
+}
+
+/* Output activation in place and the loss summed over the batch; Z becomes
+ * the output-layer delta (out − y). */
+static double output_delta(const struct mlp *m, double *Z, const double *y, int n, double ymu, double ysd)
+{
+    int K = m->size[m->nlayers];
+    double L = 0;
+    for (int i = 0; i < n; i++) {
+        double *z = Z + (size_t)i * K;
+        if (m->link == LINK_IDENTITY) {
+            double t = (y[i] - ymu) / ysd, e = z[0] - t;
+            L += 0.5 * e * e;
+            z[0] = e;
+        } else if (m->link == LINK_SIGMOID2) {
+            double q = sigmoid(z[0]), t = y[i];
+            L -= t * log(fmax(q, 1e-300)) + (1 - t) * log(fmax(1 - q, 1e-300));
+            z[0] = q - t;
+        } else {
+            double mx = z[0], s = 0;
+            for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
+            for (int c = 0; c < K; c++) { z[c] = exp(z[c] - mx); s += z[c]; }
+            int t = (int)y[i];
+            L -= log(fmax(z[t] / s, 1e-300));
+            for (int c = 0; c < K; c++) z[c] = z[c] / s - (c == t);
+        }
+    }
+    return L;
+}
+
+static double penalty(const struct mlp *m)
+{
+    double s = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t cnt = (size_t)m->size[l] * m->size[l + 1];
+        for (size_t i = 0; i < cnt; i++) s += m->W[l][i] * m->W[l][i];
+    }
+    return s;
+}
+
+static double accuracy_or_r2(const struct mlp *m, const double *X, const double *y, int n)
+{
+    int K = m->nclasses, nout = K ? K : 1;
+    double *P = xmalloc((size_t)n * nout * sizeof *P), score = 0;
+    mlp_predict(m, X, n, P);
+    if (K) {
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < K; c++) if (P[(size_t)i * K + c] > P[(size_t)i * K + best]) best = c;
+            score += best == (int)y[i];
+        }
+        score /= n;
+    } else {
+        double mu = 0, sse = 0, sst = 0;
+        for (int i = 0; i < n; i++) mu += y[i];
+        mu /= n;
+        for (int i = 0; i < n; i++) { sse += (P[i] - y[i]) * (P[i] - y[i]); sst += (y[i] - mu) * (y[i] - mu); }
+        score = sst > 0 ? 1 - sse / sst : 0;
+    }
+    free(P);
+    return score;
+}
+
+static double mean_loss(const struct mlp *m, const double *X, const double *y, int n)
+{
+    int K = m->nclasses, nout = K ? K : 1;
+    double *P = xmalloc((size_t)n * nout * sizeof *P), L = 0;
+    mlp_predict(m, X, n, P);
+    for (int i = 0; i < n; i++)
+        L += K ? -log(fmin(fmax(P[(size_t)i * K + (int)y[i]], 1e-15), 1 - 1e-15)) : (P[i] - y[i]) * (P[i] - y[i]);
+    free(P);
+    return L / n;
+}
+
+/* Fold the target scaling into the last layer: raw = z·sd + mu. */
+static void fold_scale(struct mlp *m, double mu, double sd)
+{
+    int l = m->nlayers - 1;
+    for (int i = 0; i < m->size[l]; i++) m->W[l][i] *= sd;
+    m->b[l][0] = m->b[l][0] * sd + mu;
+}
+
+static void unfold_scale(struct mlp *m, double mu, double sd)
+{
+    int l = m->nlayers - 1;
+    for (int i = 0; i < m->size[l]; i++) m->W[l][i] /= sd;
+    m->b[l][0] = (m->b[l][0] - mu) / sd;
+}
+
+static struct mlp *mlp_copy(const struct mlp *src)
+{
+    struct mlp *m = xmalloc(sizeof *m);
+    *m = *src;
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t wn = (size_t)m->size[l] * m->size[l + 1];
+        m->W[l] = xmalloc(wn * sizeof *m->W[l]);
+        memcpy(m->W[l], src->W[l], wn * sizeof *m->W[l]);
+        m->b[l] = xmalloc((size_t)m->size[l + 1] * sizeof *m->b[l]);
+        memcpy(m->b[l], src->b[l], (size_t)m->size[l + 1] * sizeof *m->b[l]);
+    }
+    return m;
+}
+
+static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char *err)
+{
+    (void)err;
+    const double *v = hp->v;
+    int K = d->nclasses, hidden[3], nh = hparams_sizes(v[MP_HIDDEN], hidden);
+    struct mlp *m = xcalloc(1, sizeof *m);
+    m->p = d->p; m->nclasses = K; m->act = (int)v[MP_ACT]; m->nlayers = nh + 1;
+    m->size[0] = d->p;
+    for (int l = 0; l < nh; l++) m->size[l + 1] = hidden[l];
+    m->size[nh + 1] = K > 2 ? K : 1;
+    m->link = !K ? LINK_IDENTITY : K == 2 ? LINK_SIGMOID2 : LINK_SOFTMAX;
+    struct rng rng;
+    rng_seed(&rng, d->seed);
+    for (int l = 0; l < m->nlayers; l++) {
+        int in = m->size[l], out = m->size[l + 1];
+        double bound = sqrt((m->act == ACT_LOGISTIC ? 2.0 : 6.0) / (in + out));
+        m->W[l] = xmalloc((size_t)in * out * sizeof *m->W[l]);
+        m->b[l] = xmalloc((size_t)out * sizeof *m->b[l]);
+        for (size_t i = 0; i < (size_t)in * out; i++) m->W[l][i] = (2 * rng_uniform(&rng) - 1) * bound;
+        for (int i = 0; i < out; i++) m->b[l][i] = (2 * rng_uniform(&rng) - 1) * bound;
+    }
+    /* rows: a validation share held out for early_stopping */
+    int n = d->n, *order = xmalloc((size_t)n * sizeof *order), nes = 0;
+    for (int i = 0; i < n; i++) order[i] = i;
+    if (v[MP_EARLY] != 0 && n >= 10) {
+        rng_shuffle(&rng, order, n);
+        nes = (int)fmax(1, floor(n * v[MP_VALFRAC]));
+    }
+    int ntr = n - nes, *tr = order + nes;
+    double ymu = 0, ysd = 1;
+    if (!K) {
+        double s2 = 0;
+        for (int i = 0; i < ntr; i++) ymu += d->y[tr[i]];
+        ymu /= ntr;
+        for (int i = 0; i < ntr; i++) s2 += (d->y[tr[i]] - ymu) * (d->y[tr[i]] - ymu);
+        ysd = sqrt(s2 / ntr);
+        if (!(ysd > 0)) ysd = 1;
+    }
+    double *Xes = NULL, *yes = NULL;
+    if (nes) {
+        Xes = xmalloc((size_t)nes * d->p * sizeof *Xes);
+        yes = xmalloc((size_t)nes * sizeof *yes);
+        for (int i = 0; i < nes; i++) {
+            memcpy(Xes + (size_t)i * d->p, d->X + (size_t)order[i] * d->p, (size_t)d->p * sizeof *Xes);
+            yes[i] = d->y[order[i]];
+        }
+    }
+    int B = (int)v[MP_BATCH];
+    if (B <= 0) B = ntr < 200 ? ntr : 200;
+    if (B > ntr) B = ntr;
+    /* buffers: activations per layer, deltas, gradients, Adam moments */
+    double *A[MAX_LAYERS + 1], *D[MAX_LAYERS + 1], *gW[MAX_LAYERS], *gb[MAX_LAYERS];
+    double *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
+    for (int l = 0; l <= m->nlayers; l++) {
+        A[l] = xmalloc((size_t)B * m->size[l] * sizeof *A[l]);
+        D[l] = xmalloc((size_t)B * m->size[l] * sizeof *D[l]);
+    }
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t wn = (size_t)m->size[l] * m->size[l + 1], bn = (size_t)m->size[l + 1];
+        gW[l] = xmalloc(wn * sizeof *gW[l]); gb[l] = xmalloc(bn * sizeof *gb[l]);
+        mW[l] = xcalloc(wn, sizeof *mW[l]); vW[l] = xcalloc(wn, sizeof *vW[l]);
+        mb[l] = xcalloc(bn, sizeof *mb[l]); vb[l] = xcalloc(bn, sizeof *vb[l]);
+    }
+    double *yb = xmalloc((size_t)B * sizeof *yb);
+    double lr = v[MP_LR], b1 = v[MP_B1], b2 = v[MP_B2], eps = v[MP_EPS], alpha = v[MP_ALPHA], tol = v[MP_TOL];
+    double best_loss = INFINITY, best_score = -INFINITY;
+    int no_improve = 0, max_iter = (int)v[MP_MAXITER], n_no_change = (int)v[MP_NOCHANGE];
+    long step = 0;
+    struct mlp *best = NULL;
+    for (int epoch = 0; epoch < max_iter; epoch++) {
+        if (v[MP_SHUFFLE] != 0) rng_shuffle(&rng, tr, ntr);
+        double epoch_loss = 0;
+        for (int s = 0; s < ntr; s += B) {
+            int bn = ntr - s < B ? ntr - s : B;
+            for (int i = 0; i < bn; i++) {
+                memcpy(A[0] + (size_t)i * d->p, d->X + (size_t)tr[s + i] * d->p, (size_t)d->p * sizeof *A[0]);
+                yb[i] = d->y[tr[s + i]];
+            }
+            forward(m, A, bn);
+            int L = m->nlayers;
+            double loss = output_delta(m, A[L], yb, bn, ymu, ysd);
+            /* A[L] now holds the output delta */
+            memcpy(D[L], A[L], (size_t)bn * m->size[L] * sizeof *D[L]);
+            for (int l = L - 1; l >= 0; l--) {
+                int in = m->size[l], out = m->size[l + 1];
+                /* gW = (A[l]ᵀ·D[l+1] + alpha·W) / bn; gb = mean(D[l+1]) */
+                memcpy(gW[l], m->W[l], (size_t)in * out * sizeof *gW[l]);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, bn, 1.0 / bn, A[l], in, D[l + 1], out,
+                            alpha / bn, gW[l], out);
+                for (int j = 0; j < out; j++) gb[l][j] = 0;
+                for (int i = 0; i < bn; i++)
+                    for (int j = 0; j < out; j++) gb[l][j] += D[l + 1][(size_t)i * out + j];
+                for (int j = 0; j < out; j++) gb[l][j] /= bn;
+                if (l > 0) {
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0, D[l + 1], out, m->W[l], out,
+                                0.0, D[l], in);
+                    activate_grad(m->act, A[l], D[l], (size_t)bn * in);
+                }
+            }
+            loss += 0.5 * alpha * penalty(m);
+            epoch_loss += loss;     /* Σ per-row loss + the penalty once per batch, as sklearn's loss·batch */
+            step++;
+            double lr_t = lr * sqrt(1 - pow(b2, (double)step)) / (1 - pow(b1, (double)step));
+            for (int l = 0; l < L; l++) {
+                size_t wn = (size_t)m->size[l] * m->size[l + 1], bnn = (size_t)m->size[l + 1];
+                double *W = m->W[l], *g = gW[l], *mm = mW[l], *vv = vW[l];
+                for (size_t i = 0; i < wn; i++) {
+                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
+                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
+                    W[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
+                }
+                double *bb = m->b[l];
+                g = gb[l]; mm = mb[l]; vv = vb[l];
+                for (size_t i = 0; i < bnn; i++) {
+                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
+                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
+                    bb[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
+                }
+            }
+        }
+        epoch_loss /= ntr;
+        if (d->log_step) {
+            d->log_step(d->log_ctx, "train_loss", epoch_loss, epoch + 1);
+            if (d->nv) {
+                if (!K) fold_scale(m, ymu, ysd);
+                d->log_step(d->log_ctx, "val_loss", mean_loss(m, d->Xv, d->yv, d->nv), epoch + 1);
+                if (!K) unfold_scale(m, ymu, ysd);
+            }
+        }
+        /* scikit-learn's _update_no_improvement_count */
+        if (nes) {
+            if (!K) fold_scale(m, ymu, ysd);
+            double score = accuracy_or_r2(m, Xes, yes, nes);
+            if (score < best_score + tol) no_improve++; else no_improve = 0;
+            if (score > best_score) {
+                best_score = score;
+                mlp_free(best);
+                best = mlp_copy(m);
+            }
+            if (!K) unfold_scale(m, ymu, ysd);
+        } else {
+            if (epoch_loss > best_loss - tol) no_improve++; else no_improve = 0;
+            if (epoch_loss < best_loss) best_loss = epoch_loss;
+        }
+        if (no_improve > n_no_change) break;
+    }
+    if (best) {            /* early stopping keeps the best validation weights */
+        mlp_free(m);
+        m = best;
+    } else if (!K) fold_scale(m, ymu, ysd);
+    for (int l = 0; l <= m->nlayers; l++) { free(A[l]); free(D[l]); }
+    for (int l = 0; l < m->nlayers; l++) { free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
+    free(yb); free(order); free(Xes); free(yes);
+    return m;
+}
+
+static void mlp_save(const void *mp, struct sbuf *b)
+{
+    const struct mlp *m = mp;
+    int dims[4 + MAX_LAYERS + 1] = {m->p, m->nclasses, m->nlayers, m->act};
+    for (int l = 0; l <= m->nlayers; l++) dims[4 + l] = m->size[l];
+    kv_ints(b, "mlp.dims", dims, 5 + m->nlayers);
+    for (int l = 0; l < m->nlayers; l++) {
+        char key[32];
+        snprintf(key, sizeof key, "mlp.W%d", l);
+        kv_dbls(b, key, m->W[l], m->size[l] * m->size[l + 1]);
+        snprintf(key, sizeof key, "mlp.b%d", l);
+        kv_dbls(b, key, m->b[l], m->size[l + 1]);
+    }
+}
+
+static void *mlp_load(const struct kv *kv, char *err)
+{
+    int *dims, nd;
+    if (kv_get_ints(kv, "mlp.dims", -1, &dims, &nd, err)) return NULL;
+    struct mlp *m = xcalloc(1, sizeof *m);
+    if (nd < 6 || dims[2] < 1 || dims[2] > MAX_LAYERS || nd != 5 + dims[2]) {
+        free(dims); free(m);
+        errf(err, "model file: bad mlp dimensions");
+        return NULL;
+    }
+    m->p = dims[0]; m->nclasses = dims[1]; m->nlayers = dims[2]; m->act = dims[3];
+    for (int l = 0; l <= m->nlayers; l++) m->size[l] = dims[4 + l];
+    free(dims);
+    m->link = !m->nclasses ? LINK_IDENTITY : m->nclasses == 2 ? LINK_SIGMOID2 : LINK_SOFTMAX;
+    for (int l = 0; l < m->nlayers; l++) {
+        char key[32];
+        snprintf(key, sizeof key, "mlp.W%d", l);
+        if (m->size[l] < 1 || m->size[l + 1] < 1 ||
+            kv_get_dbls(kv, key, m->size[l] * m->size[l + 1], &m->W[l], NULL, err)) {
+            if (m->size[l] < 1 || m->size[l + 1] < 1) errf(err, "model file: bad mlp layer size");
+            mlp_free(m);
+            return NULL;
+        }
+        snprintf(key, sizeof key, "mlp.b%d", l);
+        if (kv_get_dbls(kv, key, m->size[l + 1], &m->b[l], NULL, err)) { mlp_free(m); return NULL; }
+    }
+    return m;
+}
+
+static void mlp_onnx(const void *mp, struct onnx_graph *g, const char *in, const char *out)
+{
+    static const char *const ops[] = {"Relu", "Tanh", "Sigmoid", "Identity"};
+    const struct mlp *m = mp;
+    char cur[64], next[64];
+    snprintf(cur, sizeof cur, "%s", in);
+    for (int l = 0; l < m->nlayers; l++) {
+        int last = l + 1 == m->nlayers;
+        char z[64];
+        snprintf(z, sizeof z, "%s", last && m->link == LINK_IDENTITY ? out : onnx_tmp(g, "layer"));
+        linear_to_onnx(g, cur, z, m->W[l], m->b[l], m->size[l], m->size[l + 1], LINK_IDENTITY);
+        if (last) {
+            onnx_apply_link(g, z, out, m->link);
+            break;
+        }
+        snprintf(next, sizeof next, "%s", onnx_tmp(g, "hidden"));
+        onnx_op(g, ops[m->act], (const char *[]){z, NULL}, next);
+        snprintf(cur, sizeof cur, "%s", next);
+    }
+}
+
+const struct algo algo_mlp = {
+    "mlp", "cairn.neural_network.MLP", 1, MLP_PARAMS, MP_COUNT,
+    mlp_fit, mlp_predict, mlp_save, mlp_load, mlp_onnx, mlp_free,
+};
