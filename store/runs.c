@@ -1047,9 +1047,12 @@ static int sampled_exact(struct db_conn *c, struct history_ctx *x, struct error 
 static int sampled_probe(struct db_conn *c, struct history_ctx *x, struct error *err)
 {
     DB_STMT(shape, "SELECT n_rows, n_steps, min_step, max_step FROM latest_metrics WHERE run_uuid = $1 AND key = $2");
-    /* driven from the step list, so every plan is one metrics_step_idx probe per step */
+    /* One metrics_step_idx probe per step, whatever the plan: a cached
+     * generic plan sizes a run by the average run and would hash-join the
+     * whole series; OFFSET 0 keeps the lateral probe a nested loop. */
     DB_STMT(probe, "SELECT m.value, m.timestamp, m.step FROM unnest($3::bigint[]) AS p(step)"
-                   " JOIN metrics m ON m.run_uuid = $1 AND m.key = $2 AND m.step = p.step"
+                   " CROSS JOIN LATERAL (SELECT value, timestamp, step FROM metrics"
+                   "   WHERE run_uuid = $1 AND key = $2 AND step = p.step OFFSET 0) m"
                    " ORDER BY m.step, m.timestamp, m.value");
     const char *v[3] = { x->run_id, x->key, NULL };
     PGresult *r = db_exec(c, &shape, 2, v, err);
