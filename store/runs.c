@@ -1047,13 +1047,13 @@ static int sampled_exact(struct db_conn *c, struct history_ctx *x, struct error 
 static int sampled_probe(struct db_conn *c, struct history_ctx *x, struct error *err)
 {
     DB_STMT(shape, "SELECT n_rows, n_steps, min_step, max_step FROM latest_metrics WHERE run_uuid = $1 AND key = $2");
-    /* Planned for each call with the real values (not a cached generic
-     * plan, which sizes every run like the average one and then walks the
-     * whole series): with the run's true size and the step order asked
-     * for, metrics_step_idx answers it with one probe per step. */
-    static const char probe_sql[] =
-        "SELECT value, timestamp, step FROM metrics WHERE run_uuid = $1 AND key = $2"
-        " AND step = ANY($3::bigint[]) ORDER BY step, timestamp, value LIMIT $4";
+    /* One index-only probe of the covering metrics_step_idx per step; the
+     * lateral form (OFFSET 0 keeps it a nested loop) holds under a cached
+     * generic plan, which sizes every run like the average one. */
+    DB_STMT(probe, "SELECT m.value, m.timestamp, m.step FROM unnest($3::bigint[]) AS p(step)"
+                   " CROSS JOIN LATERAL (SELECT value, timestamp, step FROM metrics"
+                   "   WHERE run_uuid = $1 AND key = $2 AND step = p.step OFFSET 0) m"
+                   " ORDER BY m.step, m.timestamp, m.value");
     const char *v[3] = { x->run_id, x->key, NULL };
     PGresult *r = db_exec(c, &shape, 2, v, err);
     if (!r)
@@ -1099,8 +1099,8 @@ static int sampled_probe(struct db_conn *c, struct history_ctx *x, struct error 
         }
     }
     sb_putc(&sb, '}');
-    const char *pv[4] = { x->run_id, x->key, sb.buf, i64s(x->a, wanted + 1) };
-    if (!(r = db_exec_sql(c, probe_sql, 4, pv, err)))
+    v[2] = sb.buf;
+    if (!(r = db_exec(c, &probe, 3, v, err)))
         return -1;
     if (PQntuples(r) != wanted) {   /* the shape counters were off: do it the long way */
         PQclear(r);
