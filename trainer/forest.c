@@ -185,13 +185,10 @@ static int eval_feature(struct builder *bd, const struct tnode *nd, int j, struc
         }
         return 1 + found;
     }
-    memset(cnt, 0, 256 * sizeof *cnt);
-    for (int t = 0; t < count; t++) {
-        int v = col[rows[t]];
-        cnt[v]++;
-        if (v < bmin) bmin = v;
-        if (v > bmax) bmax = v;
-    }
+    memset(cnt, 0, (size_t)nbins * sizeof *cnt);
+    for (int t = 0; t < count; t++) cnt[col[rows[t]]]++;
+    for (int v = 0; v < nbins; v++)   /* node's bin range from the counts: no branches per row */
+        if (cnt[v]) { if (v < bmin) bmin = v; bmax = v; }
     if (bmin == bmax) return 0;
     int cut_lo = bmin, cut_hi = bmax - 1;   /* candidate cuts: bin <= s goes left */
     if (bd->extra) {
@@ -287,10 +284,10 @@ static void grow(struct builder *bd, int count)
         /* partition rows: bin <= cut to the left, order kept */
         int *rows = bd->idx + nd.start, nl = 0, nr = 0, j = best.feat;
         const unsigned char *col = bd->BT + (size_t)j * bd->n;
-        for (int t = 0; t < nd.count; t++) {
-            int r = rows[t];
-            if (col[r] <= best.bin) rows[nl++] = r;
-            else bd->tmp[nr++] = r;
+        for (int t = 0; t < nd.count; t++) {   /* branchless: both stores, one cursor moves */
+            int r = rows[t], go = col[r] <= best.bin;
+            rows[nl] = r; bd->tmp[nr] = r;
+            nl += go; nr += !go;
         }
         memcpy(rows + nl, bd->tmp, (size_t)nr * sizeof *rows);
         int l = node_new(bd), rn = node_new(bd);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <emmintrin.h>
 
 #include "model.h"
 #include "bins.h"
@@ -128,7 +129,10 @@ struct leaf {
 struct grower {
     const struct bins *b;
     int n, p;
-    const double *g, *h;
+    const double *gh;       /* interleaved (g, h) per row */
+    const double *root_gh;  /* non-NULL: the root histogram's (g, h), bin-major, stride root_stride */
+    const int *root_c;      /* its counts */
+    size_t root_stride;
     int *idx, *tmp;
     int num_leaves, max_depth, min_data;
     double min_hess, l1, l2, min_gain, lr;
@@ -163,17 +167,19 @@ static void build_hist(struct grower *gr, struct leaf *lf)
     memset(lf->hist, 0, (size_t)gr->b->total * sizeof *lf->hist);
     const int *off = gr->b->off, *idx = gr->idx + lf->start;
     const unsigned char *B = gr->b->B;
-    const double *gg = gr->g, *hh = gr->h;
+    const double *gh = gr->gh;
     struct hbin *hist = lf->hist;
+    /* (g, h) added as one SSE2 pair: the same two IEEE additions as scalar code */
     if (gr->nfeats == p) {
         /* every feature: no indirection, the row's bytes read in order */
         for (int t = 0; t < lf->count; t++) {
             int r = idx[t];
             const unsigned char *row = B + (size_t)r * p;
-            double g = gg[r], h = hh[r];
+            __m128d v = _mm_loadu_pd(gh + 2 * (size_t)r);
             for (int j = 0; j < p; j++) {
                 struct hbin *hb = &hist[off[j] + row[j]];
-                hb->g += g; hb->h += h; hb->c++;
+                _mm_storeu_pd(&hb->g, _mm_add_pd(_mm_loadu_pd(&hb->g), v));
+                hb->c++;
             }
         }
         return;
@@ -181,11 +187,12 @@ static void build_hist(struct grower *gr, struct leaf *lf)
     for (int t = 0; t < lf->count; t++) {
         int r = idx[t];
         const unsigned char *row = B + (size_t)r * p;
-        double g = gg[r], h = hh[r];
+        __m128d v = _mm_loadu_pd(gh + 2 * (size_t)r);
         for (int fi = 0; fi < gr->nfeats; fi++) {
             int j = gr->feats[fi];
             struct hbin *hb = &hist[off[j] + row[j]];
-            hb->g += g; hb->h += h; hb->c++;
+            _mm_storeu_pd(&hb->g, _mm_add_pd(_mm_loadu_pd(&hb->g), v));
+            hb->c++;
         }
     }
 }
@@ -240,8 +247,15 @@ static void grow_tree(struct grower *gr, int count)
     leaves[0].start = 0; leaves[0].count = count; leaves[0].node = new_node(gr);
     int npool = 0;
     leaves[0].hist = gr->pool[npool++];
-    for (int t = 0; t < count; t++) { leaves[0].G += gr->g[gr->idx[t]]; leaves[0].H += gr->h[gr->idx[t]]; }
-    build_hist(gr, &leaves[0]);
+    for (int t = 0; t < count; t++) { leaves[0].G += gr->gh[2 * (size_t)gr->idx[t]]; leaves[0].H += gr->gh[2 * (size_t)gr->idx[t] + 1]; }
+    if (gr->root_gh) {     /* shared multiclass pass already summed it, in the same row order */
+        for (int q = 0; q < gr->b->total; q++) {
+            leaves[0].hist[q].g = gr->root_gh[(size_t)q * gr->root_stride];
+            leaves[0].hist[q].h = gr->root_gh[(size_t)q * gr->root_stride + 1];
+            leaves[0].hist[q].c = gr->root_c[q];
+        }
+    } else
+        build_hist(gr, &leaves[0]);
     best_split(gr, &leaves[0]);
     while (nl < gr->num_leaves) {
         int bi = -1;
@@ -251,10 +265,14 @@ static void grow_tree(struct grower *gr, int count)
         struct leaf *lf = &leaves[bi], *rt = &leaves[nl++];
         int j = lf->feat, s = lf->bin, nleft = 0, nright = 0;
         /* stable partition of the leaf's rows */
-        for (int t = 0; t < lf->count; t++) {
-            int r = gr->idx[lf->start + t];
-            if (gr->b->B[(size_t)r * p + j] <= s) gr->idx[lf->start + nleft++] = r;
-            else gr->tmp[nright++] = r;
+        {   /* branchless: both stores always happen, one cursor advances */
+            int *ix = gr->idx + lf->start, *tp = gr->tmp;
+            const unsigned char *Bj = gr->b->B + j;
+            for (int t = 0; t < lf->count; t++) {
+                int r = ix[t], go = Bj[(size_t)r * p] <= s;
+                ix[nleft] = r; tp[nright] = r;
+                nleft += go; nright += !go;
+            }
         }
         memcpy(gr->idx + lf->start + nleft, gr->tmp, (size_t)nright * sizeof *gr->tmp);
         int node = lf->node, ln = new_node(gr), rn = new_node(gr);
@@ -325,11 +343,13 @@ static void append_tree(struct gbdt *m, const struct grower *gr, const struct bi
     m->tree_start[++m->ntrees] = m->nnodes;
 }
 
-static double loss_of(const struct gbdt *m, const double *F, const double *y, int n)
+/* F(i, c) = F[i * rs + c * cs] */
+static double loss_of(const struct gbdt *m, const double *F, const double *y, int n, size_t rs, size_t cs)
 {
     double L = 0;
+    double *f = xmalloc((size_t)m->k * sizeof *f);
     for (int i = 0; i < n; i++) {
-        const double *f = F + (size_t)i * m->k;
+        for (int c = 0; c < m->k; c++) f[c] = F[(size_t)i * rs + (size_t)c * cs];
         if (!m->nclasses) L += (f[0] - y[i]) * (f[0] - y[i]);
         else if (m->k == 1) {
             double z = f[0];
@@ -341,6 +361,7 @@ static double loss_of(const struct gbdt *m, const double *F, const double *y, in
             L -= f[(int)y[i]] - mx - log(s);
         }
     }
+    free(f);
     return L / n;
 }
 
@@ -369,13 +390,20 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     struct bins b;
     bins_build(&b, d->X, n, p, (int)v[GP_MAXBIN]);
     double *F = xmalloc((size_t)n * k * sizeof *F), *Fv = xmalloc((size_t)(d->nv ? d->nv : 1) * k * sizeof *Fv);
-    for (int i = 0; i < n; i++) memcpy(F + (size_t)i * k, m->base, (size_t)k * sizeof *F);
+    for (int c = 0; c < k; c++) for (int i = 0; i < n; i++) F[(size_t)c * n + i] = m->base[c];
     for (int i = 0; i < d->nv; i++) memcpy(Fv + (size_t)i * k, m->base, (size_t)k * sizeof *Fv);
-    double *g = xmalloc((size_t)n * k * sizeof *g), *h = xmalloc((size_t)n * k * sizeof *h);
-    double *gc = xmalloc((size_t)n * sizeof *gc), *hc = xmalloc((size_t)n * sizeof *hc);
+    /* F during fitting is class-major (F[c * n + i]): a tree's leaf updates then touch one
+     * contiguous column. gh holds per class the interleaved (g, h) pairs the histograms add. */
+    double *gh = xmalloc((size_t)n * k * 2 * sizeof *gh), *ex = xmalloc((size_t)k * sizeof *ex);
+    /* multiclass with every feature: all k root histograms in one sweep over the rows
+     * (row-major copy of the gradients, bins × classes accumulators) */
+    int shared_root = k > 1 && v[GP_FF] >= 1.0;
+    double *ghr = shared_root ? xmalloc((size_t)n * k * 2 * sizeof *ghr) : NULL;
+    double *rooth = shared_root ? xmalloc((size_t)(b.total ? b.total : 1) * k * 2 * sizeof *rooth) : NULL;
+    int *rootc = shared_root ? xmalloc((size_t)(b.total ? b.total : 1) * sizeof *rootc) : NULL;
     int *feats = xmalloc((size_t)p * sizeof *feats), *bag = xmalloc((size_t)n * sizeof *bag);
     struct grower gr = {0};
-    gr.b = &b; gr.n = n; gr.p = p; gr.g = gc; gr.h = hc;
+    gr.b = &b; gr.n = n; gr.p = p;
     gr.idx = xmalloc((size_t)n * sizeof *gr.idx);
     gr.tmp = xmalloc((size_t)n * sizeof *gr.tmp);
     gr.num_leaves = (int)v[GP_LEAVES]; gr.max_depth = (int)v[GP_DEPTH]; gr.min_data = (int)v[GP_MINDATA];
@@ -397,28 +425,61 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int round = 0; round < rounds; round++) {
         /* gradients */
         for (int i = 0; i < n; i++) {
-            const double *f = F + (size_t)i * k;
-            if (!K) { g[i] = f[0] - d->y[i]; h[i] = 1; }
+            double *o = gh + 2 * (size_t)i;
+            if (!K) { o[0] = F[i] - d->y[i]; o[1] = 1; }
             else if (k == 1) {
-                double q = 1.0 / (1.0 + exp(-f[0]));
-                g[i] = q - d->y[i]; h[i] = fmax(q * (1 - q), 1e-16);
+                double q = 1.0 / (1.0 + exp(-F[i]));
+                o[0] = q - d->y[i]; o[1] = fmax(q * (1 - q), 1e-16);
             } else {
-                double mx = f[0], s = 0;
-                for (int c = 1; c < k; c++) if (f[c] > mx) mx = f[c];
-                for (int c = 0; c < k; c++) s += exp(f[c] - mx);
+                double mx = F[i], s = 0;
+                for (int c = 1; c < k; c++) if (F[(size_t)c * n + i] > mx) mx = F[(size_t)c * n + i];
+                for (int c = 0; c < k; c++) ex[c] = F[(size_t)c * n + i] - mx;
+                vexp_nonpos(ex, k);
+                for (int c = 0; c < k; c++) s += ex[c];
+                /* row-major when the shared root pass wants it (transposed below), else class-major */
+                size_t cs = ghr ? 2 : (size_t)2 * n;
+                if (ghr) o = ghr + (size_t)i * k * 2;
                 for (int c = 0; c < k; c++) {
-                    double q = exp(f[c] - mx) / s;
-                    g[(size_t)c * n + i] = q - ((int)d->y[i] == c);
-                    h[(size_t)c * n + i] = fmax(q * (1 - q), 1e-16);
+                    double q = ex[c] / s;
+                    o[(size_t)c * cs] = q - ((int)d->y[i] == c);
+                    double hq = q * (1 - q);
+                    o[(size_t)c * cs + 1] = hq > 1e-16 ? hq : 1e-16;   /* fmax, inlined */
                 }
             }
         }
+        if (ghr)   /* blocked transpose to the class-major copy the tree growers read */
+            for (int i0 = 0; i0 < n; i0 += 64) {
+                int i1 = i0 + 64 < n ? i0 + 64 : n;
+                for (int c = 0; c < k; c++) {
+                    double *dst = gh + (size_t)c * 2 * n;
+                    for (int i = i0; i < i1; i++)
+                        _mm_storeu_pd(dst + 2 * (size_t)i, _mm_loadu_pd(ghr + ((size_t)i * k + c) * 2));
+                }
+            }
         if (v[GP_BAGF] < 1.0 && v[GP_BAGFREQ] > 0 && round % (int)v[GP_BAGFREQ] == 0) {
             for (int i = 0; i < n; i++) bag[i] = i;
             rng_shuffle(&rng, bag, n);
             nbag = (int)fmax(1, floor(n * v[GP_BAGF]));
             /* keep row order inside the bag: deterministic and cache friendly */
             qsort(bag, (size_t)nbag, sizeof *bag, cmp_int);
+        }
+        if (shared_root) {
+            size_t st = (size_t)k * 2;
+            memset(rooth, 0, (size_t)b.total * st * sizeof *rooth);
+            memset(rootc, 0, (size_t)b.total * sizeof *rootc);
+            for (int t = 0; t < nbag; t++) {
+                int r = bag[t];
+                const unsigned char *row = b.B + (size_t)r * p;
+                const double *src = ghr + (size_t)r * st;
+                for (int j = 0; j < p; j++) {
+                    int q = b.off[j] + row[j];
+                    double *dst = rooth + (size_t)q * st;
+                    for (size_t e = 0; e < st; e += 2)
+                        _mm_storeu_pd(dst + e, _mm_add_pd(_mm_loadu_pd(dst + e), _mm_loadu_pd(src + e)));
+                    rootc[q]++;
+                }
+            }
+            gr.root_c = rootc; gr.root_stride = st;
         }
         for (int c = 0; c < k; c++) {
             /* features for this tree */
@@ -430,25 +491,26 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
                 for (int a = 1; a < gr.nfeats; a++)  /* sort the chosen ones: same tie-breaking as all features */
                     for (int bb = a; bb > 0 && feats[bb - 1] > feats[bb]; bb--) { int t = feats[bb]; feats[bb] = feats[bb - 1]; feats[bb - 1] = t; }
             }
-            memcpy(gc, g + (size_t)c * n, (size_t)n * sizeof *gc);
-            memcpy(hc, h + (size_t)c * n, (size_t)n * sizeof *hc);
+            gr.gh = gh + (size_t)c * 2 * n;
+            gr.root_gh = shared_root ? rooth + (size_t)c * 2 : NULL;
             memcpy(gr.idx, bag, (size_t)nbag * sizeof *bag);
             grow_tree(&gr, nbag);
             if (nbag == n)       /* every row sits in exactly one leaf: no traversal */
                 for (int l = 0; l < gr.nleaves; l++) {
                     double lv = gr.value[gr.leaf_node[l]];
                     const int *rr = gr.idx + gr.leaf_start[l];
-                    for (int t = 0; t < gr.leaf_count[l]; t++) F[(size_t)rr[t] * k + c] += lv;
+                    double *Fc = F + (size_t)c * n;
+                    for (int t = 0; t < gr.leaf_count[l]; t++) Fc[rr[t]] += lv;
                 }
             else
-                for (int i = 0; i < n; i++) F[(size_t)i * k + c] += binned_tree_value(&gr, b.B + (size_t)i * p);
+                for (int i = 0; i < n; i++) F[(size_t)c * n + i] += binned_tree_value(&gr, b.B + (size_t)i * p);
             append_tree(m, &gr, &b, &cap);
             if (track_val)
                 for (int i = 0; i < d->nv; i++) Fv[(size_t)i * k + c] += tree_value(m, m->ntrees - 1, d->Xv + (size_t)i * p);
         }
-        if (d->log_step) d->log_step(d->log_ctx, "train_loss", loss_of(m, F, d->y, n), round + 1);
+        if (d->log_step) d->log_step(d->log_ctx, "train_loss", loss_of(m, F, d->y, n, 1, (size_t)n), round + 1);
         if (track_val) {
-            double vl = loss_of(m, Fv, d->yv, d->nv);
+            double vl = loss_of(m, Fv, d->yv, d->nv, (size_t)k, 1);
             if (d->log_step) d->log_step(d->log_ctx, "val_loss", vl, round + 1);
             if (vl < best_val - 1e-12) { best_val = vl; best_round = round + 1; }
             else if (esr > 0 && round + 1 - best_round >= esr) break;
@@ -462,7 +524,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp);
-    free(F); free(Fv); free(g); free(h); free(gc); free(hc); free(feats); free(bag);
+    free(F); free(Fv); free(gh); free(ex); free(ghr); free(rooth); free(rootc); free(feats); free(bag);
     bins_free(&b);
     (void)err;
     return m;

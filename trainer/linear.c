@@ -281,21 +281,35 @@ static double lr_eval(struct lr_problem *pr, const double *th, double *g)
     for (int i = 0; i < n; i++) memcpy(Z + (size_t)i * k, b, (size_t)k * sizeof *b);
     if (p) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, p, 1.0, pr->X, p, W, k, 1.0, Z, k);
     /* Z becomes the residual (P − Y) · w_i / Σw */
-    for (int i = 0; i < n; i++) {
-        double *z = Z + (size_t)i * k, wi = pr->sw[i] / pr->sw_sum;
-        if (k == 1) {
+    if (k == 1)
+        for (int i = 0; i < n; i++) {
+            double *z = Z + (size_t)i * k, wi = pr->sw[i] / pr->sw_sum;
             double y = pr->Yw[i], zz = z[0];
             f += wi * (zz > 0 ? zz + log1p(exp(-zz)) : log1p(exp(zz))) - wi * y * zz;
             z[0] = wi * (1.0 / (1.0 + exp(-zz)) - y);
-        } else {
-            double mx = z[0], s = 0;
-            for (int j = 1; j < k; j++) if (z[j] > mx) mx = z[j];
-            for (int j = 0; j < k; j++) s += exp(z[j] - mx);
-            double lse = mx + log(s);
-            for (int j = 0; j < k; j++) {
-                double y = pr->Yw[(size_t)i * k + j];
-                f -= wi * y * (z[j] - lse);
-                z[j] = wi * (exp(z[j] - lse) - y);
+        }
+    else {
+        /* softmax in row blocks: shift by the row max, one vectorised exp over the block */
+        enum { RB = 256 };
+        double a[RB], ys[RB];
+        for (int i0 = 0; i0 < n; i0 += RB) {
+            int nb = n - i0 < RB ? n - i0 : RB;
+            double *Zb = Z + (size_t)i0 * k;
+            for (int t = 0; t < nb; t++) {
+                double *z = Zb + (size_t)t * k, mx = z[0], at = 0, yt = 0;
+                const double *y = pr->Yw + (size_t)(i0 + t) * k;
+                for (int j = 1; j < k; j++) if (z[j] > mx) mx = z[j];
+                for (int j = 0; j < k; j++) { z[j] -= mx; at += y[j] * z[j]; yt += y[j]; }
+                a[t] = at; ys[t] = yt;
+            }
+            vexp_nonpos(Zb, nb * k);
+            for (int t = 0; t < nb; t++) {
+                double *z = Zb + (size_t)t * k, s = 0, wi = pr->sw[i0 + t] / pr->sw_sum;
+                const double *y = pr->Yw + (size_t)(i0 + t) * k;
+                for (int j = 0; j < k; j++) s += z[j];
+                f -= wi * (a[t] - log(s) * ys[t]);
+                double inv = 1.0 / s;
+                for (int j = 0; j < k; j++) z[j] = wi * (z[j] * inv - y[j]);
             }
         }
     }

@@ -65,7 +65,7 @@ static void activate(int act, double *z, size_t n)
 static void activate_grad(int act, const double *a, double *delta, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) if (a[i] <= 0) delta[i] = 0; break;
+    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0 : delta[i]; break;  /* branchless */
     case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
     default: break;
@@ -137,7 +137,9 @@ static double output_delta(const struct mlp *m, double *Z, const double *y, int 
         } else {
             double mx = z[0], s = 0;
             for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
-            for (int c = 0; c < K; c++) { z[c] = exp(z[c] - mx); s += z[c]; }
+            for (int c = 0; c < K; c++) z[c] -= mx;
+            vexp_nonpos(z, K);
+            for (int c = 0; c < K; c++) s += z[c];
             int t = (int)y[i];
             L -= log(fmax(z[t] / s, 1e-300));
             for (int c = 0; c < K; c++) z[c] = z[c] / s - (c == t);
