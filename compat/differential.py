@@ -309,3 +309,30 @@ def split_accepted(mismatches, patterns):
     for m in mismatches:
         (ok if any(p.search(m) for p in patterns) else bad).append(m)
     return bad, ok
+
+
+def run_and_compare(name, scenario, cairn_url, mlflow_url, allowlist, prepare=None, max_lines=80):
+    """Runs one scenario against both servers, compares the exchanges,
+    counts the result and fails the test on any unaccepted mismatch.
+    `prepare` may filter or reorder each side's recorded exchanges."""
+    import uuid
+    uid_c = uuid.uuid4().hex[:10]
+    uid_m = uuid.uuid4().hex[:10]
+    rec_c, err_c = record(cairn_url, scenario, uid_c)
+    rec_m, err_m = record(mlflow_url, scenario, uid_m)
+    if prepare is not None:
+        rec_c, rec_m = prepare(rec_c), prepare(rec_m)
+    assert err_m is None, f"scenario {name} failed against MLflow itself: {err_m}"
+    mism = compare(name, normalise(rec_c, uid_c), normalise(rec_m, uid_m))
+    if err_c:
+        mism.insert(0, f"{name}: scenario raised on cairn: {err_c}")
+    bad, ok = split_accepted(mism, allowlist)
+    RESULTS["scenarios"] += 1
+    RESULTS["exchanges"] += len(rec_m)
+    RESULTS["mismatches"] += len(bad)
+    RESULTS["accepted"] += len(ok)
+    for line in ok:
+        print("accepted:", line)
+    for line in bad:
+        print("MISMATCH:", line)
+    assert not bad, f"{len(bad)} differential mismatches in {name}:\n" + "\n".join(bad[:max_lines])

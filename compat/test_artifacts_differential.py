@@ -229,31 +229,14 @@ def allowlist():
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_artifacts_differential(name, cairn_factory, mlflow_server, allowlist, monkeypatch):
-    import uuid
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
     # one download thread: directory downloads then go file by file in order
     monkeypatch.setattr(ArtifactRepository, "max_workers", property(lambda self: 1))
-    scenario = SCENARIOS[name]
-    cairn = cairn_factory()
-    uid_c = uuid.uuid4().hex[:10]
-    uid_m = uuid.uuid4().hex[:10]
-    rec_c, err_c = D.record(cairn.url, scenario, uid_c)
-    rec_m, err_m = D.record(mlflow_server.url, scenario, uid_m)
-    # the client probes server-info once per process and host (artifact
-    # downloads ask for the workspace): where it lands depends on history
-    rec_c = stable_order([e for e in rec_c if e.path != "/api/3.0/mlflow/server-info"])
-    rec_m = stable_order([e for e in rec_m if e.path != "/api/3.0/mlflow/server-info"])
-    assert err_m is None, f"scenario {name} failed against MLflow itself: {err_m}"
-    mism = D.compare(name, D.normalise(rec_c, uid_c), D.normalise(rec_m, uid_m))
-    if err_c:
-        mism.insert(0, f"{name}: scenario raised on cairn: {err_c}")
-    bad, ok = D.split_accepted(mism, allowlist)
-    D.RESULTS["scenarios"] += 1
-    D.RESULTS["exchanges"] += len(rec_m)
-    D.RESULTS["mismatches"] += len(bad)
-    D.RESULTS["accepted"] += len(ok)
-    for line in ok:
-        print("accepted:", line)
-    for line in bad:
-        print("MISMATCH:", line)
-    assert not bad, f"{len(bad)} differential mismatches in {name}:\n" + "\n".join(bad[:120])
+
+    def prepare(rec):
+        # the client probes server-info once per process and host (artifact
+        # downloads ask for the workspace): where it lands depends on history
+        return stable_order([e for e in rec if e.path != "/api/3.0/mlflow/server-info"])
+
+    D.run_and_compare(name, SCENARIOS[name], cairn_factory().url, mlflow_server.url, allowlist,
+                      prepare=prepare, max_lines=120)

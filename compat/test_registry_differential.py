@@ -135,24 +135,4 @@ def allowlist():
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_registry_differential(name, cairn_factory, mlflow_server, allowlist):
-    import uuid
-    scenario = SCENARIOS[name]
-    cairn = cairn_factory()
-    uid_c = uuid.uuid4().hex[:10]
-    uid_m = uuid.uuid4().hex[:10]
-    rec_c, err_c = D.record(cairn.url, scenario, uid_c)
-    rec_m, err_m = D.record(mlflow_server.url, scenario, uid_m)
-    assert err_m is None, f"scenario {name} failed against MLflow itself: {err_m}"
-    mism = D.compare(name, D.normalise(rec_c, uid_c), D.normalise(rec_m, uid_m))
-    if err_c:
-        mism.insert(0, f"{name}: scenario raised on cairn: {err_c}")
-    bad, ok = D.split_accepted(mism, allowlist)
-    D.RESULTS["scenarios"] += 1
-    D.RESULTS["exchanges"] += len(rec_m)
-    D.RESULTS["mismatches"] += len(bad)
-    D.RESULTS["accepted"] += len(ok)
-    for line in ok:
-        print("accepted:", line)
-    for line in bad:
-        print("MISMATCH:", line)
-    assert not bad, f"{len(bad)} differential mismatches in {name}:\n" + "\n".join(bad[:80])
+    D.run_and_compare(name, SCENARIOS[name], cairn_factory().url, mlflow_server.url, allowlist)
