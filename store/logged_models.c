@@ -593,8 +593,10 @@ static int search_tx(struct db_conn *c, void *p, struct error *err)
 int store_search_logged_models(struct arena *a, const struct logged_model_search *s, struct logged_model **out,
                                size_t *n, struct error *err)
 {
+    /* reads run autocommit, as run search does: READ COMMITTED gives a
+     * transaction no single snapshot, and BEGIN/COMMIT cost two round trips */
     struct search_ctx x = { a, s, NULL, 0 };
-    if (db_tx(search_tx, &x, err))
+    if (db_run(search_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;
