@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <emmintrin.h>
+#include <immintrin.h>
 
 #include "model.h"
 #include "bins.h"
@@ -131,7 +131,7 @@ struct grower {
     int n, p;
     const double *gh;       /* interleaved (g, h) per row */
     const double *root_gh;  /* non-NULL: the root histogram's (g, h), bin-major, stride root_stride */
-    const int *root_c;      /* its counts */
+    const double *root_c;   /* its counts (exact small integers as doubles), same stride */
     size_t root_stride;
     int *idx, *tmp;
     int num_leaves, max_depth, min_data;
@@ -252,7 +252,7 @@ static void grow_tree(struct grower *gr, int count)
         for (int q = 0; q < gr->b->total; q++) {
             leaves[0].hist[q].g = gr->root_gh[(size_t)q * gr->root_stride];
             leaves[0].hist[q].h = gr->root_gh[(size_t)q * gr->root_stride + 1];
-            leaves[0].hist[q].c = gr->root_c[q];
+            leaves[0].hist[q].c = (int)gr->root_c[(size_t)q * gr->root_stride];
         }
     } else
         build_hist(gr, &leaves[0]);
@@ -365,6 +365,127 @@ static double loss_of(const struct gbdt *m, const double *F, const double *y, in
     return L / n;
 }
 
+static void *alloc64(size_t bytes)
+{
+    size_t sz = (bytes + 63) / 64 * 64;
+    void *q = aligned_alloc(64, sz ? sz : 64);
+    if (!q) { fprintf(stderr, "out of memory\n"); abort(); }
+    return q;
+}
+
+/* Softmax gradients for a block of rows at a time: the exps of a whole block go through one
+ * vexp_nonpos call (lane-independent, so the values are those of a per-row call). */
+enum { SM_BLOCK = 512 };
+struct softmax_scratch { double *ex, *mx, *s; };
+
+static struct softmax_scratch *softmax_scratch_new(int k)
+{
+    struct softmax_scratch *sm = xmalloc(sizeof *sm);
+    sm->ex = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->ex);
+    sm->mx = xmalloc(SM_BLOCK * sizeof *sm->mx);
+    sm->s = xmalloc(SM_BLOCK * sizeof *sm->s);
+    return sm;
+}
+
+static void softmax_scratch_free(struct softmax_scratch *sm)
+{
+    if (!sm) return;
+    free(sm->ex); free(sm->mx); free(sm->s); free(sm);
+}
+
+/* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h) and, when ghr is
+ * non-NULL, the row-major records (stride W) the shared root pass adds. */
+static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, double *ghr, int W,
+                          struct softmax_scratch *sm)
+{
+    double *ex = sm->ex, *mx = sm->mx, *s = sm->s;
+    for (int i0 = 0; i0 < n; i0 += SM_BLOCK) {
+        int bn = n - i0 < SM_BLOCK ? n - i0 : SM_BLOCK;
+        memcpy(mx, F + i0, (size_t)bn * sizeof *mx);
+        for (int c = 1; c < k; c++) {
+            const double *Fc = F + (size_t)c * n + i0;
+            for (int i = 0; i < bn; i++) mx[i] = Fc[i] > mx[i] ? Fc[i] : mx[i];
+        }
+        for (int c = 0; c < k; c++) {
+            const double *Fc = F + (size_t)c * n + i0;
+            double *e = ex + (size_t)c * bn;
+            for (int i = 0; i < bn; i++) e[i] = Fc[i] - mx[i];
+        }
+        vexp_nonpos(ex, k * bn);
+        for (int i = 0; i < bn; i++) s[i] = 0;
+        for (int c = 0; c < k; c++) {
+            const double *e = ex + (size_t)c * bn;
+            for (int i = 0; i < bn; i++) s[i] += e[i];
+        }
+        for (int c = 0; c < k; c++) {
+            const double *e = ex + (size_t)c * bn;
+            double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0;
+            for (int i = 0; i < bn; i++) {
+                double q = e[i] / s[i], hq = q * (1 - q);
+                o[2 * i] = q - (y[i0 + i] == c);
+                o[2 * i + 1] = hq > 1e-16 ? hq : 1e-16;   /* fmax, inlined */
+            }
+            if (ghr) {
+                double *r = ghr + (size_t)i0 * W + 2 * c;
+                for (int i = 0; i < bn; i++) _mm_storeu_pd(r + (size_t)i * W, _mm_loadu_pd(o + 2 * i));
+            }
+        }
+    }
+}
+
+/* All k root histograms in one sweep over the rows: each (row, feature) adds the row's W-double
+ * record (g, h per class, 1.0 for the count) to its bin's record. Every path does the same
+ * element-wise IEEE additions in the same order, so results don't depend on the path. */
+__attribute__((target("avx512f"))) static void root_hist_avx512(const struct bins *b, const unsigned char *B,
+                                                                 const int *rows, int nrows, const double *rec,
+                                                                 size_t W, double *hist)
+{
+    int p = b->p;
+    const int *off = b->off;
+    if (W == 8) {
+        for (int t = 0; t < nrows; t++) {
+            int r = rows[t];
+            const unsigned char *row = B + (size_t)r * p;
+            __m512d v = _mm512_load_pd(rec + (size_t)r * 8);
+            for (int j = 0; j < p; j++) {
+                double *dst = hist + (size_t)(off[j] + row[j]) * 8;
+                _mm512_store_pd(dst, _mm512_add_pd(_mm512_load_pd(dst), v));
+            }
+        }
+        return;
+    }
+    for (int t = 0; t < nrows; t++) {
+        int r = rows[t];
+        const unsigned char *row = B + (size_t)r * p;
+        const double *src = rec + (size_t)r * W;
+        for (int j = 0; j < p; j++) {
+            double *dst = hist + (size_t)(off[j] + row[j]) * W;
+            for (size_t e = 0; e < W; e += 8)
+                _mm512_store_pd(dst + e, _mm512_add_pd(_mm512_load_pd(dst + e), _mm512_load_pd(src + e)));
+        }
+    }
+}
+
+static void root_hist(const struct bins *b, const unsigned char *B, const int *rows, int nrows,
+                      const double *rec, size_t W, double *hist)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* benign race: same value */
+    memset(hist, 0, (size_t)b->total * W * sizeof *hist);
+    if (avx512) { root_hist_avx512(b, B, rows, nrows, rec, W, hist); return; }
+    int p = b->p;
+    for (int t = 0; t < nrows; t++) {
+        int r = rows[t];
+        const unsigned char *row = B + (size_t)r * p;
+        const double *src = rec + (size_t)r * W;
+        for (int j = 0; j < p; j++) {
+            double *dst = hist + (size_t)(b->off[j] + row[j]) * W;
+            for (size_t e = 0; e < W; e += 2)
+                _mm_store_pd(dst + e, _mm_add_pd(_mm_load_pd(dst + e), _mm_load_pd(src + e)));
+        }
+    }
+}
+
 static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char *err)
 {
     const double *v = hp->v;
@@ -394,13 +515,18 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int i = 0; i < d->nv; i++) memcpy(Fv + (size_t)i * k, m->base, (size_t)k * sizeof *Fv);
     /* F during fitting is class-major (F[c * n + i]): a tree's leaf updates then touch one
      * contiguous column. gh holds per class the interleaved (g, h) pairs the histograms add. */
-    double *gh = xmalloc((size_t)n * k * 2 * sizeof *gh), *ex = xmalloc((size_t)k * sizeof *ex);
+    double *gh = xmalloc((size_t)n * k * 2 * sizeof *gh);
+    int *yi = xmalloc((size_t)(n ? n : 1) * sizeof *yi);
+    for (int i = 0; i < n; i++) yi[i] = K ? (int)d->y[i] : 0;
+    struct softmax_scratch *sm = k > 1 ? softmax_scratch_new(k) : NULL;
     /* multiclass with every feature: all k root histograms in one sweep over the rows
      * (row-major copy of the gradients, bins × classes accumulators) */
     int shared_root = k > 1 && v[GP_FF] >= 1.0;
-    double *ghr = shared_root ? xmalloc((size_t)n * k * 2 * sizeof *ghr) : NULL;
-    double *rooth = shared_root ? xmalloc((size_t)(b.total ? b.total : 1) * k * 2 * sizeof *rooth) : NULL;
-    int *rootc = shared_root ? xmalloc((size_t)(b.total ? b.total : 1) * sizeof *rootc) : NULL;
+    int W = shared_root ? (2 * k + 1 + 7) / 8 * 8 : 0;   /* record: g, h per class, count, zero pad */
+    double *ghr = shared_root ? alloc64((size_t)n * W * sizeof *ghr) : NULL;
+    double *rooth = shared_root ? alloc64((size_t)(b.total ? b.total : 1) * W * sizeof *rooth) : NULL;
+    for (size_t i = 0; shared_root && i < (size_t)n; i++)
+        for (int e = 2 * k; e < W; e++) ghr[i * W + e] = e == 2 * k ? 1.0 : 0.0;
     int *feats = xmalloc((size_t)p * sizeof *feats), *bag = xmalloc((size_t)n * sizeof *bag);
     struct grower gr = {0};
     gr.b = &b; gr.n = n; gr.p = p;
@@ -424,36 +550,15 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     int track_val = d->nv && (esr > 0 || d->log_step);
     for (int round = 0; round < rounds; round++) {
         /* gradients */
-        for (int i = 0; i < n; i++) {
-            double *o = gh + 2 * (size_t)i;
-            if (!K) { o[0] = F[i] - d->y[i]; o[1] = 1; }
-            else if (k == 1) {
-                double q = 1.0 / (1.0 + exp(-F[i]));
-                o[0] = q - d->y[i]; o[1] = fmax(q * (1 - q), 1e-16);
-            } else {
-                double mx = F[i], s = 0;
-                for (int c = 1; c < k; c++) if (F[(size_t)c * n + i] > mx) mx = F[(size_t)c * n + i];
-                for (int c = 0; c < k; c++) ex[c] = F[(size_t)c * n + i] - mx;
-                vexp_nonpos(ex, k);
-                for (int c = 0; c < k; c++) s += ex[c];
-                /* row-major when the shared root pass wants it (transposed below), else class-major */
-                size_t cs = ghr ? 2 : (size_t)2 * n;
-                if (ghr) o = ghr + (size_t)i * k * 2;
-                for (int c = 0; c < k; c++) {
-                    double q = ex[c] / s;
-                    o[(size_t)c * cs] = q - ((int)d->y[i] == c);
-                    double hq = q * (1 - q);
-                    o[(size_t)c * cs + 1] = hq > 1e-16 ? hq : 1e-16;   /* fmax, inlined */
-                }
-            }
-        }
-        if (ghr)   /* blocked transpose to the class-major copy the tree growers read */
-            for (int i0 = 0; i0 < n; i0 += 64) {
-                int i1 = i0 + 64 < n ? i0 + 64 : n;
-                for (int c = 0; c < k; c++) {
-                    double *dst = gh + (size_t)c * 2 * n;
-                    for (int i = i0; i < i1; i++)
-                        _mm_storeu_pd(dst + 2 * (size_t)i, _mm_loadu_pd(ghr + ((size_t)i * k + c) * 2));
+        if (k > 1)
+            softmax_grads(F, yi, n, k, gh, ghr, W, sm);
+        else
+            for (int i = 0; i < n; i++) {
+                double *o = gh + 2 * (size_t)i;
+                if (!K) { o[0] = F[i] - d->y[i]; o[1] = 1; }
+                else {
+                    double q = 1.0 / (1.0 + exp(-F[i]));
+                    o[0] = q - d->y[i]; o[1] = fmax(q * (1 - q), 1e-16);
                 }
             }
         if (v[GP_BAGF] < 1.0 && v[GP_BAGFREQ] > 0 && round % (int)v[GP_BAGFREQ] == 0) {
@@ -464,22 +569,8 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             qsort(bag, (size_t)nbag, sizeof *bag, cmp_int);
         }
         if (shared_root) {
-            size_t st = (size_t)k * 2;
-            memset(rooth, 0, (size_t)b.total * st * sizeof *rooth);
-            memset(rootc, 0, (size_t)b.total * sizeof *rootc);
-            for (int t = 0; t < nbag; t++) {
-                int r = bag[t];
-                const unsigned char *row = b.B + (size_t)r * p;
-                const double *src = ghr + (size_t)r * st;
-                for (int j = 0; j < p; j++) {
-                    int q = b.off[j] + row[j];
-                    double *dst = rooth + (size_t)q * st;
-                    for (size_t e = 0; e < st; e += 2)
-                        _mm_storeu_pd(dst + e, _mm_add_pd(_mm_loadu_pd(dst + e), _mm_loadu_pd(src + e)));
-                    rootc[q]++;
-                }
-            }
-            gr.root_c = rootc; gr.root_stride = st;
+            root_hist(&b, b.B, bag, nbag, ghr, (size_t)W, rooth);
+            gr.root_stride = (size_t)W; gr.root_c = rooth + 2 * (size_t)k;
         }
         for (int c = 0; c < k; c++) {
             /* features for this tree */
@@ -524,7 +615,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp);
-    free(F); free(Fv); free(gh); free(ex); free(ghr); free(rooth); free(rootc); free(feats); free(bag);
+    free(F); free(Fv); free(gh); free(yi); softmax_scratch_free(sm); free(ghr); free(rooth); free(feats); free(bag);
     bins_free(&b);
     (void)err;
     return m;
