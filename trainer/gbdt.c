@@ -117,7 +117,9 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* ---- tree growth ---- */
-struct hbin { double g, h; int c; };
+/* one 32-byte bin: g, h, the row count (an exact integer as a double) and a zero pad, so a row's
+ * contribution (g, h, 1, 0) is one 4-wide addition */
+struct hbin { double g, h, c, pad; };
 struct leaf {
     int start, count, depth, node;
     double G, H;
@@ -128,6 +130,7 @@ struct leaf {
 
 struct grower {
     const struct bins *b;
+    const unsigned char *BT;  /* the bins column-major (p × n): a split's partition reads one column */
     int n, p;
     const double *gh;       /* interleaved (g, h) per row */
     const double *root_gh;  /* non-NULL: the root histogram's (g, h), bin-major, stride root_stride */
@@ -139,6 +142,7 @@ struct grower {
     const int *feats;
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
+    struct hbin *scratch;   /* 4 histogram copies for build_hist */
     /* output tree (local node arrays) */
     int nnodes, cap;
     int *feature, *bin, *left, *right;
@@ -161,39 +165,83 @@ static double leaf_score(double G, double H, double l1, double l2)
     return t * t / (H + l2 + 1e-300);
 }
 
+/* Rows of one leaf go round-robin to nc histogram copies (copy t % nc, stride cs bins): rows of a
+ * leaf often repeat a bin, and one copy would chain every such addition on the previous one's
+ * store. The caller sums the copies in a fixed order. */
+__attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *B, int p, const int *off,
+                                                            const int *feats, int nfeats, const int *idx, int cnt,
+                                                            const double *gh, struct hbin *hist, int nc, size_t cs)
+{
+    const __m128d one = _mm_set_pd(0.0, 1.0);
+    for (int t = 0; t < cnt; t++) {
+        int r = idx[t];
+        if (t + 16 < cnt) {
+            _mm_prefetch((const char *)(gh + 2 * (size_t)idx[t + 16]), _MM_HINT_T0);
+            _mm_prefetch((const char *)(B + (size_t)idx[t + 16] * p), _MM_HINT_T0);
+        }
+        const unsigned char *row = B + (size_t)r * p;
+        struct hbin *h = hist + (size_t)(t & (nc - 1)) * cs;
+        __m256d v = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(gh + 2 * (size_t)r)), one, 1);
+        if (nfeats == p)    /* every feature: no indirection, the row's bytes read in order */
+            for (int j = 0; j < p; j++) {
+                double *d = &h[off[j] + row[j]].g;
+                _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), v));
+            }
+        else
+            for (int fi = 0; fi < nfeats; fi++) {
+                int j = feats[fi];
+                double *d = &h[off[j] + row[j]].g;
+                _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), v));
+            }
+    }
+}
+
+static int have_avx2(void)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    return avx2;
+}
+
 static void build_hist(struct grower *gr, struct leaf *lf)
 {
-    int p = gr->p;
-    memset(lf->hist, 0, (size_t)gr->b->total * sizeof *lf->hist);
+    int p = gr->p, total = gr->b->total;
     const int *off = gr->b->off, *idx = gr->idx + lf->start;
     const unsigned char *B = gr->b->B;
     const double *gh = gr->gh;
-    struct hbin *hist = lf->hist;
-    /* (g, h) added as one SSE2 pair: the same two IEEE additions as scalar code */
-    if (gr->nfeats == p) {
-        /* every feature: no indirection, the row's bytes read in order */
+    /* copies only when the rows outweigh summing the copies */
+    long work = (long)lf->count * gr->nfeats;
+    int nc = work >= 16L * 4 * total ? 4 : work >= 16L * 2 * total ? 2 : 1;
+    struct hbin *hist = nc > 1 ? gr->scratch : lf->hist;
+    size_t cs = (size_t)total;
+    memset(hist, 0, (size_t)nc * cs * sizeof *hist);
+    if (have_avx2())
+        hist_rows_avx2(B, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, hist, nc, cs);
+    else {   /* SSE2: the same element-wise additions as the AVX2 path */
+        const __m128d one = _mm_set_pd(0.0, 1.0);
         for (int t = 0; t < lf->count; t++) {
             int r = idx[t];
             const unsigned char *row = B + (size_t)r * p;
+            struct hbin *h = hist + (size_t)(t & (nc - 1)) * cs;
             __m128d v = _mm_loadu_pd(gh + 2 * (size_t)r);
-            for (int j = 0; j < p; j++) {
-                struct hbin *hb = &hist[off[j] + row[j]];
-                _mm_storeu_pd(&hb->g, _mm_add_pd(_mm_loadu_pd(&hb->g), v));
-                hb->c++;
+            for (int fi = 0; fi < gr->nfeats; fi++) {
+                int j = gr->feats[fi];
+                struct hbin *hb = &h[off[j] + row[j]];
+                _mm_store_pd(&hb->g, _mm_add_pd(_mm_load_pd(&hb->g), v));
+                _mm_store_pd(&hb->c, _mm_add_pd(_mm_load_pd(&hb->c), one));
             }
         }
-        return;
     }
-    for (int t = 0; t < lf->count; t++) {
-        int r = idx[t];
-        const unsigned char *row = B + (size_t)r * p;
-        __m128d v = _mm_loadu_pd(gh + 2 * (size_t)r);
-        for (int fi = 0; fi < gr->nfeats; fi++) {
-            int j = gr->feats[fi];
-            struct hbin *hb = &hist[off[j] + row[j]];
-            _mm_storeu_pd(&hb->g, _mm_add_pd(_mm_loadu_pd(&hb->g), v));
-            hb->c++;
+    if (nc == 1) return;
+    /* lf->hist = ((copy0 + copy1) + copy2) + copy3, bin by bin */
+    struct hbin *dst = lf->hist;
+    for (size_t q = 0; q < cs; q++) {
+        __m128d gh2 = _mm_load_pd(&hist[q].g), cp = _mm_load_pd(&hist[q].c);
+        for (int c = 1; c < nc; c++) {
+            gh2 = _mm_add_pd(gh2, _mm_load_pd(&hist[c * cs + q].g));
+            cp = _mm_add_pd(cp, _mm_load_pd(&hist[c * cs + q].c));
         }
+        _mm_store_pd(&dst[q].g, gh2); _mm_store_pd(&dst[q].c, cp);
     }
 }
 
@@ -206,11 +254,10 @@ static void best_split(struct grower *gr, struct leaf *lf)
     for (int fi = 0; fi < gr->nfeats; fi++) {
         int j = gr->feats[fi], nb = gr->b->nthr[j] + 1;
         const struct hbin *hist = lf->hist + gr->b->off[j];
-        double GL = 0, HL = 0;
-        int CL = 0;
+        double GL = 0, HL = 0, CL = 0;
         for (int s = 0; s < nb - 1; s++) {
             GL += hist[s].g; HL += hist[s].h; CL += hist[s].c;
-            int CR = lf->count - CL;
+            double CR = lf->count - CL;
             if (CL < gr->min_data) continue;
             if (CR < gr->min_data) break;
             double HR = lf->H - HL;
@@ -240,7 +287,6 @@ static int new_node(struct grower *gr)
 /* Grow one tree on rows idx[0..count). Leaves get −T(G)/(H+λ)·lr. */
 static void grow_tree(struct grower *gr, int count)
 {
-    int p = gr->p;
     struct leaf *leaves = xcalloc((size_t)gr->num_leaves, sizeof *leaves);
     int nl = 1;
     gr->nnodes = 0;
@@ -252,7 +298,8 @@ static void grow_tree(struct grower *gr, int count)
         for (int q = 0; q < gr->b->total; q++) {
             leaves[0].hist[q].g = gr->root_gh[(size_t)q * gr->root_stride];
             leaves[0].hist[q].h = gr->root_gh[(size_t)q * gr->root_stride + 1];
-            leaves[0].hist[q].c = (int)gr->root_c[(size_t)q * gr->root_stride];
+            leaves[0].hist[q].c = gr->root_c[(size_t)q * gr->root_stride];
+            leaves[0].hist[q].pad = 0;
         }
     } else
         build_hist(gr, &leaves[0]);
@@ -267,9 +314,9 @@ static void grow_tree(struct grower *gr, int count)
         /* stable partition of the leaf's rows */
         {   /* branchless: both stores always happen, one cursor advances */
             int *ix = gr->idx + lf->start, *tp = gr->tmp;
-            const unsigned char *Bj = gr->b->B + j;
+            const unsigned char *Bj = gr->BT + (size_t)j * gr->n;
             for (int t = 0; t < lf->count; t++) {
-                int r = ix[t], go = Bj[(size_t)r * p] <= s;
+                int r = ix[t], go = Bj[r] <= s;
                 ix[nleft] = r; tp[nright] = r;
                 nleft += go; nright += !go;
             }
@@ -295,8 +342,7 @@ static void grow_tree(struct grower *gr, int count)
             int jj = gr->feats[fi];
             for (int q = 0; q <= gr->b->nthr[jj]; q++) {
                 size_t o = (size_t)gr->b->off[jj] + q;
-                large->hist[o].g -= small->hist[o].g;
-                large->hist[o].h -= small->hist[o].h;
+                _mm_store_pd(&large->hist[o].g, _mm_sub_pd(_mm_load_pd(&large->hist[o].g), _mm_load_pd(&small->hist[o].g)));
                 large->hist[o].c -= small->hist[o].c;
             }
         }
@@ -539,7 +585,13 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_start = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_start);
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
-    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = xmalloc((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    gr.scratch = alloc64((size_t)(b.total ? b.total : 1) * 4 * sizeof *gr.scratch);
+    unsigned char *BT = xmalloc((size_t)(n ? n : 1) * (p ? p : 1));
+    for (int i0 = 0; i0 < n; i0 += 256)
+        for (int j = 0; j < p; j++)
+            for (int i = i0; i < n && i < i0 + 256; i++) BT[(size_t)j * n + i] = b.B[(size_t)i * p + j];
+    gr.BT = BT;
     struct rng rng;
     rng_seed(&rng, d->seed);
     int nbag = n, cap = 0, best_round = 0, esr = (int)v[GP_ESR];
@@ -612,9 +664,10 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
         m->nnodes = m->tree_start[m->ntrees];
     }
     for (int l = 0; l < gr.num_leaves; l++) free(gr.pool[l]);
+    free(gr.scratch);
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
-    free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp);
+    free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp); free(BT);
     free(F); free(Fv); free(gh); free(yi); softmax_scratch_free(sm); free(ghr); free(rooth); free(feats); free(bag);
     bins_free(&b);
     (void)err;
