@@ -269,6 +269,50 @@ static void best_split(struct grower *gr, struct leaf *lf)
     if (lf->feat >= 0) lf->gain = best;
 }
 
+/* Stable partition of rows ix[0..cnt) by Bj[r] <= s: the left rows stay in ix (in order), the
+ * right rows go to tp (in order). Returns the number of left rows. AVX-512: 16 rows at a time,
+ * bins gathered as dwords (Bj has 3 readable bytes past its end), rows compressed left and right. */
+__attribute__((target("avx512f"))) static int partition_avx512(int *ix, int cnt, int *tp, const unsigned char *Bj, int s)
+{
+    int nl = 0, nr = 0, t = 0;
+    const __m512i thr = _mm512_set1_epi32(s), ff = _mm512_set1_epi32(255);
+    for (; t + 16 <= cnt; t += 16) {
+        __m512i r = _mm512_loadu_si512((const void *)(ix + t));
+        __m512i bv = _mm512_and_si512(_mm512_i32gather_epi32(r, (const void *)Bj, 1), ff);
+        __mmask16 m = _mm512_cmple_epu32_mask(bv, thr);
+        int c = __builtin_popcount((unsigned)m);
+        /* nl <= t: the 16-lane store only overwrites rows already loaded */
+        _mm512_storeu_si512((void *)(ix + nl), _mm512_maskz_compress_epi32(m, r));
+        _mm512_storeu_si512((void *)(tp + nr), _mm512_maskz_compress_epi32((__mmask16)~m, r));
+        nl += c; nr += 16 - c;
+    }
+    for (; t < cnt; t++) {
+        int r = ix[t], go = Bj[r] <= s;
+        ix[nl] = r; tp[nr] = r;
+        nl += go; nr += !go;
+    }
+    return nl;
+}
+
+static int have_avx512(void)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* benign race: same value */
+    return avx512;
+}
+
+static int partition_rows(int *ix, int cnt, int *tp, const unsigned char *Bj, int s)
+{
+    if (have_avx512()) return partition_avx512(ix, cnt, tp, Bj, s);
+    int nl = 0, nr = 0;
+    for (int t = 0; t < cnt; t++) {   /* branchless: both stores always happen, one cursor advances */
+        int r = ix[t], go = Bj[r] <= s;
+        ix[nl] = r; tp[nr] = r;
+        nl += go; nr += !go;
+    }
+    return nl;
+}
+
 static int new_node(struct grower *gr)
 {
     if (gr->nnodes == gr->cap) {
@@ -312,15 +356,8 @@ static void grow_tree(struct grower *gr, int count)
         struct leaf *lf = &leaves[bi], *rt = &leaves[nl++];
         int j = lf->feat, s = lf->bin, nleft = 0, nright = 0;
         /* stable partition of the leaf's rows */
-        {   /* branchless: both stores always happen, one cursor advances */
-            int *ix = gr->idx + lf->start, *tp = gr->tmp;
-            const unsigned char *Bj = gr->BT + (size_t)j * gr->n;
-            for (int t = 0; t < lf->count; t++) {
-                int r = ix[t], go = Bj[r] <= s;
-                ix[nleft] = r; tp[nright] = r;
-                nleft += go; nright += !go;
-            }
-        }
+        nleft = partition_rows(gr->idx + lf->start, lf->count, gr->tmp, gr->BT + (size_t)j * gr->n, s);
+        nright = lf->count - nleft;
         memcpy(gr->idx + lf->start + nleft, gr->tmp, (size_t)nright * sizeof *gr->tmp);
         int node = lf->node, ln = new_node(gr), rn = new_node(gr);
         gr->feature[node] = j; gr->bin[node] = s; gr->left[node] = ln; gr->right[node] = rn;
@@ -577,7 +614,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     struct grower gr = {0};
     gr.b = &b; gr.n = n; gr.p = p;
     gr.idx = xmalloc((size_t)n * sizeof *gr.idx);
-    gr.tmp = xmalloc((size_t)n * sizeof *gr.tmp);
+    gr.tmp = xmalloc(((size_t)n + 16) * sizeof *gr.tmp);
     gr.num_leaves = (int)v[GP_LEAVES]; gr.max_depth = (int)v[GP_DEPTH]; gr.min_data = (int)v[GP_MINDATA];
     gr.min_hess = v[GP_MINHESS]; gr.l1 = v[GP_L1]; gr.l2 = v[GP_L2]; gr.min_gain = v[GP_MINGAIN];
     gr.lr = v[GP_LR]; gr.feats = feats;
@@ -587,7 +624,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
     gr.scratch = alloc64((size_t)(b.total ? b.total : 1) * 4 * sizeof *gr.scratch);
-    unsigned char *BT = xmalloc((size_t)(n ? n : 1) * (p ? p : 1));
+    unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
         for (int j = 0; j < p; j++)
             for (int i = i0; i < n && i < i0 + 256; i++) BT[(size_t)j * n + i] = b.B[(size_t)i * p + j];
