@@ -136,6 +136,8 @@ struct grower {
     const double *root_gh;  /* non-NULL: the root histogram's (g, h), bin-major, stride root_stride */
     const double *root_c;   /* its counts (exact small integers as doubles), same stride */
     size_t root_stride;
+    int root_sums;          /* root_G/root_H hold the sums over rows 0..n-1 (every row in the tree) */
+    double root_G, root_H;
     int *idx, *tmp;
     int num_leaves, max_depth, min_data;
     double min_hess, l1, l2, min_gain, lr;
@@ -204,7 +206,40 @@ static int have_avx2(void)
     return avx2;
 }
 
-static void build_hist(struct grower *gr, struct leaf *lf)
+/* dst[q] = ((h[q] + h[cs + q]) + …) over nc copies; then, if large, large[q] -= dst[q]
+ * (element-wise on (g, h, count, pad), so the pad stays zero) */
+__attribute__((target("avx2"))) static void hist_finish_avx2(struct hbin *dst, const struct hbin *h, int nc, size_t cs,
+                                                              struct hbin *large, size_t from, size_t to)
+{
+    for (size_t q = from; q < to; q++) {
+        __m256d v = _mm256_load_pd(&h[q].g);
+        for (int c = 1; c < nc; c++) v = _mm256_add_pd(v, _mm256_load_pd(&h[c * cs + q].g));
+        if (nc > 1) _mm256_store_pd(&dst[q].g, v);
+        if (large) _mm256_store_pd(&large[q].g, _mm256_sub_pd(_mm256_load_pd(&large[q].g), v));
+    }
+}
+
+static void hist_finish(struct hbin *dst, const struct hbin *h, int nc, size_t cs, struct hbin *large,
+                        size_t from, size_t to)
+{
+    if (have_avx2()) { hist_finish_avx2(dst, h, nc, cs, large, from, to); return; }
+    for (size_t q = from; q < to; q++) {   /* SSE2: the same element-wise operations */
+        __m128d a = _mm_load_pd(&h[q].g), b = _mm_load_pd(&h[q].c);
+        for (int c = 1; c < nc; c++) {
+            a = _mm_add_pd(a, _mm_load_pd(&h[c * cs + q].g));
+            b = _mm_add_pd(b, _mm_load_pd(&h[c * cs + q].c));
+        }
+        if (nc > 1) { _mm_store_pd(&dst[q].g, a); _mm_store_pd(&dst[q].c, b); }
+        if (large) {
+            _mm_store_pd(&large[q].g, _mm_sub_pd(_mm_load_pd(&large[q].g), a));
+            _mm_store_pd(&large[q].c, _mm_sub_pd(_mm_load_pd(&large[q].c), b));
+        }
+    }
+}
+
+/* lf's histogram over its rows; when large is given (the sibling holding the parent's histogram),
+ * large −= lf's histogram on the selected features */
+static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
 {
     int p = gr->p, total = gr->b->total;
     const int *off = gr->b->off, *idx = gr->idx + lf->start;
@@ -233,17 +268,13 @@ static void build_hist(struct grower *gr, struct leaf *lf)
             }
         }
     }
-    if (nc == 1) return;
-    /* lf->hist = ((copy0 + copy1) + copy2) + copy3, bin by bin */
-    struct hbin *dst = lf->hist;
-    for (size_t q = 0; q < cs; q++) {
-        __m128d gh2 = _mm_load_pd(&hist[q].g), cp = _mm_load_pd(&hist[q].c);
-        for (int c = 1; c < nc; c++) {
-            gh2 = _mm_add_pd(gh2, _mm_load_pd(&hist[c * cs + q].g));
-            cp = _mm_add_pd(cp, _mm_load_pd(&hist[c * cs + q].c));
+    if (nc == 1 && !large) return;
+    if (gr->nfeats == p) hist_finish(lf->hist, hist, nc, cs, large, 0, cs);
+    else
+        for (int fi = 0; fi < gr->nfeats; fi++) {
+            int j = gr->feats[fi];
+            hist_finish(lf->hist, hist, nc, cs, large, (size_t)off[j], (size_t)off[j] + gr->b->nthr[j] + 1);
         }
-        _mm_store_pd(&dst[q].g, gh2); _mm_store_pd(&dst[q].c, cp);
-    }
 }
 
 /* gain[s] = leaf_score(GL[s], HL[s]) + leaf_score(G - GL[s], H - HL[s]) - parent for s in [lo, hi],
@@ -372,7 +403,9 @@ static void grow_tree(struct grower *gr, int count)
     leaves[0].start = 0; leaves[0].count = count; leaves[0].node = new_node(gr);
     int npool = 0;
     leaves[0].hist = gr->pool[npool++];
-    for (int t = 0; t < count; t++) { leaves[0].G += gr->gh[2 * (size_t)gr->idx[t]]; leaves[0].H += gr->gh[2 * (size_t)gr->idx[t] + 1]; }
+    if (gr->root_sums) { leaves[0].G = gr->root_G; leaves[0].H = gr->root_H; }   /* same rows, same order */
+    else
+        for (int t = 0; t < count; t++) { leaves[0].G += gr->gh[2 * (size_t)gr->idx[t]]; leaves[0].H += gr->gh[2 * (size_t)gr->idx[t] + 1]; }
     if (gr->root_gh) {     /* shared multiclass pass already summed it, in the same row order */
         for (int q = 0; q < gr->b->total; q++) {
             leaves[0].hist[q].g = gr->root_gh[(size_t)q * gr->root_stride];
@@ -381,7 +414,7 @@ static void grow_tree(struct grower *gr, int count)
             leaves[0].hist[q].pad = 0;
         }
     } else
-        build_hist(gr, &leaves[0]);
+        build_hist(gr, &leaves[0], NULL);
     best_split(gr, &leaves[0]);
     while (nl < gr->num_leaves) {
         int bi = -1;
@@ -409,15 +442,7 @@ static void grow_tree(struct grower *gr, int count)
         struct leaf *small = nleft <= nright ? lf : rt, *large = small == lf ? rt : lf;
         struct hbin *ph = parent.hist;
         if (small == lf) { lf->hist = rt->hist; rt->hist = ph; } else { lf->hist = ph; }
-        build_hist(gr, small);
-        for (int fi = 0; fi < gr->nfeats; fi++) {
-            int jj = gr->feats[fi];
-            for (int q = 0; q <= gr->b->nthr[jj]; q++) {
-                size_t o = (size_t)gr->b->off[jj] + q;
-                _mm_store_pd(&large->hist[o].g, _mm_sub_pd(_mm_load_pd(&large->hist[o].g), _mm_load_pd(&small->hist[o].g)));
-                large->hist[o].c -= small->hist[o].c;
-            }
-        }
+        build_hist(gr, small, large->hist);
         best_split(gr, lf);
         best_split(gr, rt);
     }
@@ -512,11 +537,15 @@ static void softmax_scratch_free(struct softmax_scratch *sm)
 }
 
 /* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h) and, when ghr is
- * non-NULL, the row-major records (stride W) the shared root pass adds. */
-static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, double *ghr, int W,
-                          struct softmax_scratch *sm)
+ * non-NULL, the row-major records (stride W) the shared root pass adds. Gs/Hs (k each) get the
+ * per-class sums of g and h over rows 0..n-1 in row order. The loops are plain element-wise code
+ * (max, subtraction, division, no reassociation), so the AVX2 clone computes the same values. */
+static inline __attribute__((always_inline)) void softmax_body(const double *F, const int *y, int n, int k, double *gh,
+                                                               double *ghr, int W, struct softmax_scratch *sm,
+                                                               double *Gs, double *Hs)
 {
     double *ex = sm->ex, *mx = sm->mx, *s = sm->s;
+    for (int c = 0; c < k; c++) Gs[c] = Hs[c] = 0;
     for (int i0 = 0; i0 < n; i0 += SM_BLOCK) {
         int bn = n - i0 < SM_BLOCK ? n - i0 : SM_BLOCK;
         memcpy(mx, F + i0, (size_t)bn * sizeof *mx);
@@ -536,19 +565,37 @@ static void softmax_grads(const double *F, const int *y, int n, int k, double *g
             for (int i = 0; i < bn; i++) s[i] += e[i];
         }
         for (int c = 0; c < k; c++) {
-            const double *e = ex + (size_t)c * bn;
-            double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0;
-            for (int i = 0; i < bn; i++) {
-                double q = e[i] / s[i], hq = q * (1 - q);
-                o[2 * i] = q - (y[i0 + i] == c);
-                o[2 * i + 1] = hq > 1e-16 ? hq : 1e-16;   /* fmax, inlined */
-            }
-            if (ghr) {
-                double *r = ghr + (size_t)i0 * W + 2 * c;
-                for (int i = 0; i < bn; i++) _mm_storeu_pd(r + (size_t)i * W, _mm_loadu_pd(o + 2 * i));
-            }
+            double *e = ex + (size_t)c * bn;
+            for (int i = 0; i < bn; i++) e[i] = e[i] / s[i];                    /* q */
+            for (int i = 0; i < bn; i++) mx[i] = e[i] * (1 - e[i]);             /* h before the floor */
+            for (int i = 0; i < bn; i++) mx[i] = mx[i] > 1e-16 ? mx[i] : 1e-16; /* fmax, inlined */
+            for (int i = 0; i < bn; i++) e[i] = e[i] - (y[i0 + i] == c);         /* g */
+            double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0, G = Gs[c], H = Hs[c];
+            for (int i = 0; i < bn; i++) { o[2 * i] = e[i]; o[2 * i + 1] = mx[i]; }
+            for (int i = 0; i < bn; i++) { G += e[i]; H += mx[i]; }
+            Gs[c] = G; Hs[c] = H;
         }
+        if (ghr)
+            for (int i = 0; i < bn; i++) {
+                double *r = ghr + (size_t)(i0 + i) * W;
+                for (int c = 0; c < k; c++)
+                    _mm_store_pd(r + 2 * c, _mm_loadu_pd(gh + (size_t)c * 2 * n + 2 * (size_t)(i0 + i)));
+            }
     }
+}
+
+__attribute__((target("avx2"))) static void softmax_grads_avx2(const double *F, const int *y, int n, int k, double *gh,
+                                                                double *ghr, int W, struct softmax_scratch *sm,
+                                                                double *Gs, double *Hs)
+{
+    softmax_body(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
+}
+
+static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, double *ghr, int W,
+                          struct softmax_scratch *sm, double *Gs, double *Hs)
+{
+    if (have_avx2()) softmax_grads_avx2(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
+    else softmax_body(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
 }
 
 /* All k root histograms in one sweep over the rows: each (row, feature) adds the row's W-double
@@ -637,6 +684,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     int *yi = xmalloc((size_t)(n ? n : 1) * sizeof *yi);
     for (int i = 0; i < n; i++) yi[i] = K ? (int)d->y[i] : 0;
     struct softmax_scratch *sm = k > 1 ? softmax_scratch_new(k) : NULL;
+    double *Gsum = xmalloc((size_t)k * sizeof *Gsum), *Hsum = xmalloc((size_t)k * sizeof *Hsum);
     /* multiclass with every feature: all k root histograms in one sweep over the rows
      * (row-major copy of the gradients, bins × classes accumulators) */
     int shared_root = k > 1 && v[GP_FF] >= 1.0;
@@ -676,7 +724,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int round = 0; round < rounds; round++) {
         /* gradients */
         if (k > 1)
-            softmax_grads(F, yi, n, k, gh, ghr, W, sm);
+            softmax_grads(F, yi, n, k, gh, ghr, W, sm, Gsum, Hsum);
         else
             for (int i = 0; i < n; i++) {
                 double *o = gh + 2 * (size_t)i;
@@ -710,6 +758,8 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             gr.gh = gh + (size_t)c * 2 * n;
             gr.root_gh = shared_root ? rooth + (size_t)c * 2 : NULL;
             memcpy(gr.idx, bag, (size_t)nbag * sizeof *bag);
+            gr.root_sums = k > 1 && nbag == n;
+            if (gr.root_sums) { gr.root_G = Gsum[c]; gr.root_H = Hsum[c]; }
             grow_tree(&gr, nbag);
             if (nbag == n)       /* every row sits in exactly one leaf: no traversal */
                 for (int l = 0; l < gr.nleaves; l++) {
@@ -741,7 +791,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp); free(BT);
-    free(F); free(Fv); free(gh); free(yi); softmax_scratch_free(sm); free(ghr); free(rooth); free(feats); free(bag);
+    free(F); free(Fv); free(gh); free(yi); softmax_scratch_free(sm); free(Gsum); free(Hsum); free(ghr); free(rooth); free(feats); free(bag);
     bins_free(&b);
     (void)err;
     return m;
