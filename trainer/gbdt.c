@@ -516,15 +516,16 @@ static void *alloc64(size_t bytes)
     return q;
 }
 
-/* Softmax gradients for a block of rows at a time: the exps of a whole block go through one
+/* Softmax gradients for a block of rows at a time: the exps of a whole block (64 rows × k) go through one
  * vexp_nonpos call (lane-independent, so the values are those of a per-row call). */
-enum { SM_BLOCK = 512 };
-struct softmax_scratch { double *ex, *mx, *s; };
+enum { SM_BLOCK = 64 };
+struct softmax_scratch { double *ex, *hx, *mx, *s; };
 
 static struct softmax_scratch *softmax_scratch_new(int k)
 {
     struct softmax_scratch *sm = xmalloc(sizeof *sm);
     sm->ex = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->ex);
+    sm->hx = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->hx);
     sm->mx = xmalloc(SM_BLOCK * sizeof *sm->mx);
     sm->s = xmalloc(SM_BLOCK * sizeof *sm->s);
     return sm;
@@ -533,18 +534,17 @@ static struct softmax_scratch *softmax_scratch_new(int k)
 static void softmax_scratch_free(struct softmax_scratch *sm)
 {
     if (!sm) return;
-    free(sm->ex); free(sm->mx); free(sm->s); free(sm);
+    free(sm->ex); free(sm->hx); free(sm->mx); free(sm->s); free(sm);
 }
 
-/* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h) and, when ghr is
- * non-NULL, the row-major records (stride W) the shared root pass adds. Gs/Hs (k each) get the
+/* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h). Gs/Hs (k each) get the
  * per-class sums of g and h over rows 0..n-1 in row order. The loops are plain element-wise code
  * (max, subtraction, division, no reassociation), so the AVX2 clone computes the same values. */
 static inline __attribute__((always_inline)) void softmax_body(const double *F, const int *y, int n, int k, double *gh,
-                                                               double *ghr, int W, struct softmax_scratch *sm,
+                                                               struct softmax_scratch *sm,
                                                                double *Gs, double *Hs)
 {
-    double *ex = sm->ex, *mx = sm->mx, *s = sm->s;
+    double *ex = sm->ex, *hx = sm->hx, *mx = sm->mx, *s = sm->s;
     for (int c = 0; c < k; c++) Gs[c] = Hs[c] = 0;
     for (int i0 = 0; i0 < n; i0 += SM_BLOCK) {
         int bn = n - i0 < SM_BLOCK ? n - i0 : SM_BLOCK;
@@ -565,43 +565,39 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
             for (int i = 0; i < bn; i++) s[i] += e[i];
         }
         for (int c = 0; c < k; c++) {
-            double *e = ex + (size_t)c * bn;
+            double *e = ex + (size_t)c * bn, *hh = hx + (size_t)c * bn;
             for (int i = 0; i < bn; i++) e[i] = e[i] / s[i];                    /* q */
-            for (int i = 0; i < bn; i++) mx[i] = e[i] * (1 - e[i]);             /* h before the floor */
-            for (int i = 0; i < bn; i++) mx[i] = mx[i] > 1e-16 ? mx[i] : 1e-16; /* fmax, inlined */
+            for (int i = 0; i < bn; i++) hh[i] = e[i] * (1 - e[i]);             /* h before the floor */
+            for (int i = 0; i < bn; i++) hh[i] = hh[i] > 1e-16 ? hh[i] : 1e-16; /* fmax, inlined */
             for (int i = 0; i < bn; i++) e[i] = e[i] - (y[i0 + i] == c);         /* g */
             double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0, G = Gs[c], H = Hs[c];
-            for (int i = 0; i < bn; i++) { o[2 * i] = e[i]; o[2 * i + 1] = mx[i]; }
-            for (int i = 0; i < bn; i++) { G += e[i]; H += mx[i]; }
+            for (int i = 0; i < bn; i++) { o[2 * i] = e[i]; o[2 * i + 1] = hh[i]; }
+            for (int i = 0; i < bn; i++) { G += e[i]; H += hh[i]; }
             Gs[c] = G; Hs[c] = H;
         }
-        if (ghr)
-            for (int i = 0; i < bn; i++) {
-                double *r = ghr + (size_t)(i0 + i) * W;
-                for (int c = 0; c < k; c++)
-                    _mm_store_pd(r + 2 * c, _mm_loadu_pd(gh + (size_t)c * 2 * n + 2 * (size_t)(i0 + i)));
-            }
     }
 }
 
 __attribute__((target("avx2"))) static void softmax_grads_avx2(const double *F, const int *y, int n, int k, double *gh,
-                                                                double *ghr, int W, struct softmax_scratch *sm,
+                                                                struct softmax_scratch *sm,
                                                                 double *Gs, double *Hs)
 {
-    softmax_body(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
+    softmax_body(F, y, n, k, gh, sm, Gs, Hs);
 }
 
-static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, double *ghr, int W,
-                          struct softmax_scratch *sm, double *Gs, double *Hs)
+static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, struct softmax_scratch *sm,
+                          double *Gs, double *Hs)
 {
-    if (have_avx2()) softmax_grads_avx2(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
-    else softmax_body(F, y, n, k, gh, ghr, W, sm, Gs, Hs);
+    if (have_avx2()) softmax_grads_avx2(F, y, n, k, gh, sm, Gs, Hs);
+    else softmax_body(F, y, n, k, gh, sm, Gs, Hs);
 }
 
 /* All k root histograms in one sweep over the rows: each (row, feature) adds the row's W-double
- * record (g, h per class, 1.0 for the count) to its bin's record. Every path does the same
- * element-wise IEEE additions in the same order, so results don't depend on the path. */
-__attribute__((target("avx512f"))) static void root_hist_avx512(const struct bins *b, const unsigned char *B,
+ * record (g, h per class, 1.0 for the count, zero pad) to its bin's record. The records of a block
+ * of rows are gathered from the class-major gh into rec (L1-sized, RB × W) first. Every path does
+ * the same element-wise IEEE additions in the same order, so results don't depend on the path. */
+enum { RB = 32 };
+__attribute__((target("avx512f"))) static void root_rows_avx512(const struct bins *b, const unsigned char *B,
                                                                  const int *rows, int nrows, const double *rec,
                                                                  size_t W, double *hist)
 {
@@ -609,9 +605,8 @@ __attribute__((target("avx512f"))) static void root_hist_avx512(const struct bin
     const int *off = b->off;
     if (W == 8) {
         for (int t = 0; t < nrows; t++) {
-            int r = rows[t];
-            const unsigned char *row = B + (size_t)r * p;
-            __m512d v = _mm512_load_pd(rec + (size_t)r * 8);
+            const unsigned char *row = B + (size_t)rows[t] * p;
+            __m512d v = _mm512_load_pd(rec + (size_t)t * 8);
             for (int j = 0; j < p; j++) {
                 double *dst = hist + (size_t)(off[j] + row[j]) * 8;
                 _mm512_store_pd(dst, _mm512_add_pd(_mm512_load_pd(dst), v));
@@ -620,9 +615,8 @@ __attribute__((target("avx512f"))) static void root_hist_avx512(const struct bin
         return;
     }
     for (int t = 0; t < nrows; t++) {
-        int r = rows[t];
-        const unsigned char *row = B + (size_t)r * p;
-        const double *src = rec + (size_t)r * W;
+        const unsigned char *row = B + (size_t)rows[t] * p;
+        const double *src = rec + (size_t)t * W;
         for (int j = 0; j < p; j++) {
             double *dst = hist + (size_t)(off[j] + row[j]) * W;
             for (size_t e = 0; e < W; e += 8)
@@ -631,22 +625,27 @@ __attribute__((target("avx512f"))) static void root_hist_avx512(const struct bin
     }
 }
 
-static void root_hist(const struct bins *b, const unsigned char *B, const int *rows, int nrows,
-                      const double *rec, size_t W, double *hist)
+static void root_hist(const struct bins *b, const unsigned char *B, const int *rows, int nrows, const double *gh,
+                      int n, int k, double *rec, size_t W, double *hist)
 {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* benign race: same value */
+    int avx512 = have_avx512(), p = b->p;
     memset(hist, 0, (size_t)b->total * W * sizeof *hist);
-    if (avx512) { root_hist_avx512(b, B, rows, nrows, rec, W, hist); return; }
-    int p = b->p;
-    for (int t = 0; t < nrows; t++) {
-        int r = rows[t];
-        const unsigned char *row = B + (size_t)r * p;
-        const double *src = rec + (size_t)r * W;
-        for (int j = 0; j < p; j++) {
-            double *dst = hist + (size_t)(b->off[j] + row[j]) * W;
-            for (size_t e = 0; e < W; e += 2)
-                _mm_store_pd(dst + e, _mm_add_pd(_mm_load_pd(dst + e), _mm_load_pd(src + e)));
+    for (int t0 = 0; t0 < nrows; t0 += RB) {
+        int bn = nrows - t0 < RB ? nrows - t0 : RB;
+        for (int c = 0; c < k; c++) {
+            const double *g = gh + (size_t)c * 2 * n;
+            for (int t = 0; t < bn; t++)
+                _mm_store_pd(rec + (size_t)t * W + 2 * c, _mm_loadu_pd(g + 2 * (size_t)rows[t0 + t]));
+        }
+        if (avx512) { root_rows_avx512(b, B, rows + t0, bn, rec, W, hist); continue; }
+        for (int t = 0; t < bn; t++) {
+            const unsigned char *row = B + (size_t)rows[t0 + t] * p;
+            const double *src = rec + (size_t)t * W;
+            for (int j = 0; j < p; j++) {
+                double *dst = hist + (size_t)(b->off[j] + row[j]) * W;
+                for (size_t e = 0; e < W; e += 2)
+                    _mm_store_pd(dst + e, _mm_add_pd(_mm_load_pd(dst + e), _mm_load_pd(src + e)));
+            }
         }
     }
 }
@@ -689,9 +688,9 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
      * (row-major copy of the gradients, bins × classes accumulators) */
     int shared_root = k > 1 && v[GP_FF] >= 1.0;
     int W = shared_root ? (2 * k + 1 + 7) / 8 * 8 : 0;   /* record: g, h per class, count, zero pad */
-    double *ghr = shared_root ? alloc64((size_t)n * W * sizeof *ghr) : NULL;
+    double *ghr = shared_root ? alloc64((size_t)RB * W * sizeof *ghr) : NULL;   /* a block's records */
     double *rooth = shared_root ? alloc64((size_t)(b.total ? b.total : 1) * W * sizeof *rooth) : NULL;
-    for (size_t i = 0; shared_root && i < (size_t)n; i++)
+    for (size_t i = 0; shared_root && i < RB; i++)
         for (int e = 2 * k; e < W; e++) ghr[i * W + e] = e == 2 * k ? 1.0 : 0.0;
     int *feats = xmalloc((size_t)p * sizeof *feats), *bag = xmalloc((size_t)n * sizeof *bag);
     struct grower gr = {0};
@@ -724,7 +723,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int round = 0; round < rounds; round++) {
         /* gradients */
         if (k > 1)
-            softmax_grads(F, yi, n, k, gh, ghr, W, sm, Gsum, Hsum);
+            softmax_grads(F, yi, n, k, gh, sm, Gsum, Hsum);
         else
             for (int i = 0; i < n; i++) {
                 double *o = gh + 2 * (size_t)i;
@@ -742,7 +741,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             qsort(bag, (size_t)nbag, sizeof *bag, cmp_int);
         }
         if (shared_root) {
-            root_hist(&b, b.B, bag, nbag, ghr, (size_t)W, rooth);
+            root_hist(&b, b.B, bag, nbag, gh, n, k, ghr, (size_t)W, rooth);
             gr.root_stride = (size_t)W; gr.root_c = rooth + 2 * (size_t)k;
         }
         for (int c = 0; c < k; c++) {
