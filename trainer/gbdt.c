@@ -117,6 +117,7 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* ---- tree growth ---- */
+enum { HPAD_F = 3, HPAD_C = 5 };
 /* one 32-byte bin: g, h, the row count (an exact integer as a double) and a zero pad, so a row's
  * contribution (g, h, 1, 0) is one 4-wide addition */
 struct hbin { double g, h, c, pad; };
@@ -246,11 +247,11 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
     const unsigned char *B = gr->b->B;
     const double *gh = gr->gh;
     /* copies only when the rows outweigh summing the copies */
-    long work = (long)lf->count * gr->nfeats;
-    int nc = work >= 16L * 4 * total ? 4 : work >= 16L * 2 * total ? 2 : 1;
+    long work = (long)lf->count * gr->nfeats, nbins = total - (long)p * HPAD_F;
+    int nc = work >= 16L * 4 * nbins ? 4 : work >= 16L * 2 * nbins ? 2 : 1;
     struct hbin *hist = nc > 1 ? gr->scratch : lf->hist;
-    size_t cs = (size_t)total;
-    memset(hist, 0, (size_t)nc * cs * sizeof *hist);
+    size_t cs = (size_t)total + HPAD_C;
+    memset(hist, 0, ((size_t)(nc - 1) * cs + total) * sizeof *hist);
     if (have_avx2())
         hist_rows_avx2(B, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, hist, nc, cs);
     else {   /* SSE2: the same element-wise additions as the AVX2 path */
@@ -672,8 +673,15 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             for (int c = 0; c < K; c++) m->base[c] = log(fmax(cnt[c] / n, 1e-15));
         free(cnt);
     }
-    struct bins b;
-    bins_build(&b, d->X, n, p, (int)v[GP_MAXBIN]);
+    struct bins b0;
+    bins_build(&b0, d->X, n, p, (int)v[GP_MAXBIN]);
+    /* The histograms' layout: HPAD_F empty bins after each feature, so that the same bin of
+     * different features (and of the histogram copies, HPAD_C apart) is not a multiple of 4 KiB
+     * apart: such addresses alias in the store-to-load check and serialise the additions. */
+    struct bins b = b0;
+    b.off = xmalloc((size_t)(p ? p : 1) * sizeof *b.off);
+    b.total = 0;
+    for (int j = 0; j < p; j++) { b.off[j] = b.total; b.total += b0.nthr[j] + 1 + HPAD_F; }
     double *F = xmalloc((size_t)n * k * sizeof *F), *Fv = xmalloc((size_t)(d->nv ? d->nv : 1) * k * sizeof *Fv);
     for (int c = 0; c < k; c++) for (int i = 0; i < n; i++) F[(size_t)c * n + i] = m->base[c];
     for (int i = 0; i < d->nv; i++) memcpy(Fv + (size_t)i * k, m->base, (size_t)k * sizeof *Fv);
@@ -704,9 +712,9 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_start = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_start);
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
-    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64(((size_t)b.total + HPAD_C) * sizeof **gr.pool);
     gr.split_tmp = alloc64(3 * 256 * sizeof *gr.split_tmp);
-    gr.scratch = alloc64((size_t)(b.total ? b.total : 1) * 4 * sizeof *gr.scratch);
+    gr.scratch = alloc64(((size_t)b.total + HPAD_C) * 4 * sizeof *gr.scratch);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
         for (int j = 0; j < p; j++)
@@ -791,7 +799,8 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp); free(BT);
     free(F); free(Fv); free(gh); free(yi); softmax_scratch_free(sm); free(Gsum); free(Hsum); free(ghr); free(rooth); free(feats); free(bag);
-    bins_free(&b);
+    free(b.off);
+    bins_free(&b0);
     (void)err;
     return m;
 }
