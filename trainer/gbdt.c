@@ -627,11 +627,31 @@ static void softmax_grads(const double *F, const int *y, int n, int k, double *g
  * the same element-wise IEEE additions in the same order, so results don't depend on the path. */
 enum { RB = 32 };
 __attribute__((target("avx512f"))) static void root_rows_avx512(const struct bins *b, const unsigned char *B,
-                                                                 const int *rows, int nrows, const double *rec,
-                                                                 size_t W, double *hist)
+                                                                 const unsigned short *G16, const int *rows, int nrows,
+                                                                 const double *rec, size_t W, double *hist)
 {
     int p = b->p;
     const int *off = b->off;
+    if (W == 8 && G16) {
+        for (int t = 0; t < nrows; t++) {
+            const unsigned short *row = G16 + (size_t)rows[t] * p;
+            __m512d v = _mm512_load_pd(rec + (size_t)t * 8);
+            int j = 0;
+            for (; j + 4 <= p; j += 4) {
+                double *d0 = hist + (size_t)row[j] * 8, *d1 = hist + (size_t)row[j + 1] * 8;
+                double *d2 = hist + (size_t)row[j + 2] * 8, *d3 = hist + (size_t)row[j + 3] * 8;
+                _mm512_store_pd(d0, _mm512_add_pd(_mm512_load_pd(d0), v));
+                _mm512_store_pd(d1, _mm512_add_pd(_mm512_load_pd(d1), v));
+                _mm512_store_pd(d2, _mm512_add_pd(_mm512_load_pd(d2), v));
+                _mm512_store_pd(d3, _mm512_add_pd(_mm512_load_pd(d3), v));
+            }
+            for (; j < p; j++) {
+                double *d = hist + (size_t)row[j] * 8;
+                _mm512_store_pd(d, _mm512_add_pd(_mm512_load_pd(d), v));
+            }
+        }
+        return;
+    }
     if (W == 8) {
         for (int t = 0; t < nrows; t++) {
             const unsigned char *row = B + (size_t)rows[t] * p;
@@ -654,7 +674,8 @@ __attribute__((target("avx512f"))) static void root_rows_avx512(const struct bin
     }
 }
 
-static void root_hist(const struct bins *b, const unsigned char *B, const int *rows, int nrows, const double *gh,
+static void root_hist(const struct bins *b, const unsigned char *B, const unsigned short *G16, const int *rows,
+                      int nrows, const double *gh,
                       int n, int k, double *rec, size_t W, double *hist)
 {
     int avx512 = have_avx512(), p = b->p;
@@ -666,7 +687,7 @@ static void root_hist(const struct bins *b, const unsigned char *B, const int *r
             for (int t = 0; t < bn; t++)
                 _mm_store_pd(rec + (size_t)t * W + 2 * c, _mm_loadu_pd(g + 2 * (size_t)rows[t0 + t]));
         }
-        if (avx512) { root_rows_avx512(b, B, rows + t0, bn, rec, W, hist); continue; }
+        if (avx512) { root_rows_avx512(b, B, G16, rows + t0, bn, rec, W, hist); continue; }
         for (int t = 0; t < bn; t++) {
             const unsigned char *row = B + (size_t)rows[t0 + t] * p;
             const double *src = rec + (size_t)t * W;
@@ -783,7 +804,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
             qsort(bag, (size_t)nbag, sizeof *bag, cmp_int);
         }
         if (shared_root) {
-            root_hist(&b, b.B, bag, nbag, gh, n, k, ghr, (size_t)W, rooth);
+            root_hist(&b, b.B, G16, bag, nbag, gh, n, k, ghr, (size_t)W, rooth);
             gr.root_stride = (size_t)W; gr.root_c = rooth + 2 * (size_t)k;
         }
         for (int c = 0; c < k; c++) {
