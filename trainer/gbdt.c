@@ -147,7 +147,7 @@ struct grower {
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
     struct hbin *scratch;   /* 4 histogram copies for build_hist */
-    double *split_tmp;      /* best_split's prefix sums and gains: 3 × 256 */
+    double *split_tmp;      /* best_split's prefix sums and gains: 4 × 256 */
     /* output tree (local node arrays) */
     int nnodes, cap;
     int *feature, *bin, *left, *right;
@@ -306,14 +306,18 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
         }
 }
 
-/* gain[s] = leaf_score(GL[s], HL[s]) + leaf_score(G - GL[s], H - HL[s]) - parent for s in [lo, hi],
- * four lanes at a time: the same IEEE operations in the same order as leaf_score. */
-__attribute__((target("avx2"))) static void gains_avx2(const double *GL, const double *HL, int lo, int hi, double G,
-                                                        double H, double l1, double l2, double parent, double *gain)
+/* The best candidate in [lo, hi]: gain[s] = leaf_score(GL[s], HL[s]) + leaf_score(G - GL[s],
+ * H - HL[s]) - parent over the s whose HL and HR reach min_hess, four lanes at a time with the same
+ * IEEE operations in the same order as leaf_score. Returns the first s holding the largest gain
+ * if that gain is > *best (what a strict-improvement scan in order picks), else -1. */
+__attribute__((target("avx2"))) static int gains_avx2(const double *GL, const double *HL, int lo, int hi, double G,
+                                                       double H, double l1, double l2, double parent, double min_hess,
+                                                       double *gain, double *best)
 {
     const __m256d vl1 = _mm256_set1_pd(l1), vnl1 = _mm256_set1_pd(-l1), vl2 = _mm256_set1_pd(l2),
                   tiny = _mm256_set1_pd(1e-300), vG = _mm256_set1_pd(G), vH = _mm256_set1_pd(H),
-                  vp = _mm256_set1_pd(parent);
+                  vp = _mm256_set1_pd(parent), vmh = _mm256_set1_pd(min_hess), ninf = _mm256_set1_pd(-INFINITY);
+    __m256d vmax = ninf;
     int s = lo;
     for (; s + 4 <= hi + 1; s += 4) {
         __m256d gl = _mm256_loadu_pd(GL + s), hl = _mm256_loadu_pd(HL + s);
@@ -324,9 +328,28 @@ __attribute__((target("avx2"))) static void gains_avx2(const double *GL, const d
                                   _mm256_and_pd(_mm256_cmp_pd(gr, vnl1, _CMP_LT_OQ), _mm256_add_pd(gr, vl1)));
         __m256d sl = _mm256_div_pd(_mm256_mul_pd(tl, tl), _mm256_add_pd(_mm256_add_pd(hl, vl2), tiny));
         __m256d sr = _mm256_div_pd(_mm256_mul_pd(tr, tr), _mm256_add_pd(_mm256_add_pd(hr, vl2), tiny));
-        _mm256_storeu_pd(gain + s, _mm256_sub_pd(_mm256_add_pd(sl, sr), vp));
+        __m256d g = _mm256_sub_pd(_mm256_add_pd(sl, sr), vp);
+        /* excluded (hessian too small, or NaN) lanes become -inf */
+        __m256d ok = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(hl, vmh, _CMP_GE_OQ), _mm256_cmp_pd(hr, vmh, _CMP_GE_OQ)),
+                                   _mm256_cmp_pd(g, g, _CMP_ORD_Q));
+        g = _mm256_blendv_pd(ninf, g, ok);
+        _mm256_storeu_pd(gain + s, g);
+        vmax = _mm256_max_pd(vmax, g);
     }
-    for (; s <= hi; s++) gain[s] = leaf_score(GL[s], HL[s], l1, l2) + leaf_score(G - GL[s], H - HL[s], l1, l2) - parent;
+    double mx[4];
+    _mm256_storeu_pd(mx, vmax);
+    double m = mx[0];
+    for (int q = 1; q < 4; q++) m = mx[q] > m ? mx[q] : m;
+    for (; s <= hi; s++) {
+        double hr = H - HL[s], g = leaf_score(GL[s], HL[s], l1, l2) + leaf_score(G - GL[s], hr, l1, l2) - parent;
+        if (!(HL[s] >= min_hess && hr >= min_hess) || g != g) g = -INFINITY;
+        gain[s] = g;
+        m = g > m ? g : m;
+    }
+    if (!(m > *best)) return -1;
+    *best = m;
+    for (s = lo; gain[s] != m; s++) {}
+    return s;
 }
 
 static void best_split(struct grower *gr, struct leaf *lf)
@@ -335,30 +358,35 @@ static void best_split(struct grower *gr, struct leaf *lf)
     if (lf->count < 2 * gr->min_data) return;
     if (gr->max_depth > 0 && lf->depth >= gr->max_depth) return;
     double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain;
-    double *GLa = gr->split_tmp, *HLa = GLa + 256, *gain = GLa + 512;
+    double *GLa = gr->split_tmp, *HLa = GLa + 256, *CLa = GLa + 512, *gain = GLa + 768;
+    const double count = lf->count, min_data = gr->min_data;
     int avx2 = have_avx2();
     for (int fi = 0; fi < gr->nfeats; fi++) {
-        int j = gr->feats[fi], nb = gr->b->nthr[j] + 1, lo = -1, hi = -1;
+        int j = gr->feats[fi], m = gr->b->nthr[j];   /* candidate splits s = 0 .. nb - 2 */
         const struct hbin *hist = lf->hist + gr->b->off[j];
         double GL = 0, HL = 0, CL = 0;
-        /* prefix sums; the candidate splits are those leaving min_data rows on both sides */
-        for (int s = 0; s < nb - 1; s++) {
+        for (int s = 0; s < m; s++) {   /* prefix sums */
             GL += hist[s].g; HL += hist[s].h; CL += hist[s].c;
-            GLa[s] = GL; HLa[s] = HL;
-            if (CL < gr->min_data) continue;
-            if (lf->count - CL < gr->min_data) break;
-            if (lo < 0) lo = s;
-            hi = s;
+            GLa[s] = GL; HLa[s] = HL; CLa[s] = CL;
         }
-        if (lo < 0) continue;
-        if (avx2) gains_avx2(GLa, HLa, lo, hi, lf->G, lf->H, gr->l1, gr->l2, parent, gain);
-        else
-            for (int s = lo; s <= hi; s++)
-                gain[s] = leaf_score(GLa[s], HLa[s], gr->l1, gr->l2) + leaf_score(lf->G - GLa[s], lf->H - HLa[s], gr->l1, gr->l2) - parent;
+        /* candidates leave min_data rows on both sides; left counts ascend, so that is a range */
+        int lo = 0, z = m;
+        while (lo < z) { int mid = (lo + z) / 2; if (CLa[mid] < min_data) lo = mid + 1; else z = mid; }
+        int a = lo;
+        z = m;
+        while (a < z) { int mid = (a + z) / 2; if (count - CLa[mid] < min_data) z = mid; else a = mid + 1; }
+        int hi = z - 1;
+        if (lo > hi) continue;
+        if (avx2) {
+            int sb = gains_avx2(GLa, HLa, lo, hi, lf->G, lf->H, gr->l1, gr->l2, parent, gr->min_hess, gain, &best);
+            if (sb >= 0) { lf->feat = j; lf->bin = sb; }
+            continue;
+        }
         for (int s = lo; s <= hi; s++) {
             double HR = lf->H - HLa[s];
             if (HLa[s] < gr->min_hess || HR < gr->min_hess) continue;
-            if (gain[s] > best) { best = gain[s]; lf->feat = j; lf->bin = s; }
+            double g = leaf_score(GLa[s], HLa[s], gr->l1, gr->l2) + leaf_score(lf->G - GLa[s], HR, gr->l1, gr->l2) - parent;
+            if (g > best) { best = g; lf->feat = j; lf->bin = s; }
         }
     }
     if (lf->feat >= 0) lf->gain = best;
@@ -762,7 +790,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64(((size_t)b.total + HPAD_C) * sizeof **gr.pool);
-    gr.split_tmp = alloc64(3 * 256 * sizeof *gr.split_tmp);
+    gr.split_tmp = alloc64(4 * 256 * sizeof *gr.split_tmp);
     gr.scratch = alloc64(((size_t)b.total + HPAD_C) * 4 * sizeof *gr.scratch);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
