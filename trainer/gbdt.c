@@ -117,7 +117,7 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* ---- tree growth ---- */
-enum { HPAD_F = 3, HPAD_C = 5 };
+enum { HPAD_F = 3 };
 /* one 32-byte bin: g, h, the row count (an exact integer as a double) and a zero pad, so a row's
  * contribution (g, h, 1, 0) is one 4-wide addition */
 struct hbin { double g, h, c, pad; };
@@ -146,7 +146,6 @@ struct grower {
     const int *feats;
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
-    struct hbin *scratch;   /* 4 histogram copies for build_hist */
     double *split_tmp;      /* best_split's prefix sums and gains: 4 × 256 */
     /* output tree (local node arrays) */
     int nnodes, cap;
@@ -170,13 +169,11 @@ static double leaf_score(double G, double H, double l1, double l2)
     return t * t / (H + l2 + 1e-300);
 }
 
-/* Rows of one leaf go round-robin to nc histogram copies (copy t % nc, stride cs bins): rows of a
- * leaf often repeat a bin, and one copy would chain every such addition on the previous one's
- * store. The caller sums the copies in a fixed order. */
+/* Each row of the leaf adds (g, h, 1, 0) to its bin of every selected feature, rows in order. */
 __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *B, const unsigned short *G16, int p,
                                                             const int *off, const int *feats, int nfeats,
                                                             const int *idx, int cnt, const double *gh,
-                                                            struct hbin *hist, int nc, size_t cs)
+                                                            struct hbin *hist)
 {
     const __m128d one = _mm_set_pd(0.0, 1.0);
     if (G16 && nfeats == p) {   /* histogram slots precomputed per (row, feature): 4 additions a step */
@@ -187,7 +184,7 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
                 _mm_prefetch((const char *)(G16 + (size_t)idx[t + 16] * p), _MM_HINT_T0);
             }
             const unsigned short *row = G16 + (size_t)r * p;
-            double *h = &hist[(size_t)(t & (nc - 1)) * cs].g;
+            double *h = &hist[0].g;
             __m256d v = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(gh + 2 * (size_t)r)), one, 1);
             int j = 0;
             for (; j + 4 <= p; j += 4) {
@@ -212,7 +209,7 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
             _mm_prefetch((const char *)(B + (size_t)idx[t + 16] * p), _MM_HINT_T0);
         }
         const unsigned char *row = B + (size_t)r * p;
-        struct hbin *h = hist + (size_t)(t & (nc - 1)) * cs;
+        struct hbin *h = hist;
         __m256d v = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(gh + 2 * (size_t)r)), one, 1);
         if (nfeats == p)    /* every feature: no indirection, the row's bytes read in order */
             for (int j = 0; j < p; j++) {
@@ -235,34 +232,20 @@ static int have_avx2(void)
     return avx2;
 }
 
-/* dst[q] = ((h[q] + h[cs + q]) + …) over nc copies; then, if large, large[q] -= dst[q]
- * (element-wise on (g, h, count, pad), so the pad stays zero) */
-__attribute__((target("avx2"))) static void hist_finish_avx2(struct hbin *dst, const struct hbin *h, int nc, size_t cs,
-                                                              struct hbin *large, size_t from, size_t to)
+/* large[q] -= small[q] for q in [from, to) (element-wise on (g, h, count, pad): the pad stays 0) */
+__attribute__((target("avx2"))) static void hist_sub_avx2(struct hbin *large, const struct hbin *small, size_t from,
+                                                           size_t to)
 {
-    for (size_t q = from; q < to; q++) {
-        __m256d v = _mm256_load_pd(&h[q].g);
-        for (int c = 1; c < nc; c++) v = _mm256_add_pd(v, _mm256_load_pd(&h[c * cs + q].g));
-        if (nc > 1) _mm256_store_pd(&dst[q].g, v);
-        if (large) _mm256_store_pd(&large[q].g, _mm256_sub_pd(_mm256_load_pd(&large[q].g), v));
-    }
+    for (size_t q = from; q < to; q++)
+        _mm256_store_pd(&large[q].g, _mm256_sub_pd(_mm256_load_pd(&large[q].g), _mm256_load_pd(&small[q].g)));
 }
 
-static void hist_finish(struct hbin *dst, const struct hbin *h, int nc, size_t cs, struct hbin *large,
-                        size_t from, size_t to)
+static void hist_sub(struct hbin *large, const struct hbin *small, size_t from, size_t to)
 {
-    if (have_avx2()) { hist_finish_avx2(dst, h, nc, cs, large, from, to); return; }
-    for (size_t q = from; q < to; q++) {   /* SSE2: the same element-wise operations */
-        __m128d a = _mm_load_pd(&h[q].g), b = _mm_load_pd(&h[q].c);
-        for (int c = 1; c < nc; c++) {
-            a = _mm_add_pd(a, _mm_load_pd(&h[c * cs + q].g));
-            b = _mm_add_pd(b, _mm_load_pd(&h[c * cs + q].c));
-        }
-        if (nc > 1) { _mm_store_pd(&dst[q].g, a); _mm_store_pd(&dst[q].c, b); }
-        if (large) {
-            _mm_store_pd(&large[q].g, _mm_sub_pd(_mm_load_pd(&large[q].g), a));
-            _mm_store_pd(&large[q].c, _mm_sub_pd(_mm_load_pd(&large[q].c), b));
-        }
+    if (have_avx2()) { hist_sub_avx2(large, small, from, to); return; }
+    for (size_t q = from; q < to; q++) {   /* SSE2: the same element-wise subtractions */
+        _mm_store_pd(&large[q].g, _mm_sub_pd(_mm_load_pd(&large[q].g), _mm_load_pd(&small[q].g)));
+        _mm_store_pd(&large[q].c, _mm_sub_pd(_mm_load_pd(&large[q].c), _mm_load_pd(&small[q].c)));
     }
 }
 
@@ -274,20 +257,16 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
     const int *off = gr->b->off, *idx = gr->idx + lf->start;
     const unsigned char *B = gr->b->B;
     const double *gh = gr->gh;
-    /* copies only when the rows outweigh summing the copies */
-    long work = (long)lf->count * gr->nfeats, nbins = total - (long)p * HPAD_F;
-    int nc = work >= 16L * 4 * nbins ? 4 : work >= 16L * 2 * nbins ? 2 : 1;
-    struct hbin *hist = nc > 1 ? gr->scratch : lf->hist;
-    size_t cs = (size_t)total + HPAD_C;
-    memset(hist, 0, ((size_t)(nc - 1) * cs + total) * sizeof *hist);
+    struct hbin *hist = lf->hist;
+    memset(hist, 0, (size_t)total * sizeof *hist);
     if (have_avx2())
-        hist_rows_avx2(B, gr->G16, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, hist, nc, cs);
+        hist_rows_avx2(B, gr->G16, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, hist);
     else {   /* SSE2: the same element-wise additions as the AVX2 path */
         const __m128d one = _mm_set_pd(0.0, 1.0);
         for (int t = 0; t < lf->count; t++) {
             int r = idx[t];
             const unsigned char *row = B + (size_t)r * p;
-            struct hbin *h = hist + (size_t)(t & (nc - 1)) * cs;
+            struct hbin *h = hist;
             __m128d v = _mm_loadu_pd(gh + 2 * (size_t)r);
             for (int fi = 0; fi < gr->nfeats; fi++) {
                 int j = gr->feats[fi];
@@ -297,12 +276,12 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
             }
         }
     }
-    if (nc == 1 && !large) return;
-    if (gr->nfeats == p) hist_finish(lf->hist, hist, nc, cs, large, 0, cs);
+    if (!large) return;
+    if (gr->nfeats == p) hist_sub(large, hist, 0, (size_t)total);
     else
         for (int fi = 0; fi < gr->nfeats; fi++) {
             int j = gr->feats[fi];
-            hist_finish(lf->hist, hist, nc, cs, large, (size_t)off[j], (size_t)off[j] + gr->b->nthr[j] + 1);
+            hist_sub(large, hist, (size_t)off[j], (size_t)off[j] + gr->b->nthr[j] + 1);
         }
 }
 
@@ -753,7 +732,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     struct bins b0;
     bins_build(&b0, d->X, n, p, (int)v[GP_MAXBIN]);
     /* The histograms' layout: HPAD_F empty bins after each feature, so that the same bin of
-     * different features (and of the histogram copies, HPAD_C apart) is not a multiple of 4 KiB
+     * different features is not a multiple of 4 KiB
      * apart: such addresses alias in the store-to-load check and serialise the additions. */
     struct bins b = b0;
     b.off = xmalloc((size_t)(p ? p : 1) * sizeof *b.off);
@@ -789,16 +768,15 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_start = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_start);
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
-    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64(((size_t)b.total + HPAD_C) * sizeof **gr.pool);
+    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
     gr.split_tmp = alloc64(4 * 256 * sizeof *gr.split_tmp);
-    gr.scratch = alloc64(((size_t)b.total + HPAD_C) * 4 * sizeof *gr.scratch);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
         for (int j = 0; j < p; j++)
             for (int i = i0; i < n && i < i0 + 256; i++) BT[(size_t)j * n + i] = b.B[(size_t)i * p + j];
     gr.BT = BT;
     unsigned short *G16 = NULL;
-    if (b.total + HPAD_C <= 65535) {
+    if (b.total <= 65535) {
         G16 = xmalloc((size_t)(n ? n : 1) * (p ? p : 1) * sizeof *G16);
         for (size_t q = 0; q < (size_t)n * p; q++) G16[q] = (unsigned short)(b.off[q % p] + b.B[q]);
     }
@@ -877,7 +855,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
         m->nnodes = m->tree_start[m->ntrees];
     }
     for (int l = 0; l < gr.num_leaves; l++) free(gr.pool[l]);
-    free(gr.scratch); free(gr.split_tmp);
+    free(gr.split_tmp);
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp); free(BT); free(G16);
