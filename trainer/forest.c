@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <emmintrin.h>
 
 #include "bins.h"
 #include "model.h"
@@ -95,13 +96,15 @@ struct builder {
     struct rng *rng;
     int *idx, *lab, *wt;          /* per node position: row (ascending in a node), class, weight */
     int *tmp, *tmpl, *tmpw;       /* partition scratch */
-    unsigned char *vb;            /* the node's bins of the feature being scored */
+    unsigned char *vb, *vbest;    /* the node's bins of the feature being scored / of the best cut's feature */
+    unsigned char *seen;          /* 256 flags: bins occupied in the node (zero between uses) */
     int *perm;                    /* node positions counting-sorted by bin */
     unsigned *keys;               /* bin << 24 | position, small nodes */
-    int *chist;                   /* (max bins) × K class histogram */
+    int *chist;                   /* (max bins) × K class histogram (zero between uses) */
     int *cnt;                     /* 256 bin counters */
     double *yv;                   /* value of each sorted position (regression) */
-    int *tot;                     /* the node's weighted class counts */
+    int *tot;                     /* the node's weighted class counts (a slot of totpool) */
+    int *totpool, totcap;         /* K class counts per stack slot */
     long long totsq;              /* Σ tot² */
     int *cls_l, *cls_r;           /* K class counts */
     int *feats;
@@ -127,22 +130,20 @@ static int node_new(struct builder *bd)
     return id;
 }
 
-/* Leaf value (and, classification, the node's class counts for the split
- * search); returns 1 if the node is pure (nothing to split). */
+/* Returns 1 if the node is pure (nothing to split); classification: sets
+ * Σ count² for the split search (leaf_value sets the frequencies of leaves),
+ * regression: the mean. */
 static int node_value(struct builder *bd, const struct tnode *nd)
 {
     int k = bd->K ? bd->K : 1, W = nd->wsum, n = nd->count;
     double *v = bd->value + (size_t)nd->id * k;
     const int *wt = bd->wt + nd->start;
     if (bd->K) {
-        int *tot = bd->tot, pure = 0;
-        const int *lab = bd->lab + nd->start;
-        memset(tot, 0, (size_t)k * sizeof *tot);
-        for (int t = 0; t < n; t++) tot[lab[t]] += wt[t];
+        const int *tot = bd->tot;   /* counted when the parent was partitioned */
+        int pure = 0;
         long long sq = 0;
         for (int c = 0; c < k; c++) {
             pure |= tot[c] == W;
-            v[c] = (double)tot[c] / W;
             sq += (long long)tot[c] * tot[c];
         }
         bd->totsq = sq;
@@ -158,6 +159,12 @@ static int node_value(struct builder *bd, const struct tnode *nd)
     }
     v[0] = s / W;
     return same;
+}
+
+static void leaf_value(struct builder *bd, const struct tnode *nd)
+{
+    double *v = bd->value + (size_t)nd->id * bd->K;
+    for (int c = 0; c < bd->K; c++) v[c] = (double)bd->tot[c] / nd->wsum;
 }
 
 struct cand { double score; int feat, bin; };
@@ -198,7 +205,69 @@ static int sweep_hist(struct builder *bd, const int *h, int base, int nb, int W,
     return nl ? 1 + found : 0;               /* nl == 0: everything in the last bin */
 }
 
-enum { SMALL_NODE = 16 };   /* nodes up to this many rows: insertion sort by bin */
+/* The bins flagged in seen[0 .. nb) as a bitmap; the flags are cleared. */
+static void occupancy(unsigned char *seen, int nb, uint64_t occ[4])
+{
+    occ[0] = occ[1] = occ[2] = occ[3] = 0;
+    for (int i = 0; i < nb; i += 16) {
+        __m128i f = _mm_loadu_si128((const __m128i *)(seen + i));
+        uint64_t m = (unsigned)_mm_movemask_epi8(_mm_slli_epi16(f, 7));   /* flags are 0/1 */
+        occ[i >> 6] |= m << (i & 63);
+        _mm_storeu_si128((__m128i *)(seen + i), _mm_setzero_si128());
+    }
+}
+
+/* sweep_hist over the occupied bins only (in increasing order), clearing
+ * their histogram cells. */
+static inline __attribute__((always_inline)) int
+sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
+{
+    int min_leaf = bd->min_leaf, *L = bd->cls_l, *R = bd->cls_r, nl = 0, found = 0, res = -1, w = 0;
+    memset(L, 0, (size_t)K * sizeof *L);
+    memcpy(R, bd->tot, (size_t)K * sizeof *R);
+    long long sqL = 0, sqR = bd->totsq;
+    uint64_t m = occ[0];
+    for (;;) {
+        while (!m && w < 3) m = occ[++w];
+        if (!m) break;
+        int s = w * 64 + __builtin_ctzll(m);
+        m &= m - 1;
+        int *hv = h + s * K, a_sum = 0;
+        for (int q = 0; q < K; q++) {
+            long long a = hv[q];
+            hv[q] = 0;
+            sqL += (2 * (long long)L[q] + a) * a; L[q] += (int)a;
+            sqR += (a - 2 * (long long)R[q]) * a; R[q] -= (int)a;
+            a_sum += (int)a;
+        }
+        if (a_sum == W) { res = 0; break; }     /* one bin holds everything */
+        nl += a_sum;
+        int nr = W - nl;
+        if (nl < min_leaf) continue;
+        if (nr < min_leaf) { res = 1 + found; break; }
+        consider(best, sqL, sqR, nl, nr, j, s);
+        found = 1;
+    }
+    for (;;) {   /* clear the bins not swept */
+        while (!m && w < 3) m = occ[++w];
+        if (!m) break;
+        memset(h + (w * 64 + __builtin_ctzll(m)) * K, 0, (size_t)K * sizeof *h);
+        m &= m - 1;
+    }
+    return res >= 0 ? res : 1 + found;
+}
+
+static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
+{
+    switch (bd->K) {   /* a constant class count: the class loop unrolls into registers */
+    case 2: return sweep_sparse_k(bd, 2, h, occ, W, j, best);
+    case 3: return sweep_sparse_k(bd, 3, h, occ, W, j, best);
+    default: return sweep_sparse_k(bd, bd->K, h, occ, W, j, best);
+    }
+}
+
+enum { SMALL_NODE = 16,     /* nodes up to this many rows: insertion sort by bin */
+       SPARSE_RATIO = 3 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
 
 /* Best Gini cut of feature j over the node's rows (or, extra trees, the
  * Gini of a random cut). Returns 0 if the feature is constant in the node. */
@@ -207,14 +276,34 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
     const int *rows = bd->idx + nd->start, *lab = bd->lab + nd->start, *wt = bd->wt + nd->start;
     const unsigned char *col = bd->BT + (size_t)j * bd->n;
     int n = nd->count, W = nd->wsum, K = bd->K, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
+    unsigned char *vb = bd->vb;
     if (!bd->extra && n >= nbins * K) {
         /* large node: one pass into a bins × classes histogram */
         int *h = bd->chist;
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            h[v * K + lab[t]] += wt[t];
+        }
+        int res = sweep_hist(bd, h, 0, nbins, W, j, best);
         memset(h, 0, (size_t)nbins * K * sizeof *h);
-        for (int t = 0; t < n; t++) h[col[rows[t]] * K + lab[t]] += wt[t];
-        return sweep_hist(bd, h, 0, nbins, W, j, best);
+        return res;
     }
-    unsigned char *vb = bd->vb;
+    int est = n < nbins ? n : nbins;   /* most bins the node can occupy */
+    if (!bd->extra && est * K <= SPARSE_RATIO * n) {
+        /* few classes: the histogram, sweeping only the bins the node occupies */
+        int *h = bd->chist;
+        unsigned char *seen = bd->seen;
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            h[v * K + lab[t]] += wt[t];
+            seen[v] = 1;
+        }
+        uint64_t occ[4];
+        occupancy(seen, nbins, occ);
+        return sweep_sparse(bd, h, occ, W, j, best);
+    }
     int lo = 255, hi = 0;
     for (int t = 0; t < n; t++) {
         int v = col[rows[t]];
@@ -253,9 +342,10 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
     if (range * K <= n) {
         /* the node's bin range into a histogram */
         int *h = bd->chist;
-        memset(h, 0, (size_t)range * K * sizeof *h);
         for (int t = 0; t < n; t++) h[(vb[t] - lo) * K + lab[t]] += wt[t];
-        return sweep_hist(bd, h, lo, range, W, j, best);
+        int res = sweep_hist(bd, h, lo, range, W, j, best);
+        memset(h, 0, (size_t)range * K * sizeof *h);
+        return res;
     }
     memset(L, 0, (size_t)K * sizeof *L);
     memcpy(R, bd->tot, (size_t)K * sizeof *R);
@@ -370,13 +460,21 @@ static void grow(struct builder *bd, int count, int wsum)
     bd->nnodes = 0;
     int sp = 0;
     struct tnode root = {0, count, wsum, 0, node_new(bd)};
+    int K = bd->K;
+    if (K) {
+        memset(bd->totpool, 0, (size_t)K * sizeof *bd->totpool);
+        for (int t = 0; t < count; t++) bd->totpool[bd->lab[t]] += bd->wt[t];
+    }
     bd->stack[sp++] = root;
     while (sp) {
         struct tnode nd = bd->stack[--sp];
+        bd->tot = bd->totpool + (size_t)sp * K;
         int pure = node_value(bd, &nd);
         if (pure || nd.wsum < bd->min_split || nd.wsum < 2 * bd->min_leaf ||
-            (bd->max_depth > 0 && nd.depth >= bd->max_depth))
+            (bd->max_depth > 0 && nd.depth >= bd->max_depth)) {
+            if (K) leaf_value(bd, &nd);
             continue;
+        }
         /* features in random order; stop after mtry non-constant ones once a
          * valid split exists (scikit-learn keeps looking past constants) */
         struct cand best = {-INFINITY, -1, 0};
@@ -384,21 +482,37 @@ static void grow(struct builder *bd, int count, int wsum)
         for (int f = 0; f < bd->p; f++) {
             int r = f + (int)rng_below(bd->rng, (uint64_t)(bd->p - f));
             int tmpf = bd->feats[f]; bd->feats[f] = bd->feats[r]; bd->feats[r] = tmpf;
-            int res = bd->K ? eval_class(bd, &nd, bd->feats[f], &best) : eval_reg(bd, &nd, bd->feats[f], &best);
+            double before = best.score;
+            int res = K ? eval_class(bd, &nd, bd->feats[f], &best) : eval_reg(bd, &nd, bd->feats[f], &best);
+            if (best.score != before) {   /* keep this feature's bins for the partition */
+                unsigned char *tv = bd->vb; bd->vb = bd->vbest; bd->vbest = tv;
+            }
             if (res) visited++;
             if (visited >= bd->mtry && best.feat >= 0) break;
         }
-        if (best.feat < 0) continue;
-        /* partition rows: bin <= cut to the left, order kept */
+        if (best.feat < 0) {
+            if (K) leaf_value(bd, &nd);
+            continue;
+        }
+        /* partition rows: bin <= cut to the left, order kept; the children's
+         * class counts (stack slots sp + 1 and sp) on the way */
+        if ((size_t)(sp + 2) * K > (size_t)bd->totcap) {
+            bd->totcap = 2 * (sp + 2) * K;
+            bd->totpool = xrealloc(bd->totpool, (size_t)bd->totcap * sizeof *bd->totpool);
+            bd->tot = bd->totpool + (size_t)sp * K;
+        }
         int *rows = bd->idx + nd.start, *lab = bd->lab + nd.start, *wt = bd->wt + nd.start;
-        int nl = 0, nr = 0, wl = 0, j = best.feat;
-        const unsigned char *col = bd->BT + (size_t)j * bd->n;
+        int nl = 0, nr = 0, wl = 0, j = best.feat, *totl = bd->tot + K;
+        const unsigned char *vbest = bd->vbest;
+        if (K) memset(totl, 0, (size_t)K * sizeof *totl);
         for (int t = 0; t < nd.count; t++) {   /* branchless: both stores, one cursor moves */
-            int r = rows[t], c = lab[t], w = wt[t], go = col[r] <= best.bin;
+            int r = rows[t], c = lab[t], w = wt[t], go = vbest[t] <= best.bin, wgo = w & -go;
             rows[nl] = r; lab[nl] = c; wt[nl] = w;
             bd->tmp[nr] = r; bd->tmpl[nr] = c; bd->tmpw[nr] = w;
-            nl += go; nr += !go; wl += w & -go;
+            nl += go; nr += !go; wl += wgo;
+            if (K) totl[c] += wgo;
         }
+        for (int q = 0; q < K; q++) bd->tot[q] -= totl[q];
         memcpy(rows + nl, bd->tmp, (size_t)nr * sizeof *rows);
         memcpy(lab + nl, bd->tmpl, (size_t)nr * sizeof *lab);
         memcpy(wt + nl, bd->tmpw, (size_t)nr * sizeof *wt);
@@ -483,7 +597,7 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.BT = BT;
     int *yi = xmalloc((size_t)n * sizeof *yi);
     for (int i = 0; i < n; i++) yi[i] = K ? (int)d->y[i] : 0;
-    bd.chist = xmalloc((size_t)256 * k * sizeof *bd.chist);
+    bd.chist = xcalloc((size_t)256 * k, sizeof *bd.chist);
     size_t rows_cap = (size_t)(n ? n : 1);   /* distinct rows of a tree */
     bd.idx = xmalloc(rows_cap * sizeof *bd.idx);
     bd.lab = xmalloc(rows_cap * sizeof *bd.lab);
@@ -492,11 +606,14 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.tmpl = xmalloc(rows_cap * sizeof *bd.tmpl);
     bd.tmpw = xmalloc(rows_cap * sizeof *bd.tmpw);
     bd.vb = xmalloc(rows_cap);
+    bd.vbest = xmalloc(rows_cap);
+    bd.seen = xcalloc(256, 1);
     bd.perm = xmalloc(rows_cap * sizeof *bd.perm);
     bd.keys = xmalloc((size_t)SMALL_NODE * sizeof *bd.keys);
     bd.cnt = xmalloc(256 * sizeof *bd.cnt);
     bd.yv = xmalloc(rows_cap * sizeof *bd.yv);
-    bd.tot = xmalloc((size_t)k * sizeof *bd.tot);
+    bd.totcap = 64 * k;
+    bd.totpool = xmalloc((size_t)bd.totcap * sizeof *bd.totpool);
     bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
     bd.cls_r = xmalloc((size_t)k * sizeof *bd.cls_r);
     bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
@@ -532,8 +649,8 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
             d->log_step(d->log_ctx, "val_loss", avg_loss(acc_v, t + 1, d->yv, d->nv, K), t + 1);
         }
     }
-    free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.perm);
-    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.tot); free(bd.cls_l); free(bd.cls_r);
+    free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.vbest); free(bd.seen); free(bd.perm);
+    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l); free(bd.cls_r);
     free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
     free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
     bins_free(&b);
