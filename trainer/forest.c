@@ -101,12 +101,12 @@ struct builder {
     int *perm;                    /* node positions counting-sorted by bin */
     unsigned *keys;               /* bin << 24 | position, small nodes */
     int *chist;                   /* (max bins) × K class histogram (zero between uses) */
-    int *cnt;                     /* 256 bin counters */
+    int *cnt;                     /* 256 bin counters (classification: zero between uses) */
     double *yv;                   /* value of each sorted position (regression) */
     int *tot;                     /* the node's weighted class counts (a slot of totpool) */
     int *totpool, totcap;         /* K class counts per stack slot */
     long long totsq;              /* Σ tot² */
-    int *cls_l, *cls_r;           /* K class counts */
+    int *cls_l;                   /* K class counts left of the cut */
     int *feats;
     struct tnode *stack;
     /* the tree being grown (local ids) */
@@ -164,7 +164,7 @@ static int node_value(struct builder *bd, const struct tnode *nd)
 static void leaf_value(struct builder *bd, const struct tnode *nd)
 {
     double *v = bd->value + (size_t)nd->id * bd->K;
-    for (int c = 0; c < bd->K; c++) v[c] = (double)bd->tot[c] / nd->wsum;
+    for (int c = 0; c < bd->K; c++) v[c] = bd->tot[c] ? (double)bd->tot[c] / nd->wsum : 0.0;
 }
 
 struct cand { double score; int feat, bin; };
@@ -180,17 +180,17 @@ static inline void consider(struct cand *best, long long sqL, long long sqR, int
  * cut. Returns 0 if all weight sits in one bin, else 1 + (a cut was valid). */
 static int sweep_hist(struct builder *bd, const int *h, int base, int nb, int W, int j, struct cand *best)
 {
-    int K = bd->K, min_leaf = bd->min_leaf, *L = bd->cls_l, *R = bd->cls_r, nl = 0, found = 0;
+    int K = bd->K, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
+    const int *tot = bd->tot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
-    memcpy(R, bd->tot, (size_t)K * sizeof *R);
     long long sqL = 0, sqR = bd->totsq;
     for (int s = 0; s < nb - 1; s++) {
         const int *hv = h + s * K;
         int a_sum = 0;
         for (int q = 0; q < K; q++) {
-            long long a = hv[q];
-            sqL += (2 * (long long)L[q] + a) * a; L[q] += (int)a;
-            sqR += (a - 2 * (long long)R[q]) * a; R[q] -= (int)a;
+            long long a = hv[q], l = L[q];
+            sqL += (2 * l + a) * a; sqR += (a - 2 * (tot[q] - l)) * a;
+            L[q] = (int)(l + a);
             a_sum += (int)a;
         }
         if (!a_sum) continue;
@@ -222,9 +222,9 @@ static void occupancy(unsigned char *seen, int nb, uint64_t occ[4])
 static inline __attribute__((always_inline)) int
 sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
 {
-    int min_leaf = bd->min_leaf, *L = bd->cls_l, *R = bd->cls_r, nl = 0, found = 0, res = -1, w = 0;
+    int min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0, res = -1, w = 0;
+    const int *tot = bd->tot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
-    memcpy(R, bd->tot, (size_t)K * sizeof *R);
     long long sqL = 0, sqR = bd->totsq;
     uint64_t m = occ[0];
     for (;;) {
@@ -234,10 +234,10 @@ sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, 
         m &= m - 1;
         int *hv = h + s * K, a_sum = 0;
         for (int q = 0; q < K; q++) {
-            long long a = hv[q];
+            long long a = hv[q], l = L[q];
             hv[q] = 0;
-            sqL += (2 * (long long)L[q] + a) * a; L[q] += (int)a;
-            sqR += (a - 2 * (long long)R[q]) * a; R[q] -= (int)a;
+            sqL += (2 * l + a) * a; sqR += (a - 2 * (tot[q] - l)) * a;
+            L[q] = (int)(l + a);
             a_sum += (int)a;
         }
         if (a_sum == W) { res = 0; break; }     /* one bin holds everything */
@@ -266,7 +266,8 @@ static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W
     }
 }
 
-enum { SMALL_NODE = 16,     /* nodes up to this many rows: insertion sort by bin */
+enum { SMALL_NODE = 16,     /* nodes up to this many rows, spread over more than */
+       SMALL_RANGE = 4,     /* this × rows bins: insertion sort by bin */
        SPARSE_RATIO = 3 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
 
 /* Best Gini cut of feature j over the node's rows (or, extra trees, the
@@ -304,15 +305,27 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         occupancy(seen, nbins, occ);
         return sweep_sparse(bd, h, occ, W, j, best);
     }
-    int lo = 255, hi = 0;
-    for (int t = 0; t < n; t++) {
-        int v = col[rows[t]];
-        vb[t] = (unsigned char)v;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+    int lo = 255, hi = 0, *cnt = bd->cnt;
+    if (bd->extra)
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    else
+        for (int t = 0; t < n; t++) {   /* and the rows per bin, for the counting sort */
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            cnt[v]++;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    if (lo >= hi) {   /* one bin (or no rows) */
+        if (n) cnt[lo] = 0;
+        return 0;
     }
-    if (lo >= hi) return 0;   /* one bin (or no rows) */
-    int *L = bd->cls_l, *R = bd->cls_r;
+    int *L = bd->cls_l;
     if (bd->extra) {
         /* uniform threshold between the node's smallest and largest value
          * (represented by the bin edges), as ExtraTrees draws it */
@@ -339,6 +352,8 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         return 2;
     }
     int range = hi - lo + 1;
+    if (range * K <= n || (n <= SMALL_NODE && range > SMALL_RANGE * n))
+        memset(cnt + lo, 0, (size_t)range * sizeof *cnt);   /* (not counting-sorting) */
     if (range * K <= n) {
         /* the node's bin range into a histogram */
         int *h = bd->chist;
@@ -348,10 +363,10 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         return res;
     }
     memset(L, 0, (size_t)K * sizeof *L);
-    memcpy(R, bd->tot, (size_t)K * sizeof *R);
+    const int *tot = bd->tot;   /* right counts: tot - L */
     long long sqL = 0, sqR = bd->totsq;
     int nl = 0, found = 0;
-    if (n <= SMALL_NODE) {
+    if (n <= SMALL_NODE && range > SMALL_RANGE * n) {
         unsigned *keys = bd->keys;
         for (int t = 0; t < n; t++) {
             unsigned k = (unsigned)vb[t] << 24 | (unsigned)t;
@@ -361,9 +376,9 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         }
         for (int i = 0; i < n; i++) {
             int t = (int)(keys[i] & 0xffffff), c = lab[t], s = (int)(keys[i] >> 24);
-            long long w = wt[t];
-            sqL += (2 * (long long)L[c] + w) * w; L[c] += (int)w;
-            sqR += (w - 2 * (long long)R[c]) * w; R[c] -= (int)w;
+            long long w = wt[t], l = L[c];
+            sqL += (2 * l + w) * w; sqR += (w - 2 * (tot[c] - l)) * w;
+            L[c] = (int)(l + w);
             nl += (int)w;
             if (i + 1 < n && (int)(keys[i + 1] >> 24) == s) continue;
             if (nl < min_leaf) continue;
@@ -374,20 +389,22 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         }
         return 1 + found;
     }
-    /* counting sort of the positions by bin; then one pass */
-    int *cnt = bd->cnt, *perm = bd->perm, pos = 0;
-    memset(cnt, 0, (size_t)range * sizeof *cnt);
-    for (int t = 0; t < n; t++) cnt[vb[t] - lo]++;
+    /* counting sort of the (class, weight) pairs by bin; then one pass */
+    int *sc = bd->perm, *sw = bd->tmp, pos = 0;
+    cnt += lo;
     for (int v = 0; v < range; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
-    for (int t = 0; t < n; t++) perm[cnt[vb[t] - lo]++] = t;
+    for (int t = 0; t < n; t++) {
+        int q = cnt[vb[t] - lo]++;
+        sc[q] = lab[t]; sw[q] = wt[t];
+    }
     /* cnt[v] is now the end of bin lo + v */
     for (int v = 0, i = 0; v < range - 1; v++) {
         if (cnt[v] == i) continue;
         for (; i < cnt[v]; i++) {
-            int t = perm[i], c = lab[t];
-            long long w = wt[t];
-            sqL += (2 * (long long)L[c] + w) * w; L[c] += (int)w;
-            sqR += (w - 2 * (long long)R[c]) * w; R[c] -= (int)w;
+            int c = sc[i];
+            long long w = sw[i], l = L[c];
+            sqL += (2 * l + w) * w; sqR += (w - 2 * (tot[c] - l)) * w;
+            L[c] = (int)(l + w);
             nl += (int)w;
         }
         if (nl < min_leaf) continue;
@@ -396,6 +413,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         consider(best, sqL, sqR, nl, nr, j, lo + v);
         found = 1;
     }
+    memset(cnt, 0, (size_t)range * sizeof *cnt);
     return 1 + found;
 }
 
@@ -610,12 +628,11 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.seen = xcalloc(256, 1);
     bd.perm = xmalloc(rows_cap * sizeof *bd.perm);
     bd.keys = xmalloc((size_t)SMALL_NODE * sizeof *bd.keys);
-    bd.cnt = xmalloc(256 * sizeof *bd.cnt);
+    bd.cnt = xcalloc(256, sizeof *bd.cnt);
     bd.yv = xmalloc(rows_cap * sizeof *bd.yv);
     bd.totcap = 64 * k;
     bd.totpool = xmalloc((size_t)bd.totcap * sizeof *bd.totpool);
     bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
-    bd.cls_r = xmalloc((size_t)k * sizeof *bd.cls_r);
     bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
     bd.stack = xmalloc((2 * rows_cap + 8) * sizeof *bd.stack);
     int *draws = xmalloc(rows_cap * sizeof *draws);
@@ -630,8 +647,10 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
              * order (cache friendly), weighted by its number of draws */
             memset(draws, 0, (size_t)n * sizeof *draws);
             for (int s = 0; s < nsamp; s++) draws[rng_below(&rng, (uint64_t)n)]++;
-            for (int i = 0; i < n; i++)
-                if (draws[i]) { bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = draws[i]; count++; }
+            for (int i = 0; i < n; i++) {   /* branch-free: written always, kept if drawn */
+                bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = draws[i];
+                count += draws[i] != 0;
+            }
             wsum = nsamp;
         } else {
             for (int i = 0; i < n; i++) { bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = 1; count++; }
@@ -650,7 +669,7 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
         }
     }
     free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.vbest); free(bd.seen); free(bd.perm);
-    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l); free(bd.cls_r);
+    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l);
     free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
     free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
     bins_free(&b);
