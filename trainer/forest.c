@@ -351,6 +351,16 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         consider(best, sqL, sqR, nl, nr, j, s);
         return 2;
     }
+    if (n == 2) {
+        /* two rows in different bins: the one cut between them */
+        cnt[lo] = cnt[hi] = 0;
+        int t = vb[1] < vb[0], c = lab[t];
+        long long w = wt[t], tc = bd->tot[c];
+        int nl = (int)w, nr = W - nl;
+        if (nl < min_leaf || nr < min_leaf) return 1;
+        consider(best, w * w, bd->totsq - 2 * w * tc + w * w, nl, nr, j, lo);
+        return 2;
+    }
     int range = hi - lo + 1;
     if (range * K <= n || (n <= SMALL_NODE && range > SMALL_RANGE * n))
         memset(cnt + lo, 0, (size_t)range * sizeof *cnt);   /* (not counting-sorting) */
