@@ -1,17 +1,20 @@
 /* Random forests and extremely randomized trees (scikit-learn's
  * RandomForest and ExtraTrees estimators with their parameter names and defaults) on the
  * binned features gbdt uses. Trees grow depth-first until pure (or
- * max_depth / min_samples_* stop them). Classification splits maximise the
- * Gini decrease, regression the squared-error decrease; both are scored in
- * O(1) per row: rows are counting-sorted by bin per candidate feature and
- * the running Σ count² (Gini) or Σ y (MSE) is updated as each row moves
- * left. Leaves hold class frequencies (or the mean); the forest averages
+ * max_depth / min_samples_* stop them). A tree sees each distinct row of
+ * its bootstrap sample once, weighted by its number of draws. Classification
+ * splits maximise the Gini decrease, regression the squared-error decrease;
+ * both are scored in O(1) per row: per candidate feature the node's rows go
+ * into a bins × classes histogram (large nodes) or are sorted by bin, and the
+ * running Σ count² (exact, in integers) or Σ y is updated as rows move left.
+ * Leaves hold class frequencies (or the mean); the forest averages
  * them, as predict_proba does. Exported as one ONNX TreeEnsembleRegressor
  * with n_targets = classes and leaf weights pre-divided by the tree count. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <emmintrin.h>
 
 #include "bins.h"
 #include "model.h"
@@ -78,22 +81,32 @@ static void forest_predict(const void *mp, const double *X, int n, double *out)
 }
 
 /* ---- growing one tree ---- */
-struct tnode { int start, count, depth, id; };
+/* A tree is grown on the distinct rows of its sample, each weighted by how
+ * often the bootstrap drew it (1 without bootstrap): the same tree as on the
+ * duplicated rows, with ~37% fewer rows to scan. Node sizes, min_samples_*,
+ * the Gini sums and the leaf frequencies all count weights. */
+struct tnode { int start, count, wsum, depth, id; };
 
 struct builder {
     const struct bins *b;
     const unsigned char *BT;      /* bins column-major (p × n): node rows stay sorted, so reads stream */
-    const int *yi;                /* class of each row */
-    int *chist;                   /* (max bins) × K class histogram */
     const double *y;
     int n, p, K, extra;
     int mtry, max_depth, min_split, min_leaf;
     struct rng *rng;
-    int *idx, *tmp;               /* rows of the tree (duplicates = bootstrap weight) */
-    int *cnt;                     /* 256 bin counters */
-    int *lab;                     /* class of each sorted row, or -1 */
-    double *yv;                   /* value of each sorted row (regression) */
-    int *cls_l, *cls_r;           /* K class counts */
+    int *idx, *lab, *wt;          /* per node position: row (ascending in a node), class, weight */
+    int *tmp, *tmpl, *tmpw;       /* partition scratch */
+    unsigned char *vb, *vbest;    /* the node's bins of the feature being scored / of the best cut's feature */
+    unsigned char *seen;          /* 256 flags: bins occupied in the node (zero between uses) */
+    int *perm;                    /* node positions counting-sorted by bin */
+    unsigned *keys;               /* bin << 24 | position, small nodes */
+    int *chist;                   /* (max bins) × K class histogram (zero between uses) */
+    int *cnt;                     /* 256 bin counters (classification: zero between uses) */
+    double *yv;                   /* value of each sorted position (regression) */
+    int *tot;                     /* the node's weighted class counts (a slot of totpool) */
+    int *totpool, totcap;         /* K class counts per stack slot */
+    long long totsq;              /* Σ tot² */
+    int *cls_l;                   /* K class counts left of the cut */
     int *feats;
     struct tnode *stack;
     /* the tree being grown (local ids) */
@@ -117,137 +130,350 @@ static int node_new(struct builder *bd)
     return id;
 }
 
-/* Leaf value; returns 1 if the node is pure (nothing to split). */
+/* Returns 1 if the node is pure (nothing to split); classification: sets
+ * Σ count² for the split search (leaf_value sets the frequencies of leaves),
+ * regression: the mean. */
 static int node_value(struct builder *bd, const struct tnode *nd)
 {
-    int k = bd->K ? bd->K : 1;
+    int k = bd->K ? bd->K : 1, W = nd->wsum, n = nd->count;
     double *v = bd->value + (size_t)nd->id * k;
-    memset(v, 0, (size_t)k * sizeof *v);
-    const int *rows = bd->idx + nd->start;
+    const int *wt = bd->wt + nd->start;
     if (bd->K) {
-        for (int t = 0; t < nd->count; t++) v[(int)bd->y[rows[t]]] += 1;
+        const int *tot = bd->tot;   /* counted when the parent was partitioned */
         int pure = 0;
-        for (int c = 0; c < k; c++) { pure |= v[c] == nd->count; v[c] /= nd->count; }
+        long long sq = 0;
+        for (int c = 0; c < k; c++) {
+            pure |= tot[c] == W;
+            sq += (long long)tot[c] * tot[c];
+        }
+        bd->totsq = sq;
         return pure;
     }
+    const int *rows = bd->idx + nd->start;
     double s = 0, first = bd->y[rows[0]];
     int same = 1;
-    for (int t = 0; t < nd->count; t++) { s += bd->y[rows[t]]; same &= bd->y[rows[t]] == first; }
-    v[0] = s / nd->count;
+    for (int t = 0; t < n; t++) {
+        double yy = bd->y[rows[t]];
+        for (int c = 0; c < wt[t]; c++) s += yy;   /* as often as drawn: the sum of the duplicated rows */
+        same &= yy == first;
+    }
+    v[0] = s / W;
     return same;
+}
+
+static void leaf_value(struct builder *bd, const struct tnode *nd)
+{
+    double *v = bd->value + (size_t)nd->id * bd->K;
+    for (int c = 0; c < bd->K; c++) v[c] = bd->tot[c] ? (double)bd->tot[c] / nd->wsum : 0.0;
 }
 
 struct cand { double score; int feat, bin; };
 
-/* Best cut of feature j over the node's rows (or, extra trees, a random
- * cut). Returns 0 if the feature is constant in the node. */
-static int eval_feature(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
+/* Gini: Σ_left count²/n_left + Σ_right count²/n_right, from exact integer sums */
+static inline void consider(struct cand *best, long long sqL, long long sqR, int nl, int nr, int j, int s)
 {
-    const int *rows = bd->idx + nd->start;
-    int count = nd->count, *cnt = bd->cnt, bmin = 255, bmax = 0, K = bd->K;
-    const unsigned char *col = bd->BT + (size_t)j * bd->n;
-    int nbins = bd->b->nthr[j] + 1;
-    /* large nodes, classification: one pass into a bins × classes histogram */
-    int use_hist = K && !bd->extra && count >= nbins * K;
-    if (use_hist) {
-        int *h = bd->chist;
-        memset(h, 0, (size_t)nbins * K * sizeof *h);
-        for (int t = 0; t < count; t++) { int r = rows[t]; h[col[r] * K + bd->yi[r]]++; }
-        for (int v = 0; v < nbins; v++) {
-            int c = 0;
-            for (int q = 0; q < K; q++) c += h[v * K + q];
-            cnt[v] = c;
-            if (c) { if (v < bmin) bmin = v; bmax = v; }
+    double score = (double)sqL / nl + (double)sqR / nr;
+    if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
+}
+
+/* Sweep a bins × classes histogram (bins base .. base + nb - 1) for the best
+ * cut. Returns 0 if all weight sits in one bin, else 1 + (a cut was valid). */
+static int sweep_hist(struct builder *bd, const int *h, int base, int nb, int W, int j, struct cand *best)
+{
+    int K = bd->K, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
+    const int *tot = bd->tot;   /* right counts: tot - L */
+    memset(L, 0, (size_t)K * sizeof *L);
+    long long sqL = 0, sqR = bd->totsq;
+    for (int s = 0; s < nb - 1; s++) {
+        const int *hv = h + s * K;
+        int a_sum = 0;
+        for (int q = 0; q < K; q++) {
+            long long a = hv[q], l = L[q];
+            sqL += (2 * l + a) * a; sqR += (a - 2 * (tot[q] - l)) * a;
+            L[q] = (int)(l + a);
+            a_sum += (int)a;
         }
-        if (bmin == bmax) return 0;
-        int *L = bd->cls_l, *R = bd->cls_r, nl = 0, found = 0, min_leaf = bd->min_leaf;
-        memset(L, 0, (size_t)K * sizeof *L);
-        memset(R, 0, (size_t)K * sizeof *R);
-        for (int v = bmin; v <= bmax; v++) for (int q = 0; q < K; q++) R[q] += h[v * K + q];
-        double sqL = 0, sqR = 0;
-        for (int q = 0; q < K; q++) sqR += (double)R[q] * R[q];
-        for (int s = bmin; s < bmax; s++) {
-            const int *hv = h + s * K;
-            if (!cnt[s]) continue;
-            for (int q = 0; q < K; q++) {
-                int a = hv[q];
-                if (!a) continue;
-                sqL += (2.0 * L[q] + a) * a; L[q] += a;
-                sqR += (a - 2.0 * R[q]) * a; R[q] -= a;
-            }
-            nl += cnt[s];
-            int nr = count - nl;
-            if (nl < min_leaf) continue;
-            if (nr < min_leaf) break;
-            double score = sqL / nl + sqR / nr;
-            if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
-            found = 1;
-        }
-        return 1 + found;
+        if (!a_sum) continue;
+        if (a_sum == W) return 0;            /* first occupied bin holds everything */
+        nl += a_sum;
+        int nr = W - nl;
+        if (nl < min_leaf) continue;
+        if (nr < min_leaf) break;
+        consider(best, sqL, sqR, nl, nr, j, base + s);
+        found = 1;
     }
-    memset(cnt, 0, (size_t)nbins * sizeof *cnt);
-    for (int t = 0; t < count; t++) cnt[col[rows[t]]]++;
-    for (int v = 0; v < nbins; v++)   /* node's bin range from the counts: no branches per row */
-        if (cnt[v]) { if (v < bmin) bmin = v; bmax = v; }
-    if (bmin == bmax) return 0;
-    int cut_lo = bmin, cut_hi = bmax - 1;   /* candidate cuts: bin <= s goes left */
+    return nl ? 1 + found : 0;               /* nl == 0: everything in the last bin */
+}
+
+/* The bins flagged in seen[0 .. nb) as a bitmap; the flags are cleared. */
+static void occupancy(unsigned char *seen, int nb, uint64_t occ[4])
+{
+    occ[0] = occ[1] = occ[2] = occ[3] = 0;
+    for (int i = 0; i < nb; i += 16) {
+        __m128i f = _mm_loadu_si128((const __m128i *)(seen + i));
+        uint64_t m = (unsigned)_mm_movemask_epi8(_mm_slli_epi16(f, 7));   /* flags are 0/1 */
+        occ[i >> 6] |= m << (i & 63);
+        _mm_storeu_si128((__m128i *)(seen + i), _mm_setzero_si128());
+    }
+}
+
+/* sweep_hist over the occupied bins only (in increasing order), clearing
+ * their histogram cells. */
+static inline __attribute__((always_inline)) int
+sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
+{
+    int min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0, res = -1, w = 0;
+    const int *tot = bd->tot;   /* right counts: tot - L */
+    memset(L, 0, (size_t)K * sizeof *L);
+    long long sqL = 0, sqR = bd->totsq;
+    uint64_t m = occ[0];
+    for (;;) {
+        while (!m && w < 3) m = occ[++w];
+        if (!m) break;
+        int s = w * 64 + __builtin_ctzll(m);
+        m &= m - 1;
+        int *hv = h + s * K, a_sum = 0;
+        for (int q = 0; q < K; q++) {
+            long long a = hv[q], l = L[q];
+            hv[q] = 0;
+            sqL += (2 * l + a) * a; sqR += (a - 2 * (tot[q] - l)) * a;
+            L[q] = (int)(l + a);
+            a_sum += (int)a;
+        }
+        if (a_sum == W) { res = 0; break; }     /* one bin holds everything */
+        nl += a_sum;
+        int nr = W - nl;
+        if (nl < min_leaf) continue;
+        if (nr < min_leaf) { res = 1 + found; break; }
+        consider(best, sqL, sqR, nl, nr, j, s);
+        found = 1;
+    }
+    for (;;) {   /* clear the bins not swept */
+        while (!m && w < 3) m = occ[++w];
+        if (!m) break;
+        memset(h + (w * 64 + __builtin_ctzll(m)) * K, 0, (size_t)K * sizeof *h);
+        m &= m - 1;
+    }
+    return res >= 0 ? res : 1 + found;
+}
+
+static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
+{
+    switch (bd->K) {   /* a constant class count: the class loop unrolls into registers */
+    case 2: return sweep_sparse_k(bd, 2, h, occ, W, j, best);
+    case 3: return sweep_sparse_k(bd, 3, h, occ, W, j, best);
+    default: return sweep_sparse_k(bd, bd->K, h, occ, W, j, best);
+    }
+}
+
+enum { SMALL_NODE = 16,     /* nodes up to this many rows, spread over more than */
+       SMALL_RANGE = 4,     /* this × rows bins: insertion sort by bin */
+       SPARSE_RATIO = 3 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
+
+/* Best Gini cut of feature j over the node's rows (or, extra trees, the
+ * Gini of a random cut). Returns 0 if the feature is constant in the node. */
+static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
+{
+    const int *rows = bd->idx + nd->start, *lab = bd->lab + nd->start, *wt = bd->wt + nd->start;
+    const unsigned char *col = bd->BT + (size_t)j * bd->n;
+    int n = nd->count, W = nd->wsum, K = bd->K, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
+    unsigned char *vb = bd->vb;
+    if (!bd->extra && n >= nbins * K) {
+        /* large node: one pass into a bins × classes histogram */
+        int *h = bd->chist;
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            h[v * K + lab[t]] += wt[t];
+        }
+        int res = sweep_hist(bd, h, 0, nbins, W, j, best);
+        memset(h, 0, (size_t)nbins * K * sizeof *h);
+        return res;
+    }
+    int est = n < nbins ? n : nbins;   /* most bins the node can occupy */
+    if (!bd->extra && est * K <= SPARSE_RATIO * n) {
+        /* few classes: the histogram, sweeping only the bins the node occupies */
+        int *h = bd->chist;
+        unsigned char *seen = bd->seen;
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            h[v * K + lab[t]] += wt[t];
+            seen[v] = 1;
+        }
+        uint64_t occ[4];
+        occupancy(seen, nbins, occ);
+        return sweep_sparse(bd, h, occ, W, j, best);
+    }
+    int lo = 255, hi = 0, *cnt = bd->cnt;
+    if (bd->extra)
+        for (int t = 0; t < n; t++) {
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    else
+        for (int t = 0; t < n; t++) {   /* and the rows per bin, for the counting sort */
+            int v = col[rows[t]];
+            vb[t] = (unsigned char)v;
+            cnt[v]++;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    if (lo >= hi) {   /* one bin (or no rows) */
+        if (n) cnt[lo] = 0;
+        return 0;
+    }
+    int *L = bd->cls_l;
     if (bd->extra) {
         /* uniform threshold between the node's smallest and largest value
          * (represented by the bin edges), as ExtraTrees draws it */
         const float *thr = bd->b->thr[j];
-        double lo = bmin > 0 ? thr[bmin - 1] : thr[0] - 1e-6, hi = thr[bmax - 1];
-        double u = lo + rng_uniform(bd->rng) * (hi - lo);
-        int s = bmin;
-        while (s < bmax - 1 && thr[s] < u) s++;
-        cut_lo = cut_hi = s;
-    }
-    int min_leaf = bd->min_leaf;
-    if (K) {
-        /* counting sort of the labels by bin; then one pass */
-        int *lab = bd->lab, pos = 0;
-        for (int v = bmin; v <= bmax; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
-        for (int t = 0; t < count; t++) {
-            int r = rows[t];
-            lab[cnt[col[r]]++] = bd->yi[r];
-        }
-        /* cnt[v] is now the end of bin v */
-        int *L = bd->cls_l, *R = bd->cls_r;
+        double a = lo > 0 ? thr[lo - 1] : thr[0] - 1e-6, b = thr[hi - 1];
+        double u = a + rng_uniform(bd->rng) * (b - a);
+        int s = lo;
+        while (s < hi - 1 && thr[s] < u) s++;
         memset(L, 0, (size_t)K * sizeof *L);
-        memset(R, 0, (size_t)K * sizeof *R);
-        for (int t = 0; t < count; t++) R[lab[t]]++;
-        double sqL = 0, sqR = 0;
-        for (int c = 0; c < K; c++) sqR += (double)R[c] * R[c];
-        int t = 0, found = 0;
-        for (int s = bmin; s <= cut_hi; s++) {
-            for (; t < cnt[s]; t++) {
-                int c = lab[t];
-                sqL += 2.0 * L[c] + 1; L[c]++;
-                sqR += -2.0 * R[c] + 1; R[c]--;
-            }
-            if (s < cut_lo) continue;
-            int nl = t, nr = count - t;
+        int nl = 0;
+        for (int t = 0; t < n; t++) {
+            int w = wt[t] & -(vb[t] <= s);
+            L[lab[t]] += w;
+            nl += w;
+        }
+        int nr = W - nl;
+        if (nl < min_leaf || nr < min_leaf) return 1;
+        long long sqL = 0, sqR = 0;
+        for (int c = 0; c < K; c++) {
+            long long l = L[c], r = bd->tot[c] - L[c];
+            sqL += l * l; sqR += r * r;
+        }
+        consider(best, sqL, sqR, nl, nr, j, s);
+        return 2;
+    }
+    if (n == 2) {
+        /* two rows in different bins: the one cut between them */
+        cnt[lo] = cnt[hi] = 0;
+        int t = vb[1] < vb[0], c = lab[t];
+        long long w = wt[t], tc = bd->tot[c];
+        int nl = (int)w, nr = W - nl;
+        if (nl < min_leaf || nr < min_leaf) return 1;
+        consider(best, w * w, bd->totsq - 2 * w * tc + w * w, nl, nr, j, lo);
+        return 2;
+    }
+    int range = hi - lo + 1;
+    if (range * K <= n || (n <= SMALL_NODE && range > SMALL_RANGE * n))
+        memset(cnt + lo, 0, (size_t)range * sizeof *cnt);   /* (not counting-sorting) */
+    if (range * K <= n) {
+        /* the node's bin range into a histogram */
+        int *h = bd->chist;
+        for (int t = 0; t < n; t++) h[(vb[t] - lo) * K + lab[t]] += wt[t];
+        int res = sweep_hist(bd, h, lo, range, W, j, best);
+        memset(h, 0, (size_t)range * K * sizeof *h);
+        return res;
+    }
+    memset(L, 0, (size_t)K * sizeof *L);
+    const int *tot = bd->tot;   /* right counts: tot - L */
+    long long sqL = 0, sqR = bd->totsq;
+    int nl = 0, found = 0;
+    if (n <= SMALL_NODE && range > SMALL_RANGE * n) {
+        unsigned *keys = bd->keys;
+        for (int t = 0; t < n; t++) {
+            unsigned k = (unsigned)vb[t] << 24 | (unsigned)t;
+            int i = t;
+            while (i > 0 && keys[i - 1] > k) { keys[i] = keys[i - 1]; i--; }
+            keys[i] = k;
+        }
+        for (int i = 0; i < n; i++) {
+            int t = (int)(keys[i] & 0xffffff), c = lab[t], s = (int)(keys[i] >> 24);
+            long long w = wt[t], l = L[c];
+            sqL += (2 * l + w) * w; sqR += (w - 2 * (tot[c] - l)) * w;
+            L[c] = (int)(l + w);
+            nl += (int)w;
+            if (i + 1 < n && (int)(keys[i + 1] >> 24) == s) continue;
             if (nl < min_leaf) continue;
+            int nr = W - nl;
             if (nr < min_leaf) break;
-            double score = sqL / nl + sqR / nr;
-            if (score > best->score) { best->score = score; best->feat = j; best->bin = s; }
+            consider(best, sqL, sqR, nl, nr, j, s);
             found = 1;
         }
         return 1 + found;
     }
+    /* counting sort of the (class, weight) pairs by bin; then one pass */
+    int *sc = bd->perm, *sw = bd->tmp, pos = 0;
+    cnt += lo;
+    for (int v = 0; v < range; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
+    for (int t = 0; t < n; t++) {
+        int q = cnt[vb[t] - lo]++;
+        sc[q] = lab[t]; sw[q] = wt[t];
+    }
+    /* cnt[v] is now the end of bin lo + v */
+    for (int v = 0, i = 0; v < range - 1; v++) {
+        if (cnt[v] == i) continue;
+        for (; i < cnt[v]; i++) {
+            int c = sc[i];
+            long long w = sw[i], l = L[c];
+            sqL += (2 * l + w) * w; sqR += (w - 2 * (tot[c] - l)) * w;
+            L[c] = (int)(l + w);
+            nl += (int)w;
+        }
+        if (nl < min_leaf) continue;
+        int nr = W - nl;
+        if (nr < min_leaf) break;
+        consider(best, sqL, sqR, nl, nr, j, lo + v);
+        found = 1;
+    }
+    memset(cnt, 0, (size_t)range * sizeof *cnt);
+    return 1 + found;
+}
+
+/* Best squared-error cut (or a random one) of feature j, regression. Sums
+ * add each row as often as it was drawn, in the order of the duplicated
+ * rows sorted by bin, so they round exactly as on the duplicated sample. */
+static int eval_reg(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
+{
+    const int *rows = bd->idx + nd->start, *wt = bd->wt + nd->start;
+    const unsigned char *col = bd->BT + (size_t)j * bd->n;
+    int n = nd->count, W = nd->wsum, min_leaf = bd->min_leaf;
+    unsigned char *vb = bd->vb;
+    int lo = 255, hi = 0;
+    for (int t = 0; t < n; t++) {
+        int v = col[rows[t]];
+        vb[t] = (unsigned char)v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    if (lo >= hi) return 0;   /* one bin (or no rows) */
+    int cut_lo = lo, cut_hi = hi - 1;   /* candidate cuts: bin <= s goes left */
+    if (bd->extra) {
+        const float *thr = bd->b->thr[j];
+        double a = lo > 0 ? thr[lo - 1] : thr[0] - 1e-6, b = thr[hi - 1];
+        double u = a + rng_uniform(bd->rng) * (b - a);
+        int s = lo;
+        while (s < hi - 1 && thr[s] < u) s++;
+        cut_lo = cut_hi = s;
+    }
+    int range = hi - lo + 1, *cnt = bd->cnt, pos = 0;
+    memset(cnt, 0, (size_t)range * sizeof *cnt);
+    for (int t = 0; t < n; t++) cnt[vb[t] - lo]++;
+    for (int v = 0; v < range; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
     double *yv = bd->yv, total = 0;
-    int pos = 0;
-    for (int v = bmin; v <= bmax; v++) { int c = cnt[v]; cnt[v] = pos; pos += c; }
-    for (int t = 0; t < count; t++) {
-        int r = rows[t];
-        yv[cnt[col[r]]++] = bd->y[r];
-        total += bd->y[r];
+    int *perm = bd->perm;
+    for (int t = 0; t < n; t++) {
+        double yy = bd->y[rows[t]];
+        int p = cnt[vb[t] - lo]++;
+        yv[p] = yy; perm[p] = wt[t];
+        for (int c = 0; c < wt[t]; c++) total += yy;
     }
     double sl = 0;
-    int t = 0, found = 0;
-    for (int s = bmin; s <= cut_hi; s++) {
-        for (; t < cnt[s]; t++) sl += yv[t];
+    int i = 0, nl = 0, found = 0;
+    for (int s = lo; s <= cut_hi; s++) {
+        for (; i < cnt[s - lo]; i++) {
+            for (int c = 0; c < perm[i]; c++) sl += yv[i];
+            nl += perm[i];
+        }
         if (s < cut_lo) continue;
-        int nl = t, nr = count - t;
+        int nr = W - nl;
         if (nl < min_leaf) continue;
         if (nr < min_leaf) break;
         double sr = total - sl, score = sl * sl / nl + sr * sr / nr;
@@ -257,18 +483,26 @@ static int eval_feature(struct builder *bd, const struct tnode *nd, int j, struc
     return 1 + found;
 }
 
-static void grow(struct builder *bd, int count)
+static void grow(struct builder *bd, int count, int wsum)
 {
     bd->nnodes = 0;
     int sp = 0;
-    struct tnode root = {0, count, 0, node_new(bd)};
+    struct tnode root = {0, count, wsum, 0, node_new(bd)};
+    int K = bd->K;
+    if (K) {
+        memset(bd->totpool, 0, (size_t)K * sizeof *bd->totpool);
+        for (int t = 0; t < count; t++) bd->totpool[bd->lab[t]] += bd->wt[t];
+    }
     bd->stack[sp++] = root;
     while (sp) {
         struct tnode nd = bd->stack[--sp];
+        bd->tot = bd->totpool + (size_t)sp * K;
         int pure = node_value(bd, &nd);
-        if (pure || nd.count < bd->min_split || nd.count < 2 * bd->min_leaf ||
-            (bd->max_depth > 0 && nd.depth >= bd->max_depth))
+        if (pure || nd.wsum < bd->min_split || nd.wsum < 2 * bd->min_leaf ||
+            (bd->max_depth > 0 && nd.depth >= bd->max_depth)) {
+            if (K) leaf_value(bd, &nd);
             continue;
+        }
         /* features in random order; stop after mtry non-constant ones once a
          * valid split exists (scikit-learn keeps looking past constants) */
         struct cand best = {-INFINITY, -1, 0};
@@ -276,23 +510,43 @@ static void grow(struct builder *bd, int count)
         for (int f = 0; f < bd->p; f++) {
             int r = f + (int)rng_below(bd->rng, (uint64_t)(bd->p - f));
             int tmpf = bd->feats[f]; bd->feats[f] = bd->feats[r]; bd->feats[r] = tmpf;
-            int res = eval_feature(bd, &nd, bd->feats[f], &best);
+            double before = best.score;
+            int res = K ? eval_class(bd, &nd, bd->feats[f], &best) : eval_reg(bd, &nd, bd->feats[f], &best);
+            if (best.score != before) {   /* keep this feature's bins for the partition */
+                unsigned char *tv = bd->vb; bd->vb = bd->vbest; bd->vbest = tv;
+            }
             if (res) visited++;
             if (visited >= bd->mtry && best.feat >= 0) break;
         }
-        if (best.feat < 0) continue;
-        /* partition rows: bin <= cut to the left, order kept */
-        int *rows = bd->idx + nd.start, nl = 0, nr = 0, j = best.feat;
-        const unsigned char *col = bd->BT + (size_t)j * bd->n;
-        for (int t = 0; t < nd.count; t++) {   /* branchless: both stores, one cursor moves */
-            int r = rows[t], go = col[r] <= best.bin;
-            rows[nl] = r; bd->tmp[nr] = r;
-            nl += go; nr += !go;
+        if (best.feat < 0) {
+            if (K) leaf_value(bd, &nd);
+            continue;
         }
+        /* partition rows: bin <= cut to the left, order kept; the children's
+         * class counts (stack slots sp + 1 and sp) on the way */
+        if ((size_t)(sp + 2) * K > (size_t)bd->totcap) {
+            bd->totcap = 2 * (sp + 2) * K;
+            bd->totpool = xrealloc(bd->totpool, (size_t)bd->totcap * sizeof *bd->totpool);
+            bd->tot = bd->totpool + (size_t)sp * K;
+        }
+        int *rows = bd->idx + nd.start, *lab = bd->lab + nd.start, *wt = bd->wt + nd.start;
+        int nl = 0, nr = 0, wl = 0, j = best.feat, *totl = bd->tot + K;
+        const unsigned char *vbest = bd->vbest;
+        if (K) memset(totl, 0, (size_t)K * sizeof *totl);
+        for (int t = 0; t < nd.count; t++) {   /* branchless: both stores, one cursor moves */
+            int r = rows[t], c = lab[t], w = wt[t], go = vbest[t] <= best.bin, wgo = w & -go;
+            rows[nl] = r; lab[nl] = c; wt[nl] = w;
+            bd->tmp[nr] = r; bd->tmpl[nr] = c; bd->tmpw[nr] = w;
+            nl += go; nr += !go; wl += wgo;
+            if (K) totl[c] += wgo;
+        }
+        for (int q = 0; q < K; q++) bd->tot[q] -= totl[q];
         memcpy(rows + nl, bd->tmp, (size_t)nr * sizeof *rows);
+        memcpy(lab + nl, bd->tmpl, (size_t)nr * sizeof *lab);
+        memcpy(wt + nl, bd->tmpw, (size_t)nr * sizeof *wt);
         int l = node_new(bd), rn = node_new(bd);
         bd->feature[nd.id] = j; bd->bin[nd.id] = best.bin; bd->left[nd.id] = l; bd->right[nd.id] = rn;
-        struct tnode a = {nd.start, nl, nd.depth + 1, l}, c = {nd.start + nl, nr, nd.depth + 1, rn};
+        struct tnode a = {nd.start, nl, wl, nd.depth + 1, l}, c = {nd.start + nl, nr, nd.wsum - wl, nd.depth + 1, rn};
         bd->stack[sp++] = c;      /* left first: pre-order like scikit-learn */
         bd->stack[sp++] = a;
     }
@@ -371,34 +625,48 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.BT = BT;
     int *yi = xmalloc((size_t)n * sizeof *yi);
     for (int i = 0; i < n; i++) yi[i] = K ? (int)d->y[i] : 0;
-    bd.yi = yi;
-    bd.chist = xmalloc((size_t)256 * k * sizeof *bd.chist);
-    int rows_cap = n > nsamp ? n : nsamp;
-    bd.idx = xmalloc((size_t)rows_cap * sizeof *bd.idx);
-    bd.tmp = xmalloc((size_t)rows_cap * sizeof *bd.tmp);
-    bd.cnt = xmalloc(256 * sizeof *bd.cnt);
-    bd.lab = xmalloc((size_t)rows_cap * sizeof *bd.lab);
-    bd.yv = xmalloc((size_t)rows_cap * sizeof *bd.yv);
+    bd.chist = xcalloc((size_t)256 * k, sizeof *bd.chist);
+    size_t rows_cap = (size_t)(n ? n : 1);   /* distinct rows of a tree */
+    bd.idx = xmalloc(rows_cap * sizeof *bd.idx);
+    bd.lab = xmalloc(rows_cap * sizeof *bd.lab);
+    bd.wt = xmalloc(rows_cap * sizeof *bd.wt);
+    bd.tmp = xmalloc(rows_cap * sizeof *bd.tmp);
+    bd.tmpl = xmalloc(rows_cap * sizeof *bd.tmpl);
+    bd.tmpw = xmalloc(rows_cap * sizeof *bd.tmpw);
+    bd.vb = xmalloc(rows_cap);
+    bd.vbest = xmalloc(rows_cap);
+    bd.seen = xcalloc(256, 1);
+    bd.perm = xmalloc(rows_cap * sizeof *bd.perm);
+    bd.keys = xmalloc((size_t)SMALL_NODE * sizeof *bd.keys);
+    bd.cnt = xcalloc(256, sizeof *bd.cnt);
+    bd.yv = xmalloc(rows_cap * sizeof *bd.yv);
+    bd.totcap = 64 * k;
+    bd.totpool = xmalloc((size_t)bd.totcap * sizeof *bd.totpool);
     bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
-    bd.cls_r = xmalloc((size_t)k * sizeof *bd.cls_r);
     bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
-    bd.stack = xmalloc((size_t)(2 * rows_cap + 8) * sizeof *bd.stack);
-    int *draws = xmalloc((size_t)n * sizeof *draws);
+    bd.stack = xmalloc((2 * rows_cap + 8) * sizeof *bd.stack);
+    int *draws = xmalloc(rows_cap * sizeof *draws);
     double *acc_v = xcalloc((size_t)(d->nv ? d->nv : 1) * k, sizeof *acc_v);
     double *acc_t = d->log_step ? xcalloc((size_t)n * k, sizeof *acc_t) : NULL;
     int cap = 0, ntrees = (int)v[FP_NEST];
     for (int t = 0; t < ntrees; t++) {
         for (int j = 0; j < p; j++) bd.feats[j] = j;
-        int count = 0;
+        int count = 0, wsum = 0;
         if (v[FP_BOOT] != 0) {
-            /* n draws with replacement, kept in row order (cache friendly) */
+            /* nsamp draws with replacement: each drawn row once, in row
+             * order (cache friendly), weighted by its number of draws */
             memset(draws, 0, (size_t)n * sizeof *draws);
             for (int s = 0; s < nsamp; s++) draws[rng_below(&rng, (uint64_t)n)]++;
-            for (int i = 0; i < n; i++)
-                for (int c = 0; c < draws[i]; c++) bd.idx[count++] = i;
-        } else
-            for (int i = 0; i < n; i++) bd.idx[count++] = i;
-        grow(&bd, count);
+            for (int i = 0; i < n; i++) {   /* branch-free: written always, kept if drawn */
+                bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = draws[i];
+                count += draws[i] != 0;
+            }
+            wsum = nsamp;
+        } else {
+            for (int i = 0; i < n; i++) { bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = 1; count++; }
+            wsum = n;
+        }
+        grow(&bd, count, wsum);
         append(m, &bd, &cap);
         /* per-tree metrics, like gbdt's rounds: the loss of the first t+1 trees */
         if (d->log_step) {
@@ -410,7 +678,8 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
             d->log_step(d->log_ctx, "val_loss", avg_loss(acc_v, t + 1, d->yv, d->nv, K), t + 1);
         }
     }
-    free(bd.idx); free(bd.tmp); free(bd.cnt); free(bd.lab); free(bd.yv); free(bd.cls_l); free(bd.cls_r);
+    free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.vbest); free(bd.seen); free(bd.perm);
+    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l);
     free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
     free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
     bins_free(&b);
