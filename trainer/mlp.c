@@ -7,6 +7,7 @@
  * targets are standardised while training and the scale is folded back into
  * the last layer, so the model (and its ONNX graph) predicts raw values. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,28 +125,87 @@ static double output_delta(const struct mlp *m, double *Z, const double *y, int 
 {
     int K = m->size[m->nlayers];
     double L = 0;
+    if (m->link == LINK_SOFTMAX) {
+        /* shift every row by its max, one exp over the whole batch, then normalise */
+        for (int i = 0; i < n; i++) {
+            double *z = Z + (size_t)i * K, mx = z[0];
+            for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
+            for (int c = 0; c < K; c++) z[c] -= mx;
+        }
+        vexp_nonpos(Z, n * K);
+        for (int i = 0; i < n; i++) {
+            double *z = Z + (size_t)i * K, s = 0;
+            for (int c = 0; c < K; c++) s += z[c];
+            int t = (int)y[i];
+            L -= log(fmax(z[t] / s, 1e-300));
+            for (int c = 0; c < K; c++) z[c] = z[c] / s;
+            z[t] -= 1;
+        }
+        return L;
+    }
     for (int i = 0; i < n; i++) {
         double *z = Z + (size_t)i * K;
         if (m->link == LINK_IDENTITY) {
             double t = (y[i] - ymu) / ysd, e = z[0] - t;
             L += 0.5 * e * e;
             z[0] = e;
-        } else if (m->link == LINK_SIGMOID2) {
+        } else {
             double q = sigmoid(z[0]), t = y[i];
             L -= t * log(fmax(q, 1e-300)) + (1 - t) * log(fmax(1 - q, 1e-300));
             z[0] = q - t;
-        } else {
-            double mx = z[0], s = 0;
-            for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
-            for (int c = 0; c < K; c++) z[c] -= mx;
-            vexp_nonpos(z, K);
-            for (int c = 0; c < K; c++) s += z[c];
-            int t = (int)y[i];
-            L -= log(fmax(z[t] / s, 1e-300));
-            for (int c = 0; c < K; c++) z[c] = z[c] / s - (c == t);
         }
     }
     return L;
+}
+
+/* Adam: m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; w −= lr_t·m / (√v + ε). The same IEEE
+ * operations in every lane and path (SSE2, AVX2, scalar tail), so results don't depend on the CPU. */
+struct adam_coef { double b1, c1, b2, c2, lr_t, eps; };
+
+static void adam_sse2(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
+{
+    size_t i = 0;
+    const __m128d b1 = _mm_set1_pd(a->b1), c1 = _mm_set1_pd(a->c1), b2 = _mm_set1_pd(a->b2),
+                  c2 = _mm_set1_pd(a->c2), lr = _mm_set1_pd(a->lr_t), eps = _mm_set1_pd(a->eps);
+    for (; i + 2 <= n; i += 2) {
+        __m128d gi = _mm_loadu_pd(g + i);
+        __m128d mi = _mm_add_pd(_mm_mul_pd(b1, _mm_loadu_pd(mm + i)), _mm_mul_pd(c1, gi));
+        __m128d vi = _mm_add_pd(_mm_mul_pd(b2, _mm_loadu_pd(vv + i)), _mm_mul_pd(_mm_mul_pd(c2, gi), gi));
+        _mm_storeu_pd(mm + i, mi);
+        _mm_storeu_pd(vv + i, vi);
+        __m128d st = _mm_div_pd(_mm_mul_pd(lr, mi), _mm_add_pd(_mm_sqrt_pd(vi), eps));
+        _mm_storeu_pd(w + i, _mm_sub_pd(_mm_loadu_pd(w + i), st));
+    }
+    for (; i < n; i++) {
+        mm[i] = a->b1 * mm[i] + a->c1 * g[i];
+        vv[i] = a->b2 * vv[i] + a->c2 * g[i] * g[i];
+        w[i] -= a->lr_t * mm[i] / (sqrt(vv[i]) + a->eps);
+    }
+}
+
+__attribute__((target("avx2"))) static void adam_avx2(double *w, const double *g, double *mm, double *vv, size_t n,
+                                                      const struct adam_coef *a)
+{
+    size_t i = 0;
+    const __m256d b1 = _mm256_set1_pd(a->b1), c1 = _mm256_set1_pd(a->c1), b2 = _mm256_set1_pd(a->b2),
+                  c2 = _mm256_set1_pd(a->c2), lr = _mm256_set1_pd(a->lr_t), eps = _mm256_set1_pd(a->eps);
+    for (; i + 4 <= n; i += 4) {
+        __m256d gi = _mm256_loadu_pd(g + i);
+        __m256d mi = _mm256_add_pd(_mm256_mul_pd(b1, _mm256_loadu_pd(mm + i)), _mm256_mul_pd(c1, gi));
+        __m256d vi = _mm256_add_pd(_mm256_mul_pd(b2, _mm256_loadu_pd(vv + i)), _mm256_mul_pd(_mm256_mul_pd(c2, gi), gi));
+        _mm256_storeu_pd(mm + i, mi);
+        _mm256_storeu_pd(vv + i, vi);
+        __m256d st = _mm256_div_pd(_mm256_mul_pd(lr, mi), _mm256_add_pd(_mm256_sqrt_pd(vi), eps));
+        _mm256_storeu_pd(w + i, _mm256_sub_pd(_mm256_loadu_pd(w + i), st));
+    }
+    adam_sse2(w + i, g + i, mm + i, vv + i, n - i, a);
+}
+
+static void adam(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    if (avx2) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
 }
 
 static double penalty(const struct mlp *m)
@@ -276,7 +336,7 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
     double *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
     for (int l = 0; l <= m->nlayers; l++) {
         A[l] = xmalloc((size_t)B * m->size[l] * sizeof *A[l]);
-        D[l] = xmalloc((size_t)B * m->size[l] * sizeof *D[l]);
+        D[l] = l < m->nlayers ? xmalloc((size_t)B * m->size[l] * sizeof *D[l]) : A[l];   /* the output delta is A[L] */
     }
     for (int l = 0; l < m->nlayers; l++) {
         size_t wn = (size_t)m->size[l] * m->size[l + 1], bn = (size_t)m->size[l + 1];
@@ -303,7 +363,7 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
             int L = m->nlayers;
             double loss = output_delta(m, A[L], yb, bn, ymu, ysd);
             /* A[L] now holds the output delta */
-            memcpy(D[L], A[L], (size_t)bn * m->size[L] * sizeof *D[L]);
+            D[L] = A[L];
             for (int l = L - 1; l >= 0; l--) {
                 int in = m->size[l], out = m->size[l + 1];
                 /* gW = (A[l]ᵀ·D[l+1] + alpha·W) / bn; gb = mean(D[l+1]) */
@@ -323,22 +383,11 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
             loss += 0.5 * alpha * penalty(m);
             epoch_loss += loss;     /* Σ per-row loss + the penalty once per batch, as sklearn's loss·batch */
             step++;
-            double lr_t = lr * sqrt(1 - pow(b2, (double)step)) / (1 - pow(b1, (double)step));
+            struct adam_coef ac = {b1, 1 - b1, b2, 1 - b2, lr * sqrt(1 - pow(b2, (double)step)) / (1 - pow(b1, (double)step)),
+                                   eps};
             for (int l = 0; l < L; l++) {
-                size_t wn = (size_t)m->size[l] * m->size[l + 1], bnn = (size_t)m->size[l + 1];
-                double *W = m->W[l], *g = gW[l], *mm = mW[l], *vv = vW[l];
-                for (size_t i = 0; i < wn; i++) {
-                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
-                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
-                    W[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
-                }
-                double *bb = m->b[l];
-                g = gb[l]; mm = mb[l]; vv = vb[l];
-                for (size_t i = 0; i < bnn; i++) {
-                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
-                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
-                    bb[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
-                }
+                adam(m->W[l], gW[l], mW[l], vW[l], (size_t)m->size[l] * m->size[l + 1], &ac);
+                adam(m->b[l], gb[l], mb[l], vb[l], (size_t)m->size[l + 1], &ac);
             }
         }
         epoch_loss /= ntr;
@@ -371,7 +420,7 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         mlp_free(m);
         m = best;
     } else if (!K) fold_scale(m, ymu, ysd);
-    for (int l = 0; l <= m->nlayers; l++) { free(A[l]); free(D[l]); }
+    for (int l = 0; l <= m->nlayers; l++) { free(A[l]); if (l < m->nlayers) free(D[l]); }
     for (int l = 0; l < m->nlayers; l++) { free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
     free(yb); free(order); free(Xes); free(yes);
     return m;
