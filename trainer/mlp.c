@@ -62,14 +62,36 @@ static void activate(int act, double *z, size_t n)
     }
 }
 
-/* delta *= act'(a), with a the activation's output */
-static void activate_grad(int act, const double *a, double *delta, size_t n)
+/* float32 training passes (the weights, Adam and the loss stay double) */
+static void activate_f(int act, float *z, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0 : delta[i]; break;  /* branchless */
+    case ACT_RELU: for (size_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case ACT_TANH: for (size_t i = 0; i < n; i++) z[i] = (float)tanh(z[i]); break;
+    case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i]))); break;
+    default: break;
+    }
+}
+
+static void activate_grad_f(int act, const float *a, float *delta, size_t n)
+{
+    switch (act) {
+    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i]; break;
     case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
     default: break;
+    }
+}
+
+/* Af[l+1] = act(Af[l]·Wf[l] + bf[l]) in float32; the last layer's raw scores stay in Af[nlayers]. */
+static void forward_f(const struct mlp *m, float *const *Wf, float *const *bf, float **Af, int n)
+{
+    for (int l = 0; l < m->nlayers; l++) {
+        int in = m->size[l], out = m->size[l + 1];
+        float *Z = Af[l + 1];
+        for (int i = 0; i < n; i++) memcpy(Z + (size_t)i * out, bf[l], (size_t)out * sizeof *Z);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, Af[l], in, Wf[l], out, 1.0f, Z, out);
+        if (l + 1 < m->nlayers) activate_f(m->act, Z, (size_t)n * out);
     }
 }
 
@@ -331,19 +353,26 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
     int B = (int)v[MP_BATCH];
     if (B <= 0) B = ntr < 200 ? ntr : 200;
     if (B > ntr) B = ntr;
-    /* buffers: activations per layer, deltas, gradients, Adam moments */
-    double *A[MAX_LAYERS + 1], *D[MAX_LAYERS + 1], *gW[MAX_LAYERS], *gb[MAX_LAYERS];
-    double *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
+    /* buffers: float32 activations and deltas per layer, float32 weights, gradients, Adam moments */
+    float *Af[MAX_LAYERS + 1], *Df[MAX_LAYERS + 1], *Wf[MAX_LAYERS], *bf[MAX_LAYERS], *Gf;
+    double *gW[MAX_LAYERS], *gb[MAX_LAYERS], *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
+    size_t gmax = 0;
     for (int l = 0; l <= m->nlayers; l++) {
-        A[l] = xmalloc((size_t)B * m->size[l] * sizeof *A[l]);
-        D[l] = l < m->nlayers ? xmalloc((size_t)B * m->size[l] * sizeof *D[l]) : A[l];   /* the output delta is A[L] */
+        Af[l] = xmalloc((size_t)B * m->size[l] * sizeof *Af[l]);
+        Df[l] = l ? xmalloc((size_t)B * m->size[l] * sizeof *Df[l]) : NULL;
     }
     for (int l = 0; l < m->nlayers; l++) {
         size_t wn = (size_t)m->size[l] * m->size[l + 1], bn = (size_t)m->size[l + 1];
+        if (wn > gmax) gmax = wn;
+        Wf[l] = xmalloc(wn * sizeof *Wf[l]); bf[l] = xmalloc(bn * sizeof *bf[l]);
         gW[l] = xmalloc(wn * sizeof *gW[l]); gb[l] = xmalloc(bn * sizeof *gb[l]);
         mW[l] = xcalloc(wn, sizeof *mW[l]); vW[l] = xcalloc(wn, sizeof *vW[l]);
         mb[l] = xcalloc(bn, sizeof *mb[l]); vb[l] = xcalloc(bn, sizeof *vb[l]);
     }
+    Gf = xmalloc(gmax * sizeof *Gf);
+    double *Zo = xmalloc((size_t)B * m->size[m->nlayers] * sizeof *Zo);
+    float *Xf = xmalloc((size_t)n * d->p * sizeof *Xf + 1);
+    for (size_t t = 0; t < (size_t)n * d->p; t++) Xf[t] = (float)d->X[t];
     double *yb = xmalloc((size_t)B * sizeof *yb);
     double lr = v[MP_LR], b1 = v[MP_B1], b2 = v[MP_B2], eps = v[MP_EPS], alpha = v[MP_ALPHA], tol = v[MP_TOL];
     double best_loss = INFINITY, best_score = -INFINITY;
@@ -356,28 +385,40 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         for (int s = 0; s < ntr; s += B) {
             int bn = ntr - s < B ? ntr - s : B;
             for (int i = 0; i < bn; i++) {
-                memcpy(A[0] + (size_t)i * d->p, d->X + (size_t)tr[s + i] * d->p, (size_t)d->p * sizeof *A[0]);
+                memcpy(Af[0] + (size_t)i * d->p, Xf + (size_t)tr[s + i] * d->p, (size_t)d->p * sizeof *Af[0]);
                 yb[i] = d->y[tr[s + i]];
             }
-            forward(m, A, bn);
             int L = m->nlayers;
-            double loss = output_delta(m, A[L], yb, bn, ymu, ysd);
-            /* A[L] now holds the output delta */
-            D[L] = A[L];
+            for (int l = 0; l < L; l++) {
+                size_t wn = (size_t)m->size[l] * m->size[l + 1];
+                for (size_t t = 0; t < wn; t++) Wf[l][t] = (float)m->W[l][t];
+                for (int t = 0; t < m->size[l + 1]; t++) bf[l][t] = (float)m->b[l][t];
+            }
+            forward_f(m, Wf, bf, Af, bn);
+            size_t nout = (size_t)bn * m->size[L];
+            for (size_t t = 0; t < nout; t++) Zo[t] = Af[L][t];
+            double loss = output_delta(m, Zo, yb, bn, ymu, ysd);
+            /* Zo now holds the output delta */
+            for (size_t t = 0; t < nout; t++) Df[L][t] = (float)Zo[t];
             for (int l = L - 1; l >= 0; l--) {
                 int in = m->size[l], out = m->size[l + 1];
                 /* gW = (A[l]ᵀ·D[l+1] + alpha·W) / bn; gb = mean(D[l+1]) */
-                memcpy(gW[l], m->W[l], (size_t)in * out * sizeof *gW[l]);
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, bn, 1.0 / bn, A[l], in, D[l + 1], out,
-                            alpha / bn, gW[l], out);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, bn, 1.0f, Af[l], in, Df[l + 1], out,
+                            0.0f, Gf, out);
+                double *W = m->W[l], *g = gW[l], ab = alpha / bn, ib = 1.0 / bn;
+                for (size_t t = 0; t < (size_t)in * out; t++) g[t] = ib * Gf[t] + ab * W[t];
                 for (int j = 0; j < out; j++) gb[l][j] = 0;
-                for (int i = 0; i < bn; i++)
-                    for (int j = 0; j < out; j++) gb[l][j] += D[l + 1][(size_t)i * out + j];
+                if (l == L - 1)
+                    for (int i = 0; i < bn; i++)
+                        for (int j = 0; j < out; j++) gb[l][j] += Zo[(size_t)i * out + j];
+                else
+                    for (int i = 0; i < bn; i++)
+                        for (int j = 0; j < out; j++) gb[l][j] += Df[l + 1][(size_t)i * out + j];
                 for (int j = 0; j < out; j++) gb[l][j] /= bn;
                 if (l > 0) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0, D[l + 1], out, m->W[l], out,
-                                0.0, D[l], in);
-                    activate_grad(m->act, A[l], D[l], (size_t)bn * in);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0f, Df[l + 1], out, Wf[l], out,
+                                0.0f, Df[l], in);
+                    activate_grad_f(m->act, Af[l], Df[l], (size_t)bn * in);
                 }
             }
             loss += 0.5 * alpha * penalty(m);
@@ -420,8 +461,9 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         mlp_free(m);
         m = best;
     } else if (!K) fold_scale(m, ymu, ysd);
-    for (int l = 0; l <= m->nlayers; l++) { free(A[l]); if (l < m->nlayers) free(D[l]); }
-    for (int l = 0; l < m->nlayers; l++) { free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
+    for (int l = 0; l <= m->nlayers; l++) { free(Af[l]); free(Df[l]); }
+    free(Gf); free(Zo); free(Xf);
+    for (int l = 0; l < m->nlayers; l++) { free(Wf[l]); free(bf[l]); free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
     free(yb); free(order); free(Xes); free(yes);
     return m;
 }
