@@ -465,18 +465,26 @@ ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab
 static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b)
 {
     double f = 0;
-    for (int t = 0; t < pr->nblk; t++)
+    for (int t = 0; t < pr->nblk; t++) {
+        /* the block's features are p strided streams: fetch the next block ahead */
+        if (t + 1 < pr->nblk)
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
         f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
+    }
     return f;
 }
 
 __attribute__((target("avx2"))) static double lr_blocks_avx2(struct lr_problem *pr, const double *W, const double *b)
 {
     double f = 0;
-    for (int t = 0; t < pr->nblk; t++)
+    for (int t = 0; t < pr->nblk; t++) {
+        /* the block's features are p strided streams: fetch the next block ahead */
+        if (t + 1 < pr->nblk)
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
         f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
+    }
     return f;
 }
 
