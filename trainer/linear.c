@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "util.h"
 #include "onnx.h"
 
 struct linmodel {
@@ -266,59 +267,261 @@ struct lr_problem {
     const double *X;
     int n, p, k, intercept;
     double lambda;          /* 1 / (C · Σw), 0 without penalty */
-    double *Yw;             /* k == 1: y ∈ {0,1}; else one-hot, n × k */
+    double *Yw;             /* k == 1: y ∈ {0,1} */
     double *sw;             /* sample weights (class_weight) */
     double sw_sum;
-    double *Z;              /* n × k scratch */
+    double *Z;              /* k == 1: n scratch */
+    /* k ≥ 2: rows in blocks of LR_RB, feature-major inside a block (padding rows are 0 with weight 0) */
+    int nblk;
+    double *XB;             /* nblk × p × LR_RB */
+    double *wr;             /* nblk × LR_RB: w_i / Σw */
+    int *lab;               /* nblk × LR_RB: class of row i */
+    double *Zb;             /* k × LR_RB scratch: scores, then the residual */
+    double *acc;            /* (p + 1) × k × 4 lane accumulators of the gradient */
 };
+
+/* Four-lane double vectors (GCC vector extension): one source, compiled for
+ * AVX2 and for the SSE2 baseline. No FMA (-std=c11 does not contract), so both
+ * give bit-identical results. Loads and stores go through an unaligned,
+ * may_alias type. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4di __attribute__((vector_size(32)));
+typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
+#define V4LD(ptr) (*(const v4du *)(ptr))
+#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
+#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+enum { LR_RB = 64 };        /* rows per block; a multiple of 8 */
+
+typedef unsigned long long v4du64 __attribute__((vector_size(32)));
+
+/* 2^(j/32), j = 0..31, correctly rounded */
+static const double EXP2_32[32] = {
+    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
+    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
+    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
+    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
+    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
+    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
+    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
+};
+
+/* exp(x) for four x ≤ 0 (x < −700 gives 0): x = (32·e + j)·ln2/32 + r, |r| ≤ ln2/64,
+ * exp(x) = 2^e · 2^(j/32) · (1 + q(r)), q the degree-6 Taylor polynomial (truncation < 4e-18);
+ * |rel err| < 5e-16. exp(0) = 1 exactly. */
+ALWAYS_INLINE void vexp4_nonpos(const double *in, double *out)
+{
+    const double shift = 0x1.8p52, inv = 46.166241308446828384 /* 32/ln2 */,
+                 ln2hi = 6.93147180369123816490e-01 / 32, ln2lo = 1.90821492927058770002e-10 / 32;
+    v4d x = V4LD(in);
+    v4di under = x < V4SET1(-700.0);
+    x = (v4d)(((v4di)x & ~under) | ((v4di)V4SET1(-700.0) & under));
+    v4d t = x * V4SET1(inv) + V4SET1(shift), kd = t - V4SET1(shift);
+    v4d r = (x - kd * V4SET1(ln2hi)) - kd * V4SET1(ln2lo);
+    v4du64 nb = (v4du64)t - (v4du64)V4SET1(shift), j = nb & 31;
+    v4d sc = (v4d)(((nb - j) << 47) + ((v4du64){1023, 1023, 1023, 1023} << 52));
+    v4d tab = {EXP2_32[j[0]], EXP2_32[j[1]], EXP2_32[j[2]], EXP2_32[j[3]]};
+    v4d q = V4SET1(1.0 / 720);
+    q = q * r + V4SET1(1.0 / 120);
+    q = q * r + V4SET1(1.0 / 24);
+    q = q * r + V4SET1(1.0 / 6);
+    q = q * r + V4SET1(0.5);
+    q = q * r + V4SET1(1.0);
+    q = q * r;
+    v4d e = (tab + tab * q) * sc;
+    V4ST(out, (v4d)((v4di)e & ~under));
+}
+
+/* log(s) for four s ≥ 1 (finite): s = 2^e · m, m ∈ [√½, √2), log m = 2·atanh(f), f = (m−1)/(m+1),
+ * |f| < 0.1716, the atanh series to f^23 (truncation < 1e-18). */
+ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
+{
+    v4d s = V4LD(in);
+    v4du64 bits = (v4du64)s;
+    /* e such that m = s / 2^e lands in [√½, √2): bias the exponent field by the mantissa of √½ */
+    v4du64 off = bits - (v4du64)V4SET1(0x1.6a09e667f3bcdp-1);
+    v4du64 eb = off >> 52;                                   /* e (s ≥ 1 keeps it ≥ 0) */
+    v4d m = (v4d)(bits - (eb << 52));
+    v4d e = {(double)(long long)eb[0], (double)(long long)eb[1], (double)(long long)eb[2], (double)(long long)eb[3]};
+    v4d f = (m - V4SET1(1.0)) / (m + V4SET1(1.0)), f2 = f * f;
+    v4d pl = V4SET1(1.0 / 23);
+    static const double c[11] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7,
+                                 1.0 / 5, 1.0 / 3, 1.0};
+    for (int i = 0; i < 11; i++) pl = pl * f2 + V4SET1(c[i]);
+    v4d lm = (f + f) * pl;
+    V4ST(out, e * V4SET1(6.93147180369123816490e-01) + (lm + e * V4SET1(1.90821492927058770002e-10)));
+}
+
+/* GCC 12 reports the accumulator arrays below as maybe-uninitialized once
+ * inlined into the AVX2 clone (every element read is written first). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+/* Zb[c][r] = b[c] + Σ_j W[j][c] · Xb[j][r] for classes c0 .. c0+CN−1, 8 rows at a time. */
+ALWAYS_INLINE void lr_scores(const double *Xb, const double *W, const double *b, int p, int k, int c0, int CN,
+                             double *Zb)
+{
+    for (int r = 0; r < LR_RB; r += 8) {
+        v4d a0[4], a1[4];
+        for (int q = 0; q < CN; q++) {
+            a0[q] = V4SET1(b[c0 + q]);
+            a1[q] = a0[q];
+        }
+        for (int j = 0; j < p; j++) {
+            v4d x0 = V4LD(Xb + (size_t)j * LR_RB + r), x1 = V4LD(Xb + (size_t)j * LR_RB + r + 4);
+            for (int q = 0; q < CN; q++) {
+                v4d w = V4SET1(W[(size_t)j * k + c0 + q]);
+                a0[q] += x0 * w;
+                a1[q] += x1 * w;
+            }
+        }
+        for (int q = 0; q < CN; q++) {
+            V4ST(Zb + (size_t)(c0 + q) * LR_RB + r, a0[q]);
+            V4ST(Zb + (size_t)(c0 + q) * LR_RB + r + 4, a1[q]);
+        }
+    }
+}
+
+/* acc[j][c] (4 lanes) += Σ_r Xb[j][r] · G[c][r] for features j0 .. j0+JN−1, classes c0 .. c0+CN−1. */
+ALWAYS_INLINE void lr_grad(const double *Xb, const double *G, int k, int j0, int JN, int c0, int CN, double *acc)
+{
+    v4d a[2][4];
+    for (int t = 0; t < JN; t++)
+        for (int q = 0; q < CN; q++) a[t][q] = V4LD(acc + ((size_t)(j0 + t) * k + c0 + q) * 4);
+    for (int r = 0; r < LR_RB; r += 4) {
+        v4d x[2], g[4];
+        for (int t = 0; t < JN; t++) x[t] = V4LD(Xb + (size_t)(j0 + t) * LR_RB + r);
+        for (int q = 0; q < CN; q++) g[q] = V4LD(G + (size_t)(c0 + q) * LR_RB + r);
+        for (int t = 0; t < JN; t++)
+            for (int q = 0; q < CN; q++) a[t][q] += x[t] * g[q];
+    }
+    for (int t = 0; t < JN; t++)
+        for (int q = 0; q < CN; q++) V4ST(acc + ((size_t)(j0 + t) * k + c0 + q) * 4, a[t][q]);
+}
+
+/* One row block of the softmax loss: scores, log-loss (returned, weighted),
+ * residual (P − Y)·w_i in Zb, its column sums into acc[p][·] and Xbᵀ·residual into acc[0..p−1][·]. */
+ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab, const double *W, const double *b,
+                              int p, int k, int intercept, double *Zb, double *acc)
+{
+    int c = 0;
+    for (; c + 4 <= k; c += 4) lr_scores(Xb, W, b, p, k, c, 4, Zb);
+    switch (k - c) {
+    case 3: lr_scores(Xb, W, b, p, k, c, 3, Zb); break;
+    case 2: lr_scores(Xb, W, b, p, k, c, 2, Zb); break;
+    case 1: lr_scores(Xb, W, b, p, k, c, 1, Zb); break;
+    default: break;
+    }
+    double mx[LR_RB], s[LR_RB], zt[LR_RB], lg[LR_RB], f = 0;
+    for (int r = 0; r < LR_RB; r += 4) {
+        v4d m = V4LD(Zb + r);
+        for (c = 1; c < k; c++) {
+            v4d z = V4LD(Zb + (size_t)c * LR_RB + r);
+            v4di gt = z > m;
+            m = (v4d)(((v4di)z & gt) | ((v4di)m & ~gt));
+        }
+        V4ST(mx + r, m);
+    }
+    for (int r = 0; r < LR_RB; r++) zt[r] = Zb[(size_t)lab[r] * LR_RB + r] - mx[r];
+    for (int r = 0; r < LR_RB; r += 4) V4ST(s + r, V4SET1(0.0));
+    for (c = 0; c < k; c++)
+        for (int r = 0; r < LR_RB; r += 4) {
+            double *z = Zb + (size_t)c * LR_RB + r;
+            V4ST(z, V4LD(z) - V4LD(mx + r));
+            vexp4_nonpos(z, z);
+            V4ST(s + r, V4LD(s + r) + V4LD(z));
+        }
+    for (int r = 0; r < LR_RB; r += 4) vlog4_ge1(s + r, lg + r);
+    for (int r = 0; r < LR_RB; r++) {
+        f += wr[r] * (lg[r] - zt[r]);
+        s[r] = wr[r] / s[r];
+    }
+    for (c = 0; c < k; c++)
+        for (int r = 0; r < LR_RB; r += 4) V4ST(Zb + (size_t)c * LR_RB + r, V4LD(Zb + (size_t)c * LR_RB + r) * V4LD(s + r));
+    for (int r = 0; r < LR_RB; r++) Zb[(size_t)lab[r] * LR_RB + r] -= wr[r];
+    if (intercept)
+        for (c = 0; c < k; c++) {
+            v4d t = V4LD(acc + ((size_t)p * k + c) * 4);
+            for (int r = 0; r < LR_RB; r += 4) t += V4LD(Zb + (size_t)c * LR_RB + r);
+            V4ST(acc + ((size_t)p * k + c) * 4, t);
+        }
+    for (int j = 0; j < p; j += 2) {
+        int jn = p - j < 2 ? 1 : 2;
+        for (c = 0; c + 4 <= k; c += 4)
+            if (jn == 2) lr_grad(Xb, Zb, k, j, 2, c, 4, acc); else lr_grad(Xb, Zb, k, j, 1, c, 4, acc);
+        switch ((k - c) * 2 + jn - 1) {
+        case 7: lr_grad(Xb, Zb, k, j, 2, c, 3, acc); break;
+        case 6: lr_grad(Xb, Zb, k, j, 1, c, 3, acc); break;
+        case 5: lr_grad(Xb, Zb, k, j, 2, c, 2, acc); break;
+        case 4: lr_grad(Xb, Zb, k, j, 1, c, 2, acc); break;
+        case 3: lr_grad(Xb, Zb, k, j, 2, c, 1, acc); break;
+        case 2: lr_grad(Xb, Zb, k, j, 1, c, 1, acc); break;
+        default: break;
+        }
+    }
+    return f;
+}
+
+static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b)
+{
+    double f = 0;
+    for (int t = 0; t < pr->nblk; t++) {
+        /* the block's features are p strided streams: fetch the next block ahead */
+        if (t + 1 < pr->nblk)
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
+        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+                      W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
+    }
+    return f;
+}
+
+__attribute__((target("avx2"))) static double lr_blocks_avx2(struct lr_problem *pr, const double *W, const double *b)
+{
+    double f = 0;
+    for (int t = 0; t < pr->nblk; t++) {
+        /* the block's features are p strided streams: fetch the next block ahead */
+        if (t + 1 < pr->nblk)
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
+        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+                      W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
+    }
+    return f;
+}
+
+#pragma GCC diagnostic pop
 
 /* f(θ) and ∇f(θ); θ = [W (p × k) | b (k)]. */
 static double lr_eval(struct lr_problem *pr, const double *th, double *g)
 {
     int n = pr->n, p = pr->p, k = pr->k;
     const double *W = th, *b = th + (size_t)p * k;
-    double *Z = pr->Z, f = 0;
-    for (int i = 0; i < n; i++) memcpy(Z + (size_t)i * k, b, (size_t)k * sizeof *b);
-    if (p) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, p, 1.0, pr->X, p, W, k, 1.0, Z, k);
-    /* Z becomes the residual (P − Y) · w_i / Σw */
-    if (k == 1)
+    double *gW = g, *gb = g + (size_t)p * k, f = 0;
+    if (k == 1) {
+        double *Z = pr->Z;
+        for (int i = 0; i < n; i++) Z[i] = b[0];
+        if (p) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 1, p, 1.0, pr->X, p, W, 1, 1.0, Z, 1);
+        /* Z becomes the residual (P − Y) · w_i / Σw */
         for (int i = 0; i < n; i++) {
-            double *z = Z + (size_t)i * k, wi = pr->sw[i] / pr->sw_sum;
-            double y = pr->Yw[i], zz = z[0];
+            double wi = pr->sw[i] / pr->sw_sum, y = pr->Yw[i], zz = Z[i];
             f += wi * (zz > 0 ? zz + log1p(exp(-zz)) : log1p(exp(zz))) - wi * y * zz;
-            z[0] = wi * (1.0 / (1.0 + exp(-zz)) - y);
+            Z[i] = wi * (1.0 / (1.0 + exp(-zz)) - y);
         }
-    else {
-        /* softmax in row blocks: shift by the row max, one vectorised exp over the block */
-        enum { RB = 256 };
-        double a[RB], ys[RB];
-        for (int i0 = 0; i0 < n; i0 += RB) {
-            int nb = n - i0 < RB ? n - i0 : RB;
-            double *Zb = Z + (size_t)i0 * k;
-            for (int t = 0; t < nb; t++) {
-                double *z = Zb + (size_t)t * k, mx = z[0], at = 0, yt = 0;
-                const double *y = pr->Yw + (size_t)(i0 + t) * k;
-                for (int j = 1; j < k; j++) if (z[j] > mx) mx = z[j];
-                for (int j = 0; j < k; j++) { z[j] -= mx; at += y[j] * z[j]; yt += y[j]; }
-                a[t] = at; ys[t] = yt;
-            }
-            vexp_nonpos(Zb, nb * k);
-            for (int t = 0; t < nb; t++) {
-                double *z = Zb + (size_t)t * k, s = 0, wi = pr->sw[i0 + t] / pr->sw_sum;
-                const double *y = pr->Yw + (size_t)(i0 + t) * k;
-                for (int j = 0; j < k; j++) s += z[j];
-                f -= wi * (a[t] - log(s) * ys[t]);
-                double inv = 1.0 / s;
-                for (int j = 0; j < k; j++) z[j] = wi * (z[j] * inv - y[j]);
-            }
+        if (p) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, 1, n, 1.0, pr->X, p, Z, 1, 0.0, gW, 1);
+        gb[0] = 0;
+        if (pr->intercept)
+            for (int i = 0; i < n; i++) gb[0] += Z[i];
+    } else {
+        static int avx2 = -1;
+        if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+        memset(pr->acc, 0, (size_t)(p + 1) * k * 4 * sizeof *pr->acc);
+        f = avx2 ? lr_blocks_avx2(pr, W, b) : lr_blocks_generic(pr, W, b);
+        for (size_t t = 0; t < (size_t)(p + 1) * k; t++) {
+            const double *a = pr->acc + t * 4;
+            g[t] = (a[0] + a[1]) + (a[2] + a[3]);
         }
+        if (!pr->intercept)
+            for (int j = 0; j < k; j++) gb[j] = 0;
     }
-    double *gW = g, *gb = g + (size_t)p * k;
-    if (p) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, k, n, 1.0, pr->X, p, Z, k, 0.0, gW, k);
-    for (int j = 0; j < k; j++) gb[j] = 0;
-    if (pr->intercept)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < k; j++) gb[j] += Z[(size_t)i * k + j];
     double reg = 0;
     for (size_t t = 0; t < (size_t)p * k; t++) { reg += W[t] * W[t]; gW[t] += pr->lambda * W[t]; }
     return f + 0.5 * pr->lambda * reg;
@@ -411,18 +614,34 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
 {
     if (!d->nclasses) { errf(err, "logreg is a classification algorithm; use linear or ridge for regression"); return NULL; }
     int K = d->nclasses, k = K == 2 ? 1 : K, n = d->n, p = d->p;
-    struct lr_problem pr = {d->X, n, p, k, hp->v[3] != 0, 0, NULL, NULL, 0, NULL};
-    pr.Yw = xcalloc((size_t)n * k, sizeof *pr.Yw);
+    struct lr_problem pr = {0};
+    pr.X = d->X; pr.n = n; pr.p = p; pr.k = k; pr.intercept = hp->v[3] != 0;
     pr.sw = xmalloc((size_t)n * sizeof *pr.sw);
-    pr.Z = xmalloc((size_t)n * k * sizeof *pr.Z);
     double *cnt = xcalloc((size_t)K, sizeof *cnt);
     for (int i = 0; i < n; i++) cnt[(int)d->y[i]]++;
     for (int i = 0; i < n; i++) {
         int c = (int)d->y[i];
-        if (k == 1) pr.Yw[i] = c;
-        else pr.Yw[(size_t)i * k + c] = 1;
         pr.sw[i] = hp->v[5] == 1 ? n / (K * cnt[c]) : 1.0;
         pr.sw_sum += pr.sw[i];
+    }
+    if (k == 1) {
+        pr.Yw = xmalloc((size_t)n * sizeof *pr.Yw);
+        pr.Z = xmalloc((size_t)n * sizeof *pr.Z);
+        for (int i = 0; i < n; i++) pr.Yw[i] = d->y[i];
+    } else {
+        pr.nblk = (n + LR_RB - 1) / LR_RB;
+        size_t rows = (size_t)pr.nblk * LR_RB;
+        pr.XB = xcalloc(rows * (p ? p : 1), sizeof *pr.XB);
+        pr.wr = xcalloc(rows, sizeof *pr.wr);
+        pr.lab = xcalloc(rows, sizeof *pr.lab);
+        pr.Zb = xmalloc((size_t)k * LR_RB * sizeof *pr.Zb);
+        pr.acc = xmalloc((size_t)(p + 1) * k * 4 * sizeof *pr.acc);
+        for (int i = 0; i < n; i++) {
+            double *xb = pr.XB + (size_t)(i / LR_RB) * p * LR_RB + i % LR_RB;
+            for (int j = 0; j < p; j++) xb[(size_t)j * LR_RB] = d->X[(size_t)i * p + j];
+            pr.wr[i] = pr.sw[i] / pr.sw_sum;
+            pr.lab[i] = (int)d->y[i];
+        }
     }
     pr.lambda = hp->v[4] == 1 ? 0 : 1.0 / (hp->v[0] * pr.sw_sum);
     int dim = (p + 1) * k;
@@ -432,6 +651,7 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
     memcpy(m->W, th, (size_t)p * k * sizeof *th);
     memcpy(m->b, th + (size_t)p * k, (size_t)k * sizeof *th);
     free(th); free(cnt); free(pr.Yw); free(pr.sw); free(pr.Z);
+    free(pr.XB); free(pr.wr); free(pr.lab); free(pr.Zb); free(pr.acc);
     return m;
 }
 

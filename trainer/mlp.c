@@ -7,6 +7,7 @@
  * targets are standardised while training and the scale is folded back into
  * the last layer, so the model (and its ONNX graph) predicts raw values. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +62,36 @@ static void activate(int act, double *z, size_t n)
     }
 }
 
-/* delta *= act'(a), with a the activation's output */
-static void activate_grad(int act, const double *a, double *delta, size_t n)
+/* float32 training passes (the weights, Adam and the loss stay double) */
+static void activate_f(int act, float *z, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0 : delta[i]; break;  /* branchless */
+    case ACT_RELU: for (size_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case ACT_TANH: for (size_t i = 0; i < n; i++) z[i] = (float)tanh(z[i]); break;
+    case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i]))); break;
+    default: break;
+    }
+}
+
+static void activate_grad_f(int act, const float *a, float *delta, size_t n)
+{
+    switch (act) {
+    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i]; break;
     case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
     default: break;
+    }
+}
+
+/* Af[l+1] = act(Af[l]·Wf[l] + bf[l]) in float32; the last layer's raw scores stay in Af[nlayers]. */
+static void forward_f(const struct mlp *m, float *const *Wf, float *const *bf, float **Af, int n)
+{
+    for (int l = 0; l < m->nlayers; l++) {
+        int in = m->size[l], out = m->size[l + 1];
+        float *Z = Af[l + 1];
+        for (int i = 0; i < n; i++) memcpy(Z + (size_t)i * out, bf[l], (size_t)out * sizeof *Z);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, Af[l], in, Wf[l], out, 1.0f, Z, out);
+        if (l + 1 < m->nlayers) activate_f(m->act, Z, (size_t)n * out);
     }
 }
 
@@ -118,42 +141,219 @@ static void mlp_predict(const void *mp, const double *X, int n, double *out)
     for (int l = 1; l <= m->nlayers; l++) free(A[l]);
 }
 
+/* Four-lane double vectors, exp and log: the same code as linear.c's (kept
+ * static per file). */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4di __attribute__((vector_size(32)));
+typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
+#define V4LD(ptr) (*(const v4du *)(ptr))
+#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
+#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4di __attribute__((vector_size(32)));
+typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
+#define V4LD(ptr) (*(const v4du *)(ptr))
+#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
+#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+typedef unsigned long long v4du64 __attribute__((vector_size(32)));
+
+/* 2^(j/32), j = 0..31, correctly rounded */
+static const double EXP2_32[32] = {
+    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
+    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
+    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
+    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
+    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
+    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
+    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
+};
+
+/* exp(x) for four x ≤ 0 (x < −700 gives 0): x = (32·e + j)·ln2/32 + r, |r| ≤ ln2/64,
+ * exp(x) = 2^e · 2^(j/32) · (1 + q(r)), q the degree-6 Taylor polynomial (truncation < 4e-18);
+ * |rel err| < 5e-16. exp(0) = 1 exactly. */
+ALWAYS_INLINE void vexp4_nonpos(const double *in, double *out)
+{
+    const double shift = 0x1.8p52, inv = 46.166241308446828384 /* 32/ln2 */,
+                 ln2hi = 6.93147180369123816490e-01 / 32, ln2lo = 1.90821492927058770002e-10 / 32;
+    v4d x = V4LD(in);
+    v4di under = x < V4SET1(-700.0);
+    x = (v4d)(((v4di)x & ~under) | ((v4di)V4SET1(-700.0) & under));
+    v4d t = x * V4SET1(inv) + V4SET1(shift), kd = t - V4SET1(shift);
+    v4d r = (x - kd * V4SET1(ln2hi)) - kd * V4SET1(ln2lo);
+    v4du64 nb = (v4du64)t - (v4du64)V4SET1(shift), j = nb & 31;
+    v4d sc = (v4d)(((nb - j) << 47) + ((v4du64){1023, 1023, 1023, 1023} << 52));
+    v4d tab = {EXP2_32[j[0]], EXP2_32[j[1]], EXP2_32[j[2]], EXP2_32[j[3]]};
+    v4d q = V4SET1(1.0 / 720);
+    q = q * r + V4SET1(1.0 / 120);
+    q = q * r + V4SET1(1.0 / 24);
+    q = q * r + V4SET1(1.0 / 6);
+    q = q * r + V4SET1(0.5);
+    q = q * r + V4SET1(1.0);
+    q = q * r;
+    v4d e = (tab + tab * q) * sc;
+    V4ST(out, (v4d)((v4di)e & ~under));
+}
+
+/* log(s) for four s ≥ 1 (finite): s = 2^e · m, m ∈ [√½, √2), log m = 2·atanh(f), f = (m−1)/(m+1),
+ * |f| < 0.1716, the atanh series to f^23 (truncation < 1e-18). */
+ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
+{
+    v4d s = V4LD(in);
+    v4du64 bits = (v4du64)s;
+    /* e such that m = s / 2^e lands in [√½, √2): bias the exponent field by the mantissa of √½ */
+    v4du64 off = bits - (v4du64)V4SET1(0x1.6a09e667f3bcdp-1);
+    v4du64 eb = off >> 52;                                   /* e (s ≥ 1 keeps it ≥ 0) */
+    v4d m = (v4d)(bits - (eb << 52));
+    v4d e = {(double)(long long)eb[0], (double)(long long)eb[1], (double)(long long)eb[2], (double)(long long)eb[3]};
+    v4d f = (m - V4SET1(1.0)) / (m + V4SET1(1.0)), f2 = f * f;
+    v4d pl = V4SET1(1.0 / 23);
+    static const double c[11] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7,
+                                 1.0 / 5, 1.0 / 3, 1.0};
+    for (int i = 0; i < 11; i++) pl = pl * f2 + V4SET1(c[i]);
+    v4d lm = (f + f) * pl;
+    V4ST(out, e * V4SET1(6.93147180369123816490e-01) + (lm + e * V4SET1(1.90821492927058770002e-10)));
+}
+
+/* x[i] = exp(x[i]) for x[i] ≤ 0, n values; s[i] = log(s[i]) for s[i] ≥ 1, ns values */
+ALWAYS_INLINE void exp_log_body(double *x, size_t n, double *s, size_t ns)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vexp4_nonpos(x + i, x + i);
+    if (i < n) {
+        double t[4] = {0, 0, 0, 0};
+        memcpy(t, x + i, (n - i) * sizeof *t);
+        vexp4_nonpos(t, t);
+        memcpy(x + i, t, (n - i) * sizeof *t);
+    }
+    for (i = 0; i + 4 <= ns; i += 4) vlog4_ge1(s + i, s + i);
+    if (i < ns) {
+        double t[4] = {1, 1, 1, 1};
+        memcpy(t, s + i, (ns - i) * sizeof *t);
+        vlog4_ge1(t, t);
+        memcpy(s + i, t, (ns - i) * sizeof *t);
+    }
+}
+static void exp_log_generic(double *x, size_t n, double *s, size_t ns) { exp_log_body(x, n, s, ns); }
+__attribute__((target("avx2"))) static void exp_log_avx2(double *x, size_t n, double *s, size_t ns)
+{
+    exp_log_body(x, n, s, ns);
+}
+static void exp_log(double *x, size_t n, double *s, size_t ns)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    if (avx2) exp_log_avx2(x, n, s, ns); else exp_log_generic(x, n, s, ns);
+}
+
 /* Output activation in place and the loss summed over the batch; Z becomes
  * the output-layer delta (out − y). */
-static double output_delta(const struct mlp *m, double *Z, const double *y, int n, double ymu, double ysd)
+static double output_delta(const struct mlp *m, double *Z, const double *y, int n, double ymu, double ysd,
+                           double *scratch)
 {
     int K = m->size[m->nlayers];
     double L = 0;
+    if (m->link == LINK_SOFTMAX) {
+        /* shift every row by its max, one exp over the whole batch, then normalise;
+         * −log p_t = log Σ − (z_t − max), capped at −log(1e-300) */
+        double *s = scratch, *zt = scratch + n;
+        for (int i = 0; i < n; i++) {
+            double *z = Z + (size_t)i * K, mx = z[0];
+            for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
+            for (int c = 0; c < K; c++) z[c] -= mx;
+            zt[i] = z[(int)y[i]];
+        }
+        exp_log(Z, (size_t)n * K, NULL, 0);
+        for (int i = 0; i < n; i++) {
+            double *z = Z + (size_t)i * K, t = 0;
+            for (int c = 0; c < K; c++) t += z[c];
+            s[i] = t;
+            double inv = 1.0 / t;
+            for (int c = 0; c < K; c++) z[c] *= inv;
+            z[(int)y[i]] -= 1;
+        }
+        exp_log(NULL, 0, s, (size_t)n);
+        for (int i = 0; i < n; i++) L += fmin(s[i] - zt[i], 690.7755278982137);
+        return L;
+    }
     for (int i = 0; i < n; i++) {
         double *z = Z + (size_t)i * K;
         if (m->link == LINK_IDENTITY) {
             double t = (y[i] - ymu) / ysd, e = z[0] - t;
             L += 0.5 * e * e;
             z[0] = e;
-        } else if (m->link == LINK_SIGMOID2) {
+        } else {
             double q = sigmoid(z[0]), t = y[i];
             L -= t * log(fmax(q, 1e-300)) + (1 - t) * log(fmax(1 - q, 1e-300));
             z[0] = q - t;
-        } else {
-            double mx = z[0], s = 0;
-            for (int c = 1; c < K; c++) if (z[c] > mx) mx = z[c];
-            for (int c = 0; c < K; c++) z[c] -= mx;
-            vexp_nonpos(z, K);
-            for (int c = 0; c < K; c++) s += z[c];
-            int t = (int)y[i];
-            L -= log(fmax(z[t] / s, 1e-300));
-            for (int c = 0; c < K; c++) z[c] = z[c] / s - (c == t);
         }
     }
     return L;
+}
+
+/* Adam: m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; w −= lr_t·m / (√v + ε). The same IEEE
+ * operations in every lane and path (SSE2, AVX2, scalar tail), so results don't depend on the CPU. */
+struct adam_coef { double b1, c1, b2, c2, lr_t, eps; };
+
+static void adam_sse2(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
+{
+    size_t i = 0;
+    const __m128d b1 = _mm_set1_pd(a->b1), c1 = _mm_set1_pd(a->c1), b2 = _mm_set1_pd(a->b2),
+                  c2 = _mm_set1_pd(a->c2), lr = _mm_set1_pd(a->lr_t), eps = _mm_set1_pd(a->eps);
+    for (; i + 2 <= n; i += 2) {
+        __m128d gi = _mm_loadu_pd(g + i);
+        __m128d mi = _mm_add_pd(_mm_mul_pd(b1, _mm_loadu_pd(mm + i)), _mm_mul_pd(c1, gi));
+        __m128d vi = _mm_add_pd(_mm_mul_pd(b2, _mm_loadu_pd(vv + i)), _mm_mul_pd(_mm_mul_pd(c2, gi), gi));
+        _mm_storeu_pd(mm + i, mi);
+        _mm_storeu_pd(vv + i, vi);
+        __m128d st = _mm_div_pd(_mm_mul_pd(lr, mi), _mm_add_pd(_mm_sqrt_pd(vi), eps));
+        _mm_storeu_pd(w + i, _mm_sub_pd(_mm_loadu_pd(w + i), st));
+    }
+    for (; i < n; i++) {
+        mm[i] = a->b1 * mm[i] + a->c1 * g[i];
+        vv[i] = a->b2 * vv[i] + a->c2 * g[i] * g[i];
+        w[i] -= a->lr_t * mm[i] / (sqrt(vv[i]) + a->eps);
+    }
+}
+
+__attribute__((target("avx2"))) static void adam_avx2(double *w, const double *g, double *mm, double *vv, size_t n,
+                                                      const struct adam_coef *a)
+{
+    size_t i = 0;
+    const __m256d b1 = _mm256_set1_pd(a->b1), c1 = _mm256_set1_pd(a->c1), b2 = _mm256_set1_pd(a->b2),
+                  c2 = _mm256_set1_pd(a->c2), lr = _mm256_set1_pd(a->lr_t), eps = _mm256_set1_pd(a->eps);
+    for (; i + 4 <= n; i += 4) {
+        __m256d gi = _mm256_loadu_pd(g + i);
+        __m256d mi = _mm256_add_pd(_mm256_mul_pd(b1, _mm256_loadu_pd(mm + i)), _mm256_mul_pd(c1, gi));
+        __m256d vi = _mm256_add_pd(_mm256_mul_pd(b2, _mm256_loadu_pd(vv + i)), _mm256_mul_pd(_mm256_mul_pd(c2, gi), gi));
+        _mm256_storeu_pd(mm + i, mi);
+        _mm256_storeu_pd(vv + i, vi);
+        __m256d st = _mm256_div_pd(_mm256_mul_pd(lr, mi), _mm256_add_pd(_mm256_sqrt_pd(vi), eps));
+        _mm256_storeu_pd(w + i, _mm256_sub_pd(_mm256_loadu_pd(w + i), st));
+    }
+    adam_sse2(w + i, g + i, mm + i, vv + i, n - i, a);
+}
+
+static void adam(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    if (avx2) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
 }
 
 static double penalty(const struct mlp *m)
 {
     double s = 0;
     for (int l = 0; l < m->nlayers; l++) {
-        size_t cnt = (size_t)m->size[l] * m->size[l + 1];
-        for (size_t i = 0; i < cnt; i++) s += m->W[l][i] * m->W[l][i];
+        size_t cnt = (size_t)m->size[l] * m->size[l + 1], i = 0;
+        const double *w = m->W[l];
+        double a[4] = {0, 0, 0, 0};
+        for (; i + 4 <= cnt; i += 4)
+            for (int t = 0; t < 4; t++) a[t] += w[i + t] * w[i + t];
+        for (; i < cnt; i++) a[0] += w[i] * w[i];
+        s += (a[0] + a[1]) + (a[2] + a[3]);
     }
     return s;
 }
@@ -271,19 +471,26 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
     int B = (int)v[MP_BATCH];
     if (B <= 0) B = ntr < 200 ? ntr : 200;
     if (B > ntr) B = ntr;
-    /* buffers: activations per layer, deltas, gradients, Adam moments */
-    double *A[MAX_LAYERS + 1], *D[MAX_LAYERS + 1], *gW[MAX_LAYERS], *gb[MAX_LAYERS];
-    double *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
+    /* buffers: float32 activations and deltas per layer, float32 weights, gradients, Adam moments */
+    float *Af[MAX_LAYERS + 1], *Df[MAX_LAYERS + 1], *Wf[MAX_LAYERS], *bf[MAX_LAYERS], *Gf;
+    double *gW[MAX_LAYERS], *gb[MAX_LAYERS], *mW[MAX_LAYERS], *vW[MAX_LAYERS], *mb[MAX_LAYERS], *vb[MAX_LAYERS];
+    size_t gmax = 0;
     for (int l = 0; l <= m->nlayers; l++) {
-        A[l] = xmalloc((size_t)B * m->size[l] * sizeof *A[l]);
-        D[l] = xmalloc((size_t)B * m->size[l] * sizeof *D[l]);
+        Af[l] = xmalloc((size_t)B * m->size[l] * sizeof *Af[l]);
+        Df[l] = l ? xmalloc((size_t)B * m->size[l] * sizeof *Df[l]) : NULL;
     }
     for (int l = 0; l < m->nlayers; l++) {
         size_t wn = (size_t)m->size[l] * m->size[l + 1], bn = (size_t)m->size[l + 1];
+        if (wn > gmax) gmax = wn;
+        Wf[l] = xmalloc(wn * sizeof *Wf[l]); bf[l] = xmalloc(bn * sizeof *bf[l]);
         gW[l] = xmalloc(wn * sizeof *gW[l]); gb[l] = xmalloc(bn * sizeof *gb[l]);
         mW[l] = xcalloc(wn, sizeof *mW[l]); vW[l] = xcalloc(wn, sizeof *vW[l]);
         mb[l] = xcalloc(bn, sizeof *mb[l]); vb[l] = xcalloc(bn, sizeof *vb[l]);
     }
+    Gf = xmalloc(gmax * sizeof *Gf);
+    double *Zo = xmalloc((size_t)B * m->size[m->nlayers] * sizeof *Zo), *Zs = xmalloc((size_t)2 * B * sizeof *Zs);
+    float *Xf = xmalloc((size_t)n * d->p * sizeof *Xf + 1);
+    for (size_t t = 0; t < (size_t)n * d->p; t++) Xf[t] = (float)d->X[t];
     double *yb = xmalloc((size_t)B * sizeof *yb);
     double lr = v[MP_LR], b1 = v[MP_B1], b2 = v[MP_B2], eps = v[MP_EPS], alpha = v[MP_ALPHA], tol = v[MP_TOL];
     double best_loss = INFINITY, best_score = -INFINITY;
@@ -296,49 +503,50 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         for (int s = 0; s < ntr; s += B) {
             int bn = ntr - s < B ? ntr - s : B;
             for (int i = 0; i < bn; i++) {
-                memcpy(A[0] + (size_t)i * d->p, d->X + (size_t)tr[s + i] * d->p, (size_t)d->p * sizeof *A[0]);
+                memcpy(Af[0] + (size_t)i * d->p, Xf + (size_t)tr[s + i] * d->p, (size_t)d->p * sizeof *Af[0]);
                 yb[i] = d->y[tr[s + i]];
             }
-            forward(m, A, bn);
             int L = m->nlayers;
-            double loss = output_delta(m, A[L], yb, bn, ymu, ysd);
-            /* A[L] now holds the output delta */
-            memcpy(D[L], A[L], (size_t)bn * m->size[L] * sizeof *D[L]);
+            for (int l = 0; l < L; l++) {
+                size_t wn = (size_t)m->size[l] * m->size[l + 1];
+                for (size_t t = 0; t < wn; t++) Wf[l][t] = (float)m->W[l][t];
+                for (int t = 0; t < m->size[l + 1]; t++) bf[l][t] = (float)m->b[l][t];
+            }
+            forward_f(m, Wf, bf, Af, bn);
+            size_t nout = (size_t)bn * m->size[L];
+            for (size_t t = 0; t < nout; t++) Zo[t] = Af[L][t];
+            double loss = output_delta(m, Zo, yb, bn, ymu, ysd, Zs);
+            /* Zo now holds the output delta */
+            for (size_t t = 0; t < nout; t++) Df[L][t] = (float)Zo[t];
             for (int l = L - 1; l >= 0; l--) {
                 int in = m->size[l], out = m->size[l + 1];
                 /* gW = (A[l]ᵀ·D[l+1] + alpha·W) / bn; gb = mean(D[l+1]) */
-                memcpy(gW[l], m->W[l], (size_t)in * out * sizeof *gW[l]);
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, bn, 1.0 / bn, A[l], in, D[l + 1], out,
-                            alpha / bn, gW[l], out);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, bn, 1.0f, Af[l], in, Df[l + 1], out,
+                            0.0f, Gf, out);
+                double *W = m->W[l], *g = gW[l], ab = alpha / bn, ib = 1.0 / bn;
+                for (size_t t = 0; t < (size_t)in * out; t++) g[t] = ib * Gf[t] + ab * W[t];
                 for (int j = 0; j < out; j++) gb[l][j] = 0;
-                for (int i = 0; i < bn; i++)
-                    for (int j = 0; j < out; j++) gb[l][j] += D[l + 1][(size_t)i * out + j];
+                if (l == L - 1)
+                    for (int i = 0; i < bn; i++)
+                        for (int j = 0; j < out; j++) gb[l][j] += Zo[(size_t)i * out + j];
+                else
+                    for (int i = 0; i < bn; i++)
+                        for (int j = 0; j < out; j++) gb[l][j] += Df[l + 1][(size_t)i * out + j];
                 for (int j = 0; j < out; j++) gb[l][j] /= bn;
                 if (l > 0) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0, D[l + 1], out, m->W[l], out,
-                                0.0, D[l], in);
-                    activate_grad(m->act, A[l], D[l], (size_t)bn * in);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0f, Df[l + 1], out, Wf[l], out,
+                                0.0f, Df[l], in);
+                    activate_grad_f(m->act, Af[l], Df[l], (size_t)bn * in);
                 }
             }
             loss += 0.5 * alpha * penalty(m);
             epoch_loss += loss;     /* Σ per-row loss + the penalty once per batch, as sklearn's loss·batch */
             step++;
-            double lr_t = lr * sqrt(1 - pow(b2, (double)step)) / (1 - pow(b1, (double)step));
+            struct adam_coef ac = {b1, 1 - b1, b2, 1 - b2, lr * sqrt(1 - pow(b2, (double)step)) / (1 - pow(b1, (double)step)),
+                                   eps};
             for (int l = 0; l < L; l++) {
-                size_t wn = (size_t)m->size[l] * m->size[l + 1], bnn = (size_t)m->size[l + 1];
-                double *W = m->W[l], *g = gW[l], *mm = mW[l], *vv = vW[l];
-                for (size_t i = 0; i < wn; i++) {
-                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
-                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
-                    W[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
-                }
-                double *bb = m->b[l];
-                g = gb[l]; mm = mb[l]; vv = vb[l];
-                for (size_t i = 0; i < bnn; i++) {
-                    mm[i] = b1 * mm[i] + (1 - b1) * g[i];
-                    vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
-                    bb[i] -= lr_t * mm[i] / (sqrt(vv[i]) + eps);
-                }
+                adam(m->W[l], gW[l], mW[l], vW[l], (size_t)m->size[l] * m->size[l + 1], &ac);
+                adam(m->b[l], gb[l], mb[l], vb[l], (size_t)m->size[l + 1], &ac);
             }
         }
         epoch_loss /= ntr;
@@ -371,8 +579,9 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         mlp_free(m);
         m = best;
     } else if (!K) fold_scale(m, ymu, ysd);
-    for (int l = 0; l <= m->nlayers; l++) { free(A[l]); free(D[l]); }
-    for (int l = 0; l < m->nlayers; l++) { free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
+    for (int l = 0; l <= m->nlayers; l++) { free(Af[l]); free(Df[l]); }
+    free(Gf); free(Zo); free(Zs); free(Xf);
+    for (int l = 0; l < m->nlayers; l++) { free(Wf[l]); free(bf[l]); free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
     free(yb); free(order); free(Xes); free(yes);
     return m;
 }
