@@ -146,7 +146,7 @@ struct grower {
     const int *feats;
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
-    double *split_tmp;      /* best_split's prefix sums and gains: 4 × 256 */
+    double *split_tmp;      /* best_split's prefix sums of two features (2 × 4 × 256) and gains (256) */
     /* output tree (local node arrays) */
     int nnodes, cap;
     int *feature, *bin, *left, *right;
@@ -287,9 +287,10 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
 
 /* The best candidate in [lo, hi]: gain[s] = leaf_score(GL[s], HL[s]) + leaf_score(G - GL[s],
  * H - HL[s]) - parent over the s whose HL and HR reach min_hess, four lanes at a time with the same
- * IEEE operations in the same order as leaf_score. Returns the first s holding the largest gain
- * if that gain is > *best (what a strict-improvement scan in order picks), else -1. */
-__attribute__((target("avx2"))) static int gains_avx2(const double *GL, const double *HL, int lo, int hi, double G,
+ * IEEE operations in the same order as leaf_score. P holds the prefix sums as (GL, HL, CL, 0)
+ * records. Returns the first s holding the largest gain if that gain is > *best (what a
+ * strict-improvement scan in order picks), else -1. */
+__attribute__((target("avx2"))) static int gains_avx2(const double *P, int lo, int hi, double G,
                                                        double H, double l1, double l2, double parent, double min_hess,
                                                        double *gain, double *best)
 {
@@ -299,7 +300,11 @@ __attribute__((target("avx2"))) static int gains_avx2(const double *GL, const do
     __m256d vmax = ninf;
     int s = lo;
     for (; s + 4 <= hi + 1; s += 4) {
-        __m256d gl = _mm256_loadu_pd(GL + s), hl = _mm256_loadu_pd(HL + s);
+        __m256d r0 = _mm256_load_pd(P + 4 * (size_t)s), r1 = _mm256_load_pd(P + 4 * (size_t)s + 4);
+        __m256d r2 = _mm256_load_pd(P + 4 * (size_t)s + 8), r3 = _mm256_load_pd(P + 4 * (size_t)s + 12);
+        __m256d lo01 = _mm256_unpacklo_pd(r0, r1), lo23 = _mm256_unpacklo_pd(r2, r3);
+        __m256d hi01 = _mm256_unpackhi_pd(r0, r1), hi23 = _mm256_unpackhi_pd(r2, r3);
+        __m256d gl = _mm256_permute2f128_pd(lo01, lo23, 0x20), hl = _mm256_permute2f128_pd(hi01, hi23, 0x20);
         __m256d gr = _mm256_sub_pd(vG, gl), hr = _mm256_sub_pd(vH, hl);
         __m256d tl = _mm256_or_pd(_mm256_and_pd(_mm256_cmp_pd(gl, vl1, _CMP_GT_OQ), _mm256_sub_pd(gl, vl1)),
                                   _mm256_and_pd(_mm256_cmp_pd(gl, vnl1, _CMP_LT_OQ), _mm256_add_pd(gl, vl1)));
@@ -320,8 +325,9 @@ __attribute__((target("avx2"))) static int gains_avx2(const double *GL, const do
     double m = mx[0];
     for (int q = 1; q < 4; q++) m = mx[q] > m ? mx[q] : m;
     for (; s <= hi; s++) {
-        double hr = H - HL[s], g = leaf_score(GL[s], HL[s], l1, l2) + leaf_score(G - GL[s], hr, l1, l2) - parent;
-        if (!(HL[s] >= min_hess && hr >= min_hess) || g != g) g = -INFINITY;
+        double gl = P[4 * (size_t)s], hl = P[4 * (size_t)s + 1];
+        double hr = H - hl, g = leaf_score(gl, hl, l1, l2) + leaf_score(G - gl, hr, l1, l2) - parent;
+        if (!(hl >= min_hess && hr >= min_hess) || g != g) g = -INFINITY;
         gain[s] = g;
         m = g > m ? g : m;
     }
@@ -331,40 +337,71 @@ __attribute__((target("avx2"))) static int gains_avx2(const double *GL, const do
     return s;
 }
 
+/* Prefix sums of two features' histograms at once (two independent addition chains), as
+ * (GL, HL, CL, 0) records: the same element-wise additions in bin order as the scalar sums. */
+__attribute__((target("avx2"))) static void prefix2_avx2(const struct hbin *h0, int m0, double *P0,
+                                                          const struct hbin *h1, int m1, double *P1)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int s = 0, mm = m0 < m1 ? m0 : m1;
+    for (; s < mm; s++) {
+        a0 = _mm256_add_pd(a0, _mm256_load_pd(&h0[s].g));
+        a1 = _mm256_add_pd(a1, _mm256_load_pd(&h1[s].g));
+        _mm256_store_pd(P0 + 4 * (size_t)s, a0);
+        _mm256_store_pd(P1 + 4 * (size_t)s, a1);
+    }
+    for (int t = s; t < m0; t++) { a0 = _mm256_add_pd(a0, _mm256_load_pd(&h0[t].g)); _mm256_store_pd(P0 + 4 * (size_t)t, a0); }
+    for (int t = s; t < m1; t++) { a1 = _mm256_add_pd(a1, _mm256_load_pd(&h1[t].g)); _mm256_store_pd(P1 + 4 * (size_t)t, a1); }
+}
+
+static void prefix_scalar(const struct hbin *h, int m, double *P)
+{
+    double GL = 0, HL = 0, CL = 0;
+    for (int s = 0; s < m; s++) {
+        GL += h[s].g; HL += h[s].h; CL += h[s].c;
+        P[4 * (size_t)s] = GL; P[4 * (size_t)s + 1] = HL; P[4 * (size_t)s + 2] = CL; P[4 * (size_t)s + 3] = 0;
+    }
+}
+
 static void best_split(struct grower *gr, struct leaf *lf)
 {
     lf->gain = 0; lf->feat = -1;
     if (lf->count < 2 * gr->min_data) return;
     if (gr->max_depth > 0 && lf->depth >= gr->max_depth) return;
     double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain;
-    double *GLa = gr->split_tmp, *HLa = GLa + 256, *CLa = GLa + 512, *gain = GLa + 768;
+    double *Pbuf[2] = {gr->split_tmp, gr->split_tmp + 4 * 256}, *gain = gr->split_tmp + 8 * 256;
     const double count = lf->count, min_data = gr->min_data;
     int avx2 = have_avx2();
     for (int fi = 0; fi < gr->nfeats; fi++) {
         int j = gr->feats[fi], m = gr->b->nthr[j];   /* candidate splits s = 0 .. nb - 2 */
-        const struct hbin *hist = lf->hist + gr->b->off[j];
-        double GL = 0, HL = 0, CL = 0;
-        for (int s = 0; s < m; s++) {   /* prefix sums */
-            GL += hist[s].g; HL += hist[s].h; CL += hist[s].c;
-            GLa[s] = GL; HLa[s] = HL; CLa[s] = CL;
-        }
+        double *P = Pbuf[fi & 1];
+        if (avx2) {   /* pairs of features: the next one's prefix sums are computed along */
+            if (!(fi & 1)) {
+                if (fi + 1 < gr->nfeats) {
+                    int j1 = gr->feats[fi + 1];
+                    prefix2_avx2(lf->hist + gr->b->off[j], m, P, lf->hist + gr->b->off[j1], gr->b->nthr[j1], Pbuf[1]);
+                } else
+                    prefix2_avx2(lf->hist + gr->b->off[j], m, P, lf->hist + gr->b->off[j], 0, Pbuf[1]);
+            }
+        } else
+            prefix_scalar(lf->hist + gr->b->off[j], m, P);
         /* candidates leave min_data rows on both sides; left counts ascend, so that is a range */
         int lo = 0, z = m;
-        while (lo < z) { int mid = (lo + z) / 2; if (CLa[mid] < min_data) lo = mid + 1; else z = mid; }
+        while (lo < z) { int mid = (lo + z) / 2; if (P[4 * mid + 2] < min_data) lo = mid + 1; else z = mid; }
         int a = lo;
         z = m;
-        while (a < z) { int mid = (a + z) / 2; if (count - CLa[mid] < min_data) z = mid; else a = mid + 1; }
+        while (a < z) { int mid = (a + z) / 2; if (count - P[4 * mid + 2] < min_data) z = mid; else a = mid + 1; }
         int hi = z - 1;
         if (lo > hi) continue;
         if (avx2) {
-            int sb = gains_avx2(GLa, HLa, lo, hi, lf->G, lf->H, gr->l1, gr->l2, parent, gr->min_hess, gain, &best);
+            int sb = gains_avx2(P, lo, hi, lf->G, lf->H, gr->l1, gr->l2, parent, gr->min_hess, gain, &best);
             if (sb >= 0) { lf->feat = j; lf->bin = sb; }
             continue;
         }
         for (int s = lo; s <= hi; s++) {
-            double HR = lf->H - HLa[s];
-            if (HLa[s] < gr->min_hess || HR < gr->min_hess) continue;
-            double g = leaf_score(GLa[s], HLa[s], gr->l1, gr->l2) + leaf_score(lf->G - GLa[s], HR, gr->l1, gr->l2) - parent;
+            double GLs = P[4 * s], HLs = P[4 * s + 1], HR = lf->H - HLs;
+            if (HLs < gr->min_hess || HR < gr->min_hess) continue;
+            double g = leaf_score(GLs, HLs, gr->l1, gr->l2) + leaf_score(lf->G - GLs, HR, gr->l1, gr->l2) - parent;
             if (g > best) { best = g; lf->feat = j; lf->bin = s; }
         }
     }
@@ -769,7 +806,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
-    gr.split_tmp = alloc64(4 * 256 * sizeof *gr.split_tmp);
+    gr.split_tmp = alloc64(9 * 256 * sizeof *gr.split_tmp);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
         for (int j = 0; j < p; j++)
