@@ -117,7 +117,7 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* ---- tree growth ---- */
-enum { HPAD_F = 3 };
+enum { HPAD_F = 3, HB = 1024, HG = 4 };
 /* one 32-byte bin: g, h, the row count (an exact integer as a double) and a zero pad, so a row's
  * contribution (g, h, 1, 0) is one 4-wide addition */
 struct hbin { double g, h, c, pad; };
@@ -146,6 +146,8 @@ struct grower {
     const int *feats;
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
+    double *vb;             /* a block's (g, h, 1, 0) records: HB × 4 */
+    unsigned short *sb;     /* its histogram slot rows: HB × p (NULL: the histogram fits L1, rows swept whole) */
     double *split_tmp;      /* best_split's prefix sums of two features (2 × 4 × 256) and gains (256) */
     /* output tree (local node arrays) */
     int nnodes, cap;
@@ -173,10 +175,45 @@ static double leaf_score(double G, double H, double l1, double l2)
 __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *B, const unsigned short *G16, int p,
                                                             const int *off, const int *feats, int nfeats,
                                                             const int *idx, int cnt, const double *gh,
-                                                            struct hbin *hist)
+                                                            double *vb, unsigned short *sb, struct hbin *hist)
 {
     const __m128d one = _mm_set_pd(0.0, 1.0);
-    if (G16 && nfeats == p) {   /* histogram slots precomputed per (row, feature): 4 additions a step */
+    if (G16 && nfeats == p && sb) {
+        /* histogram slots precomputed per (row, feature). A block of HB rows at a time: their
+         * (g, h, 1, 0) records and slot rows are gathered into vb and sb, then the block is swept
+         * HG features at a time, so those features' bins (HG × ≤ 258 × 32 B) stay in L1 */
+        for (int t0 = 0; t0 < cnt; t0 += HB) {
+            int bn = cnt - t0 < HB ? cnt - t0 : HB;
+            for (int t = 0; t < bn; t++) {
+                int r = idx[t0 + t];
+                if (t0 + t + 16 < cnt) {
+                    _mm_prefetch((const char *)(gh + 2 * (size_t)idx[t0 + t + 16]), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(G16 + (size_t)idx[t0 + t + 16] * p), _MM_HINT_T0);
+                }
+                _mm256_store_pd(vb + 4 * (size_t)t,
+                                _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(gh + 2 * (size_t)r)), one, 1));
+                memcpy(sb + (size_t)t * p, G16 + (size_t)r * p, (size_t)p * sizeof *sb);
+            }
+            double *h = &hist[0].g;
+            int j = 0;
+            for (; j + HG <= p; j += HG)
+                for (int t = 0; t < bn; t++) {
+                    const unsigned short *row = sb + (size_t)t * p + j;
+                    __m256d v = _mm256_load_pd(vb + 4 * (size_t)t);
+                    for (int q = 0; q < HG; q++) {
+                        double *d = h + 4 * (size_t)row[q];
+                        _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), v));
+                    }
+                }
+            for (; j < p; j++)
+                for (int t = 0; t < bn; t++) {
+                    double *d = h + 4 * (size_t)sb[(size_t)t * p + j];
+                    _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), _mm256_load_pd(vb + 4 * (size_t)t)));
+                }
+        }
+        return;
+    }
+    if (G16 && nfeats == p) {   /* histogram in L1: slots precomputed per (row, feature), 4 additions a step */
         for (int t = 0; t < cnt; t++) {
             int r = idx[t];
             if (t + 16 < cnt) {
@@ -260,7 +297,7 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
     struct hbin *hist = lf->hist;
     memset(hist, 0, (size_t)total * sizeof *hist);
     if (have_avx2())
-        hist_rows_avx2(B, gr->G16, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, hist);
+        hist_rows_avx2(B, gr->G16, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, gr->vb, gr->sb, hist);
     else {   /* SSE2: the same element-wise additions as the AVX2 path */
         const __m128d one = _mm_set_pd(0.0, 1.0);
         for (int t = 0; t < lf->count; t++) {
@@ -806,6 +843,10 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    if ((size_t)b.total * sizeof(struct hbin) > 32768) {   /* histogram larger than L1: blocked sweeps */
+        gr.vb = alloc64((size_t)HB * 4 * sizeof *gr.vb);
+        gr.sb = alloc64((size_t)HB * (p ? p : 1) * sizeof *gr.sb);
+    }
     gr.split_tmp = alloc64(9 * 256 * sizeof *gr.split_tmp);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
@@ -892,7 +933,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
         m->nnodes = m->tree_start[m->ntrees];
     }
     for (int l = 0; l < gr.num_leaves; l++) free(gr.pool[l]);
-    free(gr.split_tmp);
+    free(gr.split_tmp); free(gr.vb); free(gr.sb);
     free(gr.pool);
     free(gr.leaf_start); free(gr.leaf_count); free(gr.leaf_node);
     free(gr.feature); free(gr.bin); free(gr.left); free(gr.right); free(gr.value); free(gr.idx); free(gr.tmp); free(BT); free(G16);
