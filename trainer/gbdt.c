@@ -552,9 +552,15 @@ static void grow_tree(struct grower *gr, int count)
         struct leaf *small = nleft <= nright ? lf : rt, *large = small == lf ? rt : lf;
         struct hbin *ph = parent.hist;
         if (small == lf) { lf->hist = rt->hist; rt->hist = ph; } else { lf->hist = ph; }
-        build_hist(gr, small, large->hist);
-        best_split(gr, lf);
-        best_split(gr, rt);
+        /* no histograms when neither child can split: this split made the last leaf, or the
+         * children are too deep, or even the larger one is too small */
+        if (nl < gr->num_leaves && !(gr->max_depth > 0 && lf->depth >= gr->max_depth) &&
+            large->count >= 2 * gr->min_data) {
+            build_hist(gr, small, large->hist);
+            best_split(gr, lf);
+            best_split(gr, rt);
+        } else
+            lf->feat = rt->feat = -1;
     }
     for (int l = 0; l < nl; l++) {
         gr->value[leaves[l].node] = -thr_l1(leaves[l].G, gr->l1) / (leaves[l].H + gr->l2 + 1e-300) * gr->lr;
