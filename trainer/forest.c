@@ -104,6 +104,9 @@ struct builder {
     int *cnt;                     /* 256 bin counters (classification: zero between uses) */
     double *yv;                   /* value of each sorted position (regression) */
     int *tot;                     /* the node's weighted class counts (a slot of totpool) */
+    int Kl;                       /* classes present in the node; the split search numbers them 0 .. Kl-1 */
+    int *ltot, *g2l;              /* their counts; class -> local number (K each) */
+    int *loc;                     /* per node position: local class number */
     int *totpool, totcap;         /* K class counts per stack slot */
     long long totsq;              /* Σ tot² */
     int *cls_l;                   /* K class counts left of the cut */
@@ -140,13 +143,16 @@ static int node_value(struct builder *bd, const struct tnode *nd)
     const int *wt = bd->wt + nd->start;
     if (bd->K) {
         const int *tot = bd->tot;   /* counted when the parent was partitioned */
-        int pure = 0;
+        int pure = 0, kl = 0, *g2l = bd->g2l, *ltot = bd->ltot;
         long long sq = 0;
         for (int c = 0; c < k; c++) {
             pure |= tot[c] == W;
             sq += (long long)tot[c] * tot[c];
+            g2l[c] = kl; ltot[kl] = tot[c];
+            kl += tot[c] != 0;
         }
         bd->totsq = sq;
+        bd->Kl = kl;
         return pure;
     }
     const int *rows = bd->idx + nd->start;
@@ -180,8 +186,8 @@ static inline void consider(struct cand *best, long long sqL, long long sqR, int
  * cut. Returns 0 if all weight sits in one bin, else 1 + (a cut was valid). */
 static int sweep_hist(struct builder *bd, const int *h, int base, int nb, int W, int j, struct cand *best)
 {
-    int K = bd->K, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    int K = bd->Kl, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
     long long sqL = 0, sqR = bd->totsq;
     for (int s = 0; s < nb - 1; s++) {
@@ -223,7 +229,7 @@ static inline __attribute__((always_inline)) int
 sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
 {
     int min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0, res = -1, w = 0;
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
     long long sqL = 0, sqR = bd->totsq;
     uint64_t m = occ[0];
@@ -259,10 +265,10 @@ sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, 
 
 static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
 {
-    switch (bd->K) {   /* a constant class count: the class loop unrolls into registers */
+    switch (bd->Kl) {   /* a constant class count: the class loop unrolls into registers */
     case 2: return sweep_sparse_k(bd, 2, h, occ, W, j, best);
     case 3: return sweep_sparse_k(bd, 3, h, occ, W, j, best);
-    default: return sweep_sparse_k(bd, bd->K, h, occ, W, j, best);
+    default: return sweep_sparse_k(bd, bd->Kl, h, occ, W, j, best);
     }
 }
 
@@ -274,9 +280,9 @@ enum { SMALL_NODE = 16,     /* nodes up to this many rows, spread over more than
  * Gini of a random cut). Returns 0 if the feature is constant in the node. */
 static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
 {
-    const int *rows = bd->idx + nd->start, *lab = bd->lab + nd->start, *wt = bd->wt + nd->start;
+    const int *rows = bd->idx + nd->start, *lab = bd->loc, *wt = bd->wt + nd->start;   /* local classes */
     const unsigned char *col = bd->BT + (size_t)j * bd->n;
-    int n = nd->count, W = nd->wsum, K = bd->K, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
+    int n = nd->count, W = nd->wsum, K = bd->Kl, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
     unsigned char *vb = bd->vb;
     if (!bd->extra && n >= nbins * K) {
         /* large node: one pass into a bins × classes histogram */
@@ -345,7 +351,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         if (nl < min_leaf || nr < min_leaf) return 1;
         long long sqL = 0, sqR = 0;
         for (int c = 0; c < K; c++) {
-            long long l = L[c], r = bd->tot[c] - L[c];
+            long long l = L[c], r = bd->ltot[c] - L[c];
             sqL += l * l; sqR += r * r;
         }
         consider(best, sqL, sqR, nl, nr, j, s);
@@ -355,7 +361,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         /* two rows in different bins: the one cut between them */
         cnt[lo] = cnt[hi] = 0;
         int t = vb[1] < vb[0], c = lab[t];
-        long long w = wt[t], tc = bd->tot[c];
+        long long w = wt[t], tc = bd->ltot[c];
         int nl = (int)w, nr = W - nl;
         if (nl < min_leaf || nr < min_leaf) return 1;
         consider(best, w * w, bd->totsq - 2 * w * tc + w * w, nl, nr, j, lo);
@@ -373,7 +379,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         return res;
     }
     memset(L, 0, (size_t)K * sizeof *L);
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     long long sqL = 0, sqR = bd->totsq;
     int nl = 0, found = 0;
     if (n <= SMALL_NODE && range > SMALL_RANGE * n) {
@@ -502,6 +508,11 @@ static void grow(struct builder *bd, int count, int wsum)
             (bd->max_depth > 0 && nd.depth >= bd->max_depth)) {
             if (K) leaf_value(bd, &nd);
             continue;
+        }
+        if (K) {   /* the split search numbers the node's classes 0 .. Kl-1 */
+            const int *lab = bd->lab + nd.start, *g2l = bd->g2l;
+            int *loc = bd->loc;
+            for (int t = 0; t < nd.count; t++) loc[t] = g2l[lab[t]];
         }
         /* features in random order; stop after mtry non-constant ones once a
          * valid split exists (scikit-learn keeps looking past constants) */
@@ -643,6 +654,9 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.totcap = 64 * k;
     bd.totpool = xmalloc((size_t)bd.totcap * sizeof *bd.totpool);
     bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
+    bd.ltot = xmalloc((size_t)k * sizeof *bd.ltot);
+    bd.g2l = xmalloc((size_t)k * sizeof *bd.g2l);
+    bd.loc = xmalloc(rows_cap * sizeof *bd.loc);
     bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
     bd.stack = xmalloc((2 * rows_cap + 8) * sizeof *bd.stack);
     int *draws = xmalloc(rows_cap * sizeof *draws);
@@ -679,7 +693,7 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
         }
     }
     free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.vbest); free(bd.seen); free(bd.perm);
-    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l);
+    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l); free(bd.ltot); free(bd.g2l); free(bd.loc);
     free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
     free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
     bins_free(&b);
