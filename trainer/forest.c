@@ -80,6 +80,33 @@ static void forest_predict(const void *mp, const double *X, int n, double *out)
     for (size_t i = 0; i < (size_t)n * m->k; i++) out[i] /= m->ntrees;
 }
 
+/* ---- the random stream: util.c's rng_next / rng_below inlined (same numbers) ---- */
+static inline uint64_t rng_step(uint64_t *s)
+{
+    uint64_t x = s[1] * 5, res = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = (s[3] << 45) | (s[3] >> 19);
+    return res;
+}
+
+static inline uint64_t rng_below_fast(struct rng *r, uint64_t n)
+{
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n, v;
+    do v = rng_step(r->s); while (v >= lim);
+    return v % n;
+}
+
+/* v % n for a fixed n by multiplications: with M = ceil(2^128 / n) (0 for
+ * n = 1), the low 128 bits of M·v are the fraction of v / n scaled by 2^128,
+ * and their product with n, shifted down 128 bits, is the remainder (exact
+ * for every 64-bit v and n, as 128 >= 64 + log2 n). */
+typedef unsigned __int128 u128;
+static inline uint64_t mod_by_mul(uint64_t v, u128 M, uint64_t n)
+{
+    u128 f = M * v;
+    u128 a = (u128)(uint64_t)f * n, b = (u128)(uint64_t)(f >> 64) * n;
+    return (uint64_t)((b + (a >> 64)) >> 64);
+}
+
 /* ---- growing one tree ---- */
 /* A tree is grown on the distinct rows of its sample, each weighted by how
  * often the bootstrap drew it (1 without bootstrap): the same tree as on the
@@ -519,7 +546,7 @@ static void grow(struct builder *bd, int count, int wsum)
         struct cand best = {-INFINITY, -1, 0};
         int visited = 0;
         for (int f = 0; f < bd->p; f++) {
-            int r = f + (int)rng_below(bd->rng, (uint64_t)(bd->p - f));
+            int r = f + (int)rng_below_fast(bd->rng, (uint64_t)(bd->p - f));
             int tmpf = bd->feats[f]; bd->feats[f] = bd->feats[r]; bd->feats[r] = tmpf;
             double before = best.score;
             int res = K ? eval_class(bd, &nd, bd->feats[f], &best) : eval_reg(bd, &nd, bd->feats[f], &best);
@@ -670,7 +697,14 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
             /* nsamp draws with replacement: each drawn row once, in row
              * order (cache friendly), weighted by its number of draws */
             memset(draws, 0, (size_t)n * sizeof *draws);
-            for (int s = 0; s < nsamp; s++) draws[rng_below(&rng, (uint64_t)n)]++;
+            uint64_t st[4] = {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, lim = UINT64_MAX - UINT64_MAX % (uint64_t)n;
+            u128 M = ~(u128)0 / (uint64_t)n + 1;
+            for (int s = 0; s < nsamp; s++) {   /* rng_below(&rng, n), rejection included */
+                uint64_t r;
+                do r = rng_step(st); while (r >= lim);
+                draws[mod_by_mul(r, M, (uint64_t)n)]++;
+            }
+            memcpy(rng.s, st, sizeof st);
             for (int i = 0; i < n; i++) {   /* branch-free: written always, kept if drawn */
                 bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = draws[i];
                 count += draws[i] != 0;
