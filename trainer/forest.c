@@ -170,17 +170,15 @@ static int node_value(struct builder *bd, const struct tnode *nd)
     const int *wt = bd->wt + nd->start;
     if (bd->K) {
         const int *tot = bd->tot;   /* counted when the parent was partitioned */
-        int pure = 0, kl = 0, *g2l = bd->g2l, *ltot = bd->ltot;
+        int kl = 0;
         long long sq = 0;
-        for (int c = 0; c < k; c++) {
-            pure |= tot[c] == W;
+        for (int c = 0; c < k; c++) {   /* two reductions: vectorised */
             sq += (long long)tot[c] * tot[c];
-            g2l[c] = kl; ltot[kl] = tot[c];
             kl += tot[c] != 0;
         }
         bd->totsq = sq;
         bd->Kl = kl;
-        return pure;
+        return kl == 1;   /* weights are >= 1 and sum to W: one class present <=> pure */
     }
     const int *rows = bd->idx + nd->start;
     double s = 0, first = bd->y[rows[0]];
@@ -197,7 +195,7 @@ static int node_value(struct builder *bd, const struct tnode *nd)
 static void leaf_value(struct builder *bd, const struct tnode *nd)
 {
     double *v = bd->value + (size_t)nd->id * bd->K;
-    for (int c = 0; c < bd->K; c++) v[c] = bd->tot[c] ? (double)bd->tot[c] / nd->wsum : 0.0;
+    for (int c = 0; c < bd->K; c++) v[c] = (double)bd->tot[c] / nd->wsum;   /* 0 / W = +0.0: as the 0.0 of an absent class */
 }
 
 struct cand { double score; int feat, bin; };
@@ -537,8 +535,12 @@ static void grow(struct builder *bd, int count, int wsum)
             continue;
         }
         if (K) {   /* the split search numbers the node's classes 0 .. Kl-1 */
-            const int *lab = bd->lab + nd.start, *g2l = bd->g2l;
-            int *loc = bd->loc;
+            const int *lab = bd->lab + nd.start, *tot = bd->tot;
+            int *loc = bd->loc, *g2l = bd->g2l, *ltot = bd->ltot, kl = 0;
+            for (int c = 0; c < K; c++) {
+                g2l[c] = kl; ltot[kl] = tot[c];
+                kl += tot[c] != 0;
+            }
             for (int t = 0; t < nd.count; t++) loc[t] = g2l[lab[t]];
         }
         /* features in random order; stop after mtry non-constant ones once a
