@@ -325,15 +325,26 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
     if (!bd->extra && est * K <= SPARSE_RATIO * n) {
         /* few classes: the histogram, sweeping only the bins the node occupies */
         int *h = bd->chist;
-        unsigned char *seen = bd->seen;
-        for (int t = 0; t < n; t++) {
-            int v = col[rows[t]];
-            vb[t] = (unsigned char)v;
-            h[v * K + lab[t]] += wt[t];
-            seen[v] = 1;
+        uint64_t occ[4] = {0, 0, 0, 0};
+        if (nbins <= 64) {   /* the occupied bins in a register */
+            uint64_t o = 0;
+            for (int t = 0; t < n; t++) {
+                int v = col[rows[t]];
+                vb[t] = (unsigned char)v;
+                h[v * K + lab[t]] += wt[t];
+                o |= 1ULL << v;
+            }
+            occ[0] = o;
+        } else {
+            unsigned char *seen = bd->seen;
+            for (int t = 0; t < n; t++) {
+                int v = col[rows[t]];
+                vb[t] = (unsigned char)v;
+                h[v * K + lab[t]] += wt[t];
+                seen[v] = 1;
+            }
+            occupancy(seen, nbins, occ);
         }
-        uint64_t occ[4];
-        occupancy(seen, nbins, occ);
         return sweep_sparse(bd, h, occ, W, j, best);
     }
     int lo = 255, hi = 0, *cnt = bd->cnt;
