@@ -299,7 +299,7 @@ static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W
 
 enum { SMALL_NODE = 16,     /* nodes up to this many rows, spread over more than */
        SMALL_RANGE = 4,     /* this × rows bins: insertion sort by bin */
-       SPARSE_RATIO = 3 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
+       SPARSE_RATIO = 6 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
 
 /* Best Gini cut of feature j over the node's rows (or, extra trees, the
  * Gini of a random cut). Returns 0 if the feature is constant in the node. */
