@@ -80,6 +80,33 @@ static void forest_predict(const void *mp, const double *X, int n, double *out)
     for (size_t i = 0; i < (size_t)n * m->k; i++) out[i] /= m->ntrees;
 }
 
+/* ---- the random stream: util.c's rng_next / rng_below inlined (same numbers) ---- */
+static inline uint64_t rng_step(uint64_t *s)
+{
+    uint64_t x = s[1] * 5, res = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = (s[3] << 45) | (s[3] >> 19);
+    return res;
+}
+
+static inline uint64_t rng_below_fast(struct rng *r, uint64_t n)
+{
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n, v;
+    do v = rng_step(r->s); while (v >= lim);
+    return v % n;
+}
+
+/* v % n for a fixed n by multiplications: with M = ceil(2^128 / n) (0 for
+ * n = 1), the low 128 bits of M·v are the fraction of v / n scaled by 2^128,
+ * and their product with n, shifted down 128 bits, is the remainder (exact
+ * for every 64-bit v and n, as 128 >= 64 + log2 n). */
+typedef unsigned __int128 u128;
+static inline uint64_t mod_by_mul(uint64_t v, u128 M, uint64_t n)
+{
+    u128 f = M * v;
+    u128 a = (u128)(uint64_t)f * n, b = (u128)(uint64_t)(f >> 64) * n;
+    return (uint64_t)((b + (a >> 64)) >> 64);
+}
+
 /* ---- growing one tree ---- */
 /* A tree is grown on the distinct rows of its sample, each weighted by how
  * often the bootstrap drew it (1 without bootstrap): the same tree as on the
@@ -104,6 +131,9 @@ struct builder {
     int *cnt;                     /* 256 bin counters (classification: zero between uses) */
     double *yv;                   /* value of each sorted position (regression) */
     int *tot;                     /* the node's weighted class counts (a slot of totpool) */
+    int Kl;                       /* classes present in the node; the split search numbers them 0 .. Kl-1 */
+    int *ltot, *g2l;              /* their counts; class -> local number (K each) */
+    int *loc;                     /* per node position: local class number */
     int *totpool, totcap;         /* K class counts per stack slot */
     long long totsq;              /* Σ tot² */
     int *cls_l;                   /* K class counts left of the cut */
@@ -140,14 +170,15 @@ static int node_value(struct builder *bd, const struct tnode *nd)
     const int *wt = bd->wt + nd->start;
     if (bd->K) {
         const int *tot = bd->tot;   /* counted when the parent was partitioned */
-        int pure = 0;
+        int kl = 0;
         long long sq = 0;
-        for (int c = 0; c < k; c++) {
-            pure |= tot[c] == W;
+        for (int c = 0; c < k; c++) {   /* two reductions: vectorised */
             sq += (long long)tot[c] * tot[c];
+            kl += tot[c] != 0;
         }
         bd->totsq = sq;
-        return pure;
+        bd->Kl = kl;
+        return kl == 1;   /* weights are >= 1 and sum to W: one class present <=> pure */
     }
     const int *rows = bd->idx + nd->start;
     double s = 0, first = bd->y[rows[0]];
@@ -164,7 +195,7 @@ static int node_value(struct builder *bd, const struct tnode *nd)
 static void leaf_value(struct builder *bd, const struct tnode *nd)
 {
     double *v = bd->value + (size_t)nd->id * bd->K;
-    for (int c = 0; c < bd->K; c++) v[c] = bd->tot[c] ? (double)bd->tot[c] / nd->wsum : 0.0;
+    for (int c = 0; c < bd->K; c++) v[c] = (double)bd->tot[c] / nd->wsum;   /* 0 / W = +0.0: as the 0.0 of an absent class */
 }
 
 struct cand { double score; int feat, bin; };
@@ -180,8 +211,8 @@ static inline void consider(struct cand *best, long long sqL, long long sqR, int
  * cut. Returns 0 if all weight sits in one bin, else 1 + (a cut was valid). */
 static int sweep_hist(struct builder *bd, const int *h, int base, int nb, int W, int j, struct cand *best)
 {
-    int K = bd->K, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    int K = bd->Kl, min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0;
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
     long long sqL = 0, sqR = bd->totsq;
     for (int s = 0; s < nb - 1; s++) {
@@ -223,7 +254,7 @@ static inline __attribute__((always_inline)) int
 sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
 {
     int min_leaf = bd->min_leaf, *L = bd->cls_l, nl = 0, found = 0, res = -1, w = 0;
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     memset(L, 0, (size_t)K * sizeof *L);
     long long sqL = 0, sqR = bd->totsq;
     uint64_t m = occ[0];
@@ -259,24 +290,24 @@ sweep_sparse_k(struct builder *bd, int K, int *h, const uint64_t occ[4], int W, 
 
 static int sweep_sparse(struct builder *bd, int *h, const uint64_t occ[4], int W, int j, struct cand *best)
 {
-    switch (bd->K) {   /* a constant class count: the class loop unrolls into registers */
+    switch (bd->Kl) {   /* a constant class count: the class loop unrolls into registers */
     case 2: return sweep_sparse_k(bd, 2, h, occ, W, j, best);
     case 3: return sweep_sparse_k(bd, 3, h, occ, W, j, best);
-    default: return sweep_sparse_k(bd, bd->K, h, occ, W, j, best);
+    default: return sweep_sparse_k(bd, bd->Kl, h, occ, W, j, best);
     }
 }
 
 enum { SMALL_NODE = 16,     /* nodes up to this many rows, spread over more than */
        SMALL_RANGE = 4,     /* this × rows bins: insertion sort by bin */
-       SPARSE_RATIO = 3 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
+       SPARSE_RATIO = 6 };  /* sparse histogram while (bins it may touch) × classes <= this × rows */
 
 /* Best Gini cut of feature j over the node's rows (or, extra trees, the
  * Gini of a random cut). Returns 0 if the feature is constant in the node. */
 static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct cand *best)
 {
-    const int *rows = bd->idx + nd->start, *lab = bd->lab + nd->start, *wt = bd->wt + nd->start;
+    const int *rows = bd->idx + nd->start, *lab = bd->loc, *wt = bd->wt + nd->start;   /* local classes */
     const unsigned char *col = bd->BT + (size_t)j * bd->n;
-    int n = nd->count, W = nd->wsum, K = bd->K, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
+    int n = nd->count, W = nd->wsum, K = bd->Kl, min_leaf = bd->min_leaf, nbins = bd->b->nthr[j] + 1;
     unsigned char *vb = bd->vb;
     if (!bd->extra && n >= nbins * K) {
         /* large node: one pass into a bins × classes histogram */
@@ -294,15 +325,26 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
     if (!bd->extra && est * K <= SPARSE_RATIO * n) {
         /* few classes: the histogram, sweeping only the bins the node occupies */
         int *h = bd->chist;
-        unsigned char *seen = bd->seen;
-        for (int t = 0; t < n; t++) {
-            int v = col[rows[t]];
-            vb[t] = (unsigned char)v;
-            h[v * K + lab[t]] += wt[t];
-            seen[v] = 1;
+        uint64_t occ[4] = {0, 0, 0, 0};
+        if (nbins <= 64) {   /* the occupied bins in a register */
+            uint64_t o = 0;
+            for (int t = 0; t < n; t++) {
+                int v = col[rows[t]];
+                vb[t] = (unsigned char)v;
+                h[v * K + lab[t]] += wt[t];
+                o |= 1ULL << v;
+            }
+            occ[0] = o;
+        } else {
+            unsigned char *seen = bd->seen;
+            for (int t = 0; t < n; t++) {
+                int v = col[rows[t]];
+                vb[t] = (unsigned char)v;
+                h[v * K + lab[t]] += wt[t];
+                seen[v] = 1;
+            }
+            occupancy(seen, nbins, occ);
         }
-        uint64_t occ[4];
-        occupancy(seen, nbins, occ);
         return sweep_sparse(bd, h, occ, W, j, best);
     }
     int lo = 255, hi = 0, *cnt = bd->cnt;
@@ -345,7 +387,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         if (nl < min_leaf || nr < min_leaf) return 1;
         long long sqL = 0, sqR = 0;
         for (int c = 0; c < K; c++) {
-            long long l = L[c], r = bd->tot[c] - L[c];
+            long long l = L[c], r = bd->ltot[c] - L[c];
             sqL += l * l; sqR += r * r;
         }
         consider(best, sqL, sqR, nl, nr, j, s);
@@ -355,7 +397,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         /* two rows in different bins: the one cut between them */
         cnt[lo] = cnt[hi] = 0;
         int t = vb[1] < vb[0], c = lab[t];
-        long long w = wt[t], tc = bd->tot[c];
+        long long w = wt[t], tc = bd->ltot[c];
         int nl = (int)w, nr = W - nl;
         if (nl < min_leaf || nr < min_leaf) return 1;
         consider(best, w * w, bd->totsq - 2 * w * tc + w * w, nl, nr, j, lo);
@@ -373,7 +415,7 @@ static int eval_class(struct builder *bd, const struct tnode *nd, int j, struct 
         return res;
     }
     memset(L, 0, (size_t)K * sizeof *L);
-    const int *tot = bd->tot;   /* right counts: tot - L */
+    const int *tot = bd->ltot;   /* right counts: tot - L */
     long long sqL = 0, sqR = bd->totsq;
     int nl = 0, found = 0;
     if (n <= SMALL_NODE && range > SMALL_RANGE * n) {
@@ -503,12 +545,21 @@ static void grow(struct builder *bd, int count, int wsum)
             if (K) leaf_value(bd, &nd);
             continue;
         }
+        if (K) {   /* the split search numbers the node's classes 0 .. Kl-1 */
+            const int *lab = bd->lab + nd.start, *tot = bd->tot;
+            int *loc = bd->loc, *g2l = bd->g2l, *ltot = bd->ltot, kl = 0;
+            for (int c = 0; c < K; c++) {
+                g2l[c] = kl; ltot[kl] = tot[c];
+                kl += tot[c] != 0;
+            }
+            for (int t = 0; t < nd.count; t++) loc[t] = g2l[lab[t]];
+        }
         /* features in random order; stop after mtry non-constant ones once a
          * valid split exists (scikit-learn keeps looking past constants) */
         struct cand best = {-INFINITY, -1, 0};
         int visited = 0;
         for (int f = 0; f < bd->p; f++) {
-            int r = f + (int)rng_below(bd->rng, (uint64_t)(bd->p - f));
+            int r = f + (int)rng_below_fast(bd->rng, (uint64_t)(bd->p - f));
             int tmpf = bd->feats[f]; bd->feats[f] = bd->feats[r]; bd->feats[r] = tmpf;
             double before = best.score;
             int res = K ? eval_class(bd, &nd, bd->feats[f], &best) : eval_reg(bd, &nd, bd->feats[f], &best);
@@ -643,6 +694,9 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
     bd.totcap = 64 * k;
     bd.totpool = xmalloc((size_t)bd.totcap * sizeof *bd.totpool);
     bd.cls_l = xmalloc((size_t)k * sizeof *bd.cls_l);
+    bd.ltot = xmalloc((size_t)k * sizeof *bd.ltot);
+    bd.g2l = xmalloc((size_t)k * sizeof *bd.g2l);
+    bd.loc = xmalloc(rows_cap * sizeof *bd.loc);
     bd.feats = xmalloc((size_t)(p ? p : 1) * sizeof *bd.feats);
     bd.stack = xmalloc((2 * rows_cap + 8) * sizeof *bd.stack);
     int *draws = xmalloc(rows_cap * sizeof *draws);
@@ -656,7 +710,14 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
             /* nsamp draws with replacement: each drawn row once, in row
              * order (cache friendly), weighted by its number of draws */
             memset(draws, 0, (size_t)n * sizeof *draws);
-            for (int s = 0; s < nsamp; s++) draws[rng_below(&rng, (uint64_t)n)]++;
+            uint64_t st[4] = {rng.s[0], rng.s[1], rng.s[2], rng.s[3]}, lim = UINT64_MAX - UINT64_MAX % (uint64_t)n;
+            u128 M = ~(u128)0 / (uint64_t)n + 1;
+            for (int s = 0; s < nsamp; s++) {   /* rng_below(&rng, n), rejection included */
+                uint64_t r;
+                do r = rng_step(st); while (r >= lim);
+                draws[mod_by_mul(r, M, (uint64_t)n)]++;
+            }
+            memcpy(rng.s, st, sizeof st);
             for (int i = 0; i < n; i++) {   /* branch-free: written always, kept if drawn */
                 bd.idx[count] = i; bd.lab[count] = yi[i]; bd.wt[count] = draws[i];
                 count += draws[i] != 0;
@@ -679,7 +740,7 @@ static void *forest_fit_common(const struct train_data *d, const struct hparams 
         }
     }
     free(bd.idx); free(bd.lab); free(bd.wt); free(bd.tmp); free(bd.tmpl); free(bd.tmpw); free(bd.vb); free(bd.vbest); free(bd.seen); free(bd.perm);
-    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l);
+    free(bd.keys); free(bd.cnt); free(bd.yv); free(bd.totpool); free(bd.cls_l); free(bd.ltot); free(bd.g2l); free(bd.loc);
     free(bd.feats); free(bd.stack); free(bd.feature); free(bd.bin); free(bd.left); free(bd.right); free(bd.value);
     free(draws); free(acc_v); free(acc_t); free(BT); free(yi); free(bd.chist);
     bins_free(&b);
