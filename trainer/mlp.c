@@ -67,7 +67,15 @@ static void activate(int act, double *z, size_t n)
 static void activate_f(int act, float *z, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case ACT_RELU: {
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {        /* z > 0 ? z : +0, as a mask */
+            v4f x = *(v4fu *)(z + i);
+            *(v4fu *)(z + i) = (v4f)((v4si)x & (v4si)(x > (v4f){0, 0, 0, 0}));
+        }
+        for (; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0;
+        break;
+    }
     case ACT_TANH: for (size_t i = 0; i < n; i++) z[i] = (float)tanh(z[i]); break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i]))); break;
     default: break;
@@ -77,11 +85,52 @@ static void activate_f(int act, float *z, size_t n)
 static void activate_grad_f(int act, const float *a, float *delta, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i]; break;
+    case ACT_RELU: {
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {        /* a ≤ 0 ? +0 : delta, as a mask */
+            v4f x = *(const v4fu *)(a + i);
+            *(v4fu *)(delta + i) = (v4f)((v4si)*(v4fu *)(delta + i) & ~(v4si)(x <= (v4f){0, 0, 0, 0}));
+        }
+        for (; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i];
+        break;
+    }
     case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
     default: break;
     }
+}
+
+/* gb[j] = Σ_i D[i][j] in double, each column summed in row order (16 columns at a time) */
+ALWAYS_INLINE void colsum_f_body(const float *D, int n, int out, double *gb)
+{
+    int j = 0;
+    for (; j + 16 <= out; j += 16) {
+        v4d a0 = V4SET1(0.0), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n; i++) {
+            const float *r = D + (size_t)i * out + j;
+            a0 += V4LDF(r); a1 += V4LDF(r + 4); a2 += V4LDF(r + 8); a3 += V4LDF(r + 12);
+        }
+        V4ST(gb + j, a0); V4ST(gb + j + 4, a1); V4ST(gb + j + 8, a2); V4ST(gb + j + 12, a3);
+    }
+    for (; j + 4 <= out; j += 4) {
+        v4d a0 = V4SET1(0.0);
+        for (int i = 0; i < n; i++) a0 += V4LDF(D + (size_t)i * out + j);
+        V4ST(gb + j, a0);
+    }
+    for (; j < out; j++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += D[(size_t)i * out + j];
+        gb[j] = s;
+    }
+}
+static void colsum_f_generic(const float *D, int n, int out, double *gb) { colsum_f_body(D, n, out, gb); }
+__attribute__((target("avx2"))) static void colsum_f_avx2(const float *D, int n, int out, double *gb)
+{
+    colsum_f_body(D, n, out, gb);
+}
+static void colsum_f(const float *D, int n, int out, double *gb)
+{
+    if (vm_avx2()) colsum_f_avx2(D, n, out, gb); else colsum_f_generic(D, n, out, gb);
 }
 
 /* Af[l+1] = act(Af[l]·Wf[l] + bf[l]) in float32; the last layer's raw scores stay in Af[nlayers]. */
@@ -417,13 +466,11 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
                             0.0f, Gf, out);
                 double *W = m->W[l], *g = gW[l], ab = alpha / bn, ib = 1.0 / bn;
                 for (size_t t = 0; t < (size_t)in * out; t++) g[t] = ib * Gf[t] + ab * W[t];
-                for (int j = 0; j < out; j++) gb[l][j] = 0;
-                if (l == L - 1)
+                if (l == L - 1) {
+                    for (int j = 0; j < out; j++) gb[l][j] = 0;
                     for (int i = 0; i < bn; i++)
                         for (int j = 0; j < out; j++) gb[l][j] += Zo[(size_t)i * out + j];
-                else
-                    for (int i = 0; i < bn; i++)
-                        for (int j = 0; j < out; j++) gb[l][j] += Df[l + 1][(size_t)i * out + j];
+                } else colsum_f(Df[l + 1], bn, out, gb[l]);
                 for (int j = 0; j < out; j++) gb[l][j] /= bn;
                 if (l > 0) {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0f, Df[l + 1], out, Wf[l], out,

@@ -13,6 +13,7 @@ typedef long long v4di __attribute__((vector_size(32)));
 typedef unsigned long long v4du64 __attribute__((vector_size(32)));
 typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
 typedef float v4f __attribute__((vector_size(16)));
+typedef int v4si __attribute__((vector_size(16)));
 typedef float v4fu __attribute__((vector_size(16), aligned(4), may_alias));
 #define V4LD(ptr) (*(const v4du *)(ptr))
 #define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
