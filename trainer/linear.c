@@ -278,6 +278,7 @@ struct lr_problem {
     size_t xb_bytes;
     double *wr;             /* nblk × LR_RB: w_i / Σw */
     int *lab;               /* nblk × LR_RB: class of row i */
+    double *Xd;             /* p × LR_RB: the current block of XB in double */
     double *Zb;             /* k × LR_RB scratch: scores, then the residual */
     double *acc;            /* (p + 1) × k × 4 lane accumulators of the gradient */
 };
@@ -289,7 +290,7 @@ enum { LR_RB = 64 };        /* rows per block; a multiple of 8 */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 /* Zb[c][r] = b[c] + Σ_j W[j][c] · Xb[j][r] for classes c0 .. c0+CN−1, 8 rows at a time. */
-ALWAYS_INLINE void lr_scores(const float *Xb, const double *W, const double *b, int p, int k, int c0, int CN,
+ALWAYS_INLINE void lr_scores(const double *Xb, const double *W, const double *b, int p, int k, int c0, int CN,
                              double *Zb)
 {
     for (int r = 0; r < LR_RB; r += 8) {
@@ -299,7 +300,7 @@ ALWAYS_INLINE void lr_scores(const float *Xb, const double *W, const double *b, 
             a1[q] = a0[q];
         }
         for (int j = 0; j < p; j++) {
-            v4d x0 = V4LDF(Xb + (size_t)j * LR_RB + r), x1 = V4LDF(Xb + (size_t)j * LR_RB + r + 4);
+            v4d x0 = V4LD(Xb + (size_t)j * LR_RB + r), x1 = V4LD(Xb + (size_t)j * LR_RB + r + 4);
             for (int q = 0; q < CN; q++) {
                 v4d w = V4SET1(W[(size_t)j * k + c0 + q]);
                 a0[q] += x0 * w;
@@ -314,14 +315,14 @@ ALWAYS_INLINE void lr_scores(const float *Xb, const double *W, const double *b, 
 }
 
 /* acc[j][c] (4 lanes) += Σ_r Xb[j][r] · G[c][r] for features j0 .. j0+JN−1, classes c0 .. c0+CN−1. */
-ALWAYS_INLINE void lr_grad(const float *Xb, const double *G, int k, int j0, int JN, int c0, int CN, double *acc)
+ALWAYS_INLINE void lr_grad(const double *Xb, const double *G, int k, int j0, int JN, int c0, int CN, double *acc)
 {
     v4d a[2][4];
     for (int t = 0; t < JN; t++)
         for (int q = 0; q < CN; q++) a[t][q] = V4LD(acc + ((size_t)(j0 + t) * k + c0 + q) * 4);
     for (int r = 0; r < LR_RB; r += 4) {
         v4d x[2], g[4];
-        for (int t = 0; t < JN; t++) x[t] = V4LDF(Xb + (size_t)(j0 + t) * LR_RB + r);
+        for (int t = 0; t < JN; t++) x[t] = V4LD(Xb + (size_t)(j0 + t) * LR_RB + r);
         for (int q = 0; q < CN; q++) g[q] = V4LD(G + (size_t)(c0 + q) * LR_RB + r);
         for (int t = 0; t < JN; t++)
             for (int q = 0; q < CN; q++) a[t][q] += x[t] * g[q];
@@ -332,7 +333,7 @@ ALWAYS_INLINE void lr_grad(const float *Xb, const double *G, int k, int j0, int 
 
 /* One row block of the softmax loss: scores, log-loss (returned, weighted),
  * residual (P − Y)·w_i in Zb, its column sums into acc[p][·] and Xbᵀ·residual into acc[0..p−1][·]. */
-ALWAYS_INLINE double lr_block(const float *Xb, const double *wr, const int *lab, const double *W, const double *b,
+ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab, const double *W, const double *b,
                               int p, int k, int intercept, double *Zb, double *acc)
 {
     int c = 0;
@@ -393,6 +394,15 @@ ALWAYS_INLINE double lr_block(const float *Xb, const double *wr, const int *lab,
     return f;
 }
 
+/* one block of X widened to double once (L1-resident), so the kernels convert nothing */
+ALWAYS_INLINE void lr_widen(const float *xb, size_t cnt, double *xd)
+{
+    for (size_t o = 0; o < cnt; o += 8) {
+        V4ST(xd + o, V4LDF(xb + o));
+        V4ST(xd + o + 4, V4LDF(xb + o + 4));
+    }
+}
+
 static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b)
 {
     double f = 0;
@@ -400,7 +410,8 @@ static double lr_blocks_generic(struct lr_problem *pr, const double *W, const do
         /* the block's features are p strided streams: fetch the next block ahead */
         if (t + 1 < pr->nblk)
             for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 16) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
-        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+        lr_widen(pr->XB + (size_t)t * pr->p * LR_RB, (size_t)pr->p * LR_RB, pr->Xd);
+        f += lr_block(pr->Xd, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
     }
     return f;
@@ -413,7 +424,8 @@ __attribute__((target("avx2"))) static double lr_blocks_avx2(struct lr_problem *
         /* the block's features are p strided streams: fetch the next block ahead */
         if (t + 1 < pr->nblk)
             for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 16) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
-        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+        lr_widen(pr->XB + (size_t)t * pr->p * LR_RB, (size_t)pr->p * LR_RB, pr->Xd);
+        f += lr_block(pr->Xd, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
     }
     return f;
@@ -565,6 +577,7 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
         pr.wr = xcalloc(rows, sizeof *pr.wr);
         pr.lab = xcalloc(rows, sizeof *pr.lab);
         pr.Zb = xmalloc((size_t)k * LR_RB * sizeof *pr.Zb);
+        pr.Xd = xmalloc((size_t)(p ? p : 1) * LR_RB * sizeof *pr.Xd);
         pr.acc = xmalloc((size_t)(p + 1) * k * 4 * sizeof *pr.acc);
         for (int i = 0; i < n; i++) {
             float *xb = pr.XB + (size_t)(i / LR_RB) * p * LR_RB + i % LR_RB;
@@ -581,7 +594,7 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
     memcpy(m->W, th, (size_t)p * k * sizeof *th);
     memcpy(m->b, th + (size_t)p * k, (size_t)k * sizeof *th);
     free(th); free(cnt); free(pr.Yw); free(pr.sw); free(pr.Z);
-    vm_bigfree(pr.XB, pr.xb_bytes); free(pr.wr); free(pr.lab); free(pr.Zb); free(pr.acc);
+    vm_bigfree(pr.XB, pr.xb_bytes); free(pr.wr); free(pr.lab); free(pr.Zb); free(pr.Xd); free(pr.acc);
     return m;
 }
 
