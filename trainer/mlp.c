@@ -430,8 +430,7 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
     }
     Gf = xmalloc(gmax * sizeof *Gf);
     double *Zo = xmalloc((size_t)B * m->size[m->nlayers] * sizeof *Zo), *Zs = xmalloc((size_t)2 * B * sizeof *Zs);
-    size_t xf_bytes = (size_t)n * d->p * sizeof(float) + 1;
-    float *Xf = vm_bigalloc(xf_bytes);
+    float *Xf = xmalloc((size_t)n * d->p * sizeof *Xf + 1);
     for (size_t t = 0; t < (size_t)n * d->p; t++) Xf[t] = (float)d->X[t];
     double *yb = xmalloc((size_t)B * sizeof *yb);
     double lr = v[MP_LR], b1 = v[MP_B1], b2 = v[MP_B2], eps = v[MP_EPS], alpha = v[MP_ALPHA], tol = v[MP_TOL];
@@ -520,7 +519,7 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
         m = best;
     } else if (!K) fold_scale(m, ymu, ysd);
     for (int l = 0; l <= m->nlayers; l++) { free(Af[l]); free(Df[l]); }
-    free(Gf); free(Zo); free(Zs); vm_bigfree(Xf, xf_bytes);
+    free(Gf); free(Zo); free(Zs); free(Xf);
     for (int l = 0; l < m->nlayers; l++) { free(Wf[l]); free(bf[l]); free(gW[l]); free(gb[l]); free(mW[l]); free(vW[l]); free(mb[l]); free(vb[l]); }
     free(yb); free(order); free(Xes); free(yes);
     return m;
