@@ -11,6 +11,7 @@
 #include "model.h"
 #include "util.h"
 #include "onnx.h"
+#include "vmath.h"
 
 struct linmodel {
     int p, k, nout;        /* k coefficient columns; nout outputs (classes or 1) */
@@ -273,85 +274,16 @@ struct lr_problem {
     double *Z;              /* k == 1: n scratch */
     /* k ≥ 2: rows in blocks of LR_RB, feature-major inside a block (padding rows are 0 with weight 0) */
     int nblk;
-    double *XB;             /* nblk × p × LR_RB */
+    float *XB;              /* nblk × p × LR_RB, X in float32 (streamed every evaluation; sums stay double) */
+    size_t xb_bytes;
     double *wr;             /* nblk × LR_RB: w_i / Σw */
     int *lab;               /* nblk × LR_RB: class of row i */
+    double *Xd;             /* p × LR_RB: the current block of XB in double */
     double *Zb;             /* k × LR_RB scratch: scores, then the residual */
     double *acc;            /* (p + 1) × k × 4 lane accumulators of the gradient */
 };
 
-/* Four-lane double vectors (GCC vector extension): one source, compiled for
- * AVX2 and for the SSE2 baseline. No FMA (-std=c11 does not contract), so both
- * give bit-identical results. Loads and stores go through an unaligned,
- * may_alias type. */
-typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4di __attribute__((vector_size(32)));
-typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
-#define V4LD(ptr) (*(const v4du *)(ptr))
-#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
-#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 enum { LR_RB = 64 };        /* rows per block; a multiple of 8 */
-
-typedef unsigned long long v4du64 __attribute__((vector_size(32)));
-
-/* 2^(j/32), j = 0..31, correctly rounded */
-static const double EXP2_32[32] = {
-    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
-    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
-    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
-    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
-    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
-    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
-    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
-};
-
-/* exp(x) for four x ≤ 0 (x < −700 gives 0): x = (32·e + j)·ln2/32 + r, |r| ≤ ln2/64,
- * exp(x) = 2^e · 2^(j/32) · (1 + q(r)), q the degree-6 Taylor polynomial (truncation < 4e-18);
- * |rel err| < 5e-16. exp(0) = 1 exactly. */
-ALWAYS_INLINE void vexp4_nonpos(const double *in, double *out)
-{
-    const double shift = 0x1.8p52, inv = 46.166241308446828384 /* 32/ln2 */,
-                 ln2hi = 6.93147180369123816490e-01 / 32, ln2lo = 1.90821492927058770002e-10 / 32;
-    v4d x = V4LD(in);
-    v4di under = x < V4SET1(-700.0);
-    x = (v4d)(((v4di)x & ~under) | ((v4di)V4SET1(-700.0) & under));
-    v4d t = x * V4SET1(inv) + V4SET1(shift), kd = t - V4SET1(shift);
-    v4d r = (x - kd * V4SET1(ln2hi)) - kd * V4SET1(ln2lo);
-    v4du64 nb = (v4du64)t - (v4du64)V4SET1(shift), j = nb & 31;
-    v4d sc = (v4d)(((nb - j) << 47) + ((v4du64){1023, 1023, 1023, 1023} << 52));
-    v4d tab = {EXP2_32[j[0]], EXP2_32[j[1]], EXP2_32[j[2]], EXP2_32[j[3]]};
-    v4d q = V4SET1(1.0 / 720);
-    q = q * r + V4SET1(1.0 / 120);
-    q = q * r + V4SET1(1.0 / 24);
-    q = q * r + V4SET1(1.0 / 6);
-    q = q * r + V4SET1(0.5);
-    q = q * r + V4SET1(1.0);
-    q = q * r;
-    v4d e = (tab + tab * q) * sc;
-    V4ST(out, (v4d)((v4di)e & ~under));
-}
-
-/* log(s) for four s ≥ 1 (finite): s = 2^e · m, m ∈ [√½, √2), log m = 2·atanh(f), f = (m−1)/(m+1),
- * |f| < 0.1716, the atanh series to f^23 (truncation < 1e-18). */
-ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
-{
-    v4d s = V4LD(in);
-    v4du64 bits = (v4du64)s;
-    /* e such that m = s / 2^e lands in [√½, √2): bias the exponent field by the mantissa of √½ */
-    v4du64 off = bits - (v4du64)V4SET1(0x1.6a09e667f3bcdp-1);
-    v4du64 eb = off >> 52;                                   /* e (s ≥ 1 keeps it ≥ 0) */
-    v4d m = (v4d)(bits - (eb << 52));
-    v4d e = {(double)(long long)eb[0], (double)(long long)eb[1], (double)(long long)eb[2], (double)(long long)eb[3]};
-    v4d f = (m - V4SET1(1.0)) / (m + V4SET1(1.0)), f2 = f * f;
-    v4d pl = V4SET1(1.0 / 23);
-    static const double c[11] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7,
-                                 1.0 / 5, 1.0 / 3, 1.0};
-    for (int i = 0; i < 11; i++) pl = pl * f2 + V4SET1(c[i]);
-    v4d lm = (f + f) * pl;
-    V4ST(out, e * V4SET1(6.93147180369123816490e-01) + (lm + e * V4SET1(1.90821492927058770002e-10)));
-}
 
 /* GCC 12 reports the accumulator arrays below as maybe-uninitialized once
  * inlined into the AVX2 clone (every element read is written first). */
@@ -462,14 +394,24 @@ ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab
     return f;
 }
 
+/* one block of X widened to double once (L1-resident), so the kernels convert nothing */
+ALWAYS_INLINE void lr_widen(const float *xb, size_t cnt, double *xd)
+{
+    for (size_t o = 0; o < cnt; o += 8) {
+        V4ST(xd + o, V4LDF(xb + o));
+        V4ST(xd + o + 4, V4LDF(xb + o + 4));
+    }
+}
+
 static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b)
 {
     double f = 0;
     for (int t = 0; t < pr->nblk; t++) {
         /* the block's features are p strided streams: fetch the next block ahead */
         if (t + 1 < pr->nblk)
-            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
-        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 16) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
+        lr_widen(pr->XB + (size_t)t * pr->p * LR_RB, (size_t)pr->p * LR_RB, pr->Xd);
+        f += lr_block(pr->Xd, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
     }
     return f;
@@ -481,8 +423,9 @@ __attribute__((target("avx2"))) static double lr_blocks_avx2(struct lr_problem *
     for (int t = 0; t < pr->nblk; t++) {
         /* the block's features are p strided streams: fetch the next block ahead */
         if (t + 1 < pr->nblk)
-            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 8) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
-        f += lr_block(pr->XB + (size_t)t * pr->p * LR_RB, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
+            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 16) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
+        lr_widen(pr->XB + (size_t)t * pr->p * LR_RB, (size_t)pr->p * LR_RB, pr->Xd);
+        f += lr_block(pr->Xd, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
                       W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
     }
     return f;
@@ -511,10 +454,8 @@ static double lr_eval(struct lr_problem *pr, const double *th, double *g)
         if (pr->intercept)
             for (int i = 0; i < n; i++) gb[0] += Z[i];
     } else {
-        static int avx2 = -1;
-        if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
         memset(pr->acc, 0, (size_t)(p + 1) * k * 4 * sizeof *pr->acc);
-        f = avx2 ? lr_blocks_avx2(pr, W, b) : lr_blocks_generic(pr, W, b);
+        f = vm_avx2() ? lr_blocks_avx2(pr, W, b) : lr_blocks_generic(pr, W, b);
         for (size_t t = 0; t < (size_t)(p + 1) * k; t++) {
             const double *a = pr->acc + t * 4;
             g[t] = (a[0] + a[1]) + (a[2] + a[3]);
@@ -631,14 +572,16 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
     } else {
         pr.nblk = (n + LR_RB - 1) / LR_RB;
         size_t rows = (size_t)pr.nblk * LR_RB;
-        pr.XB = xcalloc(rows * (p ? p : 1), sizeof *pr.XB);
+        pr.xb_bytes = rows * (p ? p : 1) * sizeof *pr.XB;
+        pr.XB = vm_bigalloc(pr.xb_bytes);
         pr.wr = xcalloc(rows, sizeof *pr.wr);
         pr.lab = xcalloc(rows, sizeof *pr.lab);
         pr.Zb = xmalloc((size_t)k * LR_RB * sizeof *pr.Zb);
+        pr.Xd = xmalloc((size_t)(p ? p : 1) * LR_RB * sizeof *pr.Xd);
         pr.acc = xmalloc((size_t)(p + 1) * k * 4 * sizeof *pr.acc);
         for (int i = 0; i < n; i++) {
-            double *xb = pr.XB + (size_t)(i / LR_RB) * p * LR_RB + i % LR_RB;
-            for (int j = 0; j < p; j++) xb[(size_t)j * LR_RB] = d->X[(size_t)i * p + j];
+            float *xb = pr.XB + (size_t)(i / LR_RB) * p * LR_RB + i % LR_RB;
+            for (int j = 0; j < p; j++) xb[(size_t)j * LR_RB] = (float)d->X[(size_t)i * p + j];
             pr.wr[i] = pr.sw[i] / pr.sw_sum;
             pr.lab[i] = (int)d->y[i];
         }
@@ -651,7 +594,7 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
     memcpy(m->W, th, (size_t)p * k * sizeof *th);
     memcpy(m->b, th + (size_t)p * k, (size_t)k * sizeof *th);
     free(th); free(cnt); free(pr.Yw); free(pr.sw); free(pr.Z);
-    free(pr.XB); free(pr.wr); free(pr.lab); free(pr.Zb); free(pr.acc);
+    vm_bigfree(pr.XB, pr.xb_bytes); free(pr.wr); free(pr.lab); free(pr.Zb); free(pr.Xd); free(pr.acc);
     return m;
 }
 

@@ -15,6 +15,7 @@
 
 #include "model.h"
 #include "onnx.h"
+#include "vmath.h"
 
 enum { MP_HIDDEN, MP_ACT, MP_ALPHA, MP_BATCH, MP_LR, MP_MAXITER, MP_TOL, MP_NOCHANGE, MP_EARLY, MP_VALFRAC,
        MP_B1, MP_B2, MP_EPS, MP_SHUFFLE, MP_COUNT };
@@ -66,7 +67,15 @@ static void activate(int act, double *z, size_t n)
 static void activate_f(int act, float *z, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case ACT_RELU: {
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {        /* z > 0 ? z : +0, as a mask */
+            v4f x = *(v4fu *)(z + i);
+            *(v4fu *)(z + i) = (v4f)((v4si)x & (v4si)(x > (v4f){0, 0, 0, 0}));
+        }
+        for (; i < n; i++) z[i] = z[i] > 0 ? z[i] : 0;
+        break;
+    }
     case ACT_TANH: for (size_t i = 0; i < n; i++) z[i] = (float)tanh(z[i]); break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i]))); break;
     default: break;
@@ -76,11 +85,52 @@ static void activate_f(int act, float *z, size_t n)
 static void activate_grad_f(int act, const float *a, float *delta, size_t n)
 {
     switch (act) {
-    case ACT_RELU: for (size_t i = 0; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i]; break;
+    case ACT_RELU: {
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {        /* a ≤ 0 ? +0 : delta, as a mask */
+            v4f x = *(const v4fu *)(a + i);
+            *(v4fu *)(delta + i) = (v4f)((v4si)*(v4fu *)(delta + i) & ~(v4si)(x <= (v4f){0, 0, 0, 0}));
+        }
+        for (; i < n; i++) delta[i] = a[i] <= 0 ? 0.0f : delta[i];
+        break;
+    }
     case ACT_TANH: for (size_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i]; break;
     case ACT_LOGISTIC: for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]); break;
     default: break;
     }
+}
+
+/* gb[j] = Σ_i D[i][j] in double, each column summed in row order (16 columns at a time) */
+ALWAYS_INLINE void colsum_f_body(const float *D, int n, int out, double *gb)
+{
+    int j = 0;
+    for (; j + 16 <= out; j += 16) {
+        v4d a0 = V4SET1(0.0), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n; i++) {
+            const float *r = D + (size_t)i * out + j;
+            a0 += V4LDF(r); a1 += V4LDF(r + 4); a2 += V4LDF(r + 8); a3 += V4LDF(r + 12);
+        }
+        V4ST(gb + j, a0); V4ST(gb + j + 4, a1); V4ST(gb + j + 8, a2); V4ST(gb + j + 12, a3);
+    }
+    for (; j + 4 <= out; j += 4) {
+        v4d a0 = V4SET1(0.0);
+        for (int i = 0; i < n; i++) a0 += V4LDF(D + (size_t)i * out + j);
+        V4ST(gb + j, a0);
+    }
+    for (; j < out; j++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += D[(size_t)i * out + j];
+        gb[j] = s;
+    }
+}
+static void colsum_f_generic(const float *D, int n, int out, double *gb) { colsum_f_body(D, n, out, gb); }
+__attribute__((target("avx2"))) static void colsum_f_avx2(const float *D, int n, int out, double *gb)
+{
+    colsum_f_body(D, n, out, gb);
+}
+static void colsum_f(const float *D, int n, int out, double *gb)
+{
+    if (vm_avx2()) colsum_f_avx2(D, n, out, gb); else colsum_f_generic(D, n, out, gb);
 }
 
 /* Af[l+1] = act(Af[l]·Wf[l] + bf[l]) in float32; the last layer's raw scores stay in Af[nlayers]. */
@@ -141,113 +191,6 @@ static void mlp_predict(const void *mp, const double *X, int n, double *out)
     for (int l = 1; l <= m->nlayers; l++) free(A[l]);
 }
 
-/* Four-lane double vectors, exp and log: the same code as linear.c's (kept
- * static per file). */
-typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4di __attribute__((vector_size(32)));
-typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
-#define V4LD(ptr) (*(const v4du *)(ptr))
-#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
-#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4di __attribute__((vector_size(32)));
-typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
-#define V4LD(ptr) (*(const v4du *)(ptr))
-#define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
-#define V4SET1(x) ((v4d){(x), (x), (x), (x)})
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-typedef unsigned long long v4du64 __attribute__((vector_size(32)));
-
-/* 2^(j/32), j = 0..31, correctly rounded */
-static const double EXP2_32[32] = {
-    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
-    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
-    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
-    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
-    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
-    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
-    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
-};
-
-/* exp(x) for four x ≤ 0 (x < −700 gives 0): x = (32·e + j)·ln2/32 + r, |r| ≤ ln2/64,
- * exp(x) = 2^e · 2^(j/32) · (1 + q(r)), q the degree-6 Taylor polynomial (truncation < 4e-18);
- * |rel err| < 5e-16. exp(0) = 1 exactly. */
-ALWAYS_INLINE void vexp4_nonpos(const double *in, double *out)
-{
-    const double shift = 0x1.8p52, inv = 46.166241308446828384 /* 32/ln2 */,
-                 ln2hi = 6.93147180369123816490e-01 / 32, ln2lo = 1.90821492927058770002e-10 / 32;
-    v4d x = V4LD(in);
-    v4di under = x < V4SET1(-700.0);
-    x = (v4d)(((v4di)x & ~under) | ((v4di)V4SET1(-700.0) & under));
-    v4d t = x * V4SET1(inv) + V4SET1(shift), kd = t - V4SET1(shift);
-    v4d r = (x - kd * V4SET1(ln2hi)) - kd * V4SET1(ln2lo);
-    v4du64 nb = (v4du64)t - (v4du64)V4SET1(shift), j = nb & 31;
-    v4d sc = (v4d)(((nb - j) << 47) + ((v4du64){1023, 1023, 1023, 1023} << 52));
-    v4d tab = {EXP2_32[j[0]], EXP2_32[j[1]], EXP2_32[j[2]], EXP2_32[j[3]]};
-    v4d q = V4SET1(1.0 / 720);
-    q = q * r + V4SET1(1.0 / 120);
-    q = q * r + V4SET1(1.0 / 24);
-    q = q * r + V4SET1(1.0 / 6);
-    q = q * r + V4SET1(0.5);
-    q = q * r + V4SET1(1.0);
-    q = q * r;
-    v4d e = (tab + tab * q) * sc;
-    V4ST(out, (v4d)((v4di)e & ~under));
-}
-
-/* log(s) for four s ≥ 1 (finite): s = 2^e · m, m ∈ [√½, √2), log m = 2·atanh(f), f = (m−1)/(m+1),
- * |f| < 0.1716, the atanh series to f^23 (truncation < 1e-18). */
-ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
-{
-    v4d s = V4LD(in);
-    v4du64 bits = (v4du64)s;
-    /* e such that m = s / 2^e lands in [√½, √2): bias the exponent field by the mantissa of √½ */
-    v4du64 off = bits - (v4du64)V4SET1(0x1.6a09e667f3bcdp-1);
-    v4du64 eb = off >> 52;                                   /* e (s ≥ 1 keeps it ≥ 0) */
-    v4d m = (v4d)(bits - (eb << 52));
-    v4d e = {(double)(long long)eb[0], (double)(long long)eb[1], (double)(long long)eb[2], (double)(long long)eb[3]};
-    v4d f = (m - V4SET1(1.0)) / (m + V4SET1(1.0)), f2 = f * f;
-    v4d pl = V4SET1(1.0 / 23);
-    static const double c[11] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7,
-                                 1.0 / 5, 1.0 / 3, 1.0};
-    for (int i = 0; i < 11; i++) pl = pl * f2 + V4SET1(c[i]);
-    v4d lm = (f + f) * pl;
-    V4ST(out, e * V4SET1(6.93147180369123816490e-01) + (lm + e * V4SET1(1.90821492927058770002e-10)));
-}
-
-/* x[i] = exp(x[i]) for x[i] ≤ 0, n values; s[i] = log(s[i]) for s[i] ≥ 1, ns values */
-ALWAYS_INLINE void exp_log_body(double *x, size_t n, double *s, size_t ns)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) vexp4_nonpos(x + i, x + i);
-    if (i < n) {
-        double t[4] = {0, 0, 0, 0};
-        memcpy(t, x + i, (n - i) * sizeof *t);
-        vexp4_nonpos(t, t);
-        memcpy(x + i, t, (n - i) * sizeof *t);
-    }
-    for (i = 0; i + 4 <= ns; i += 4) vlog4_ge1(s + i, s + i);
-    if (i < ns) {
-        double t[4] = {1, 1, 1, 1};
-        memcpy(t, s + i, (ns - i) * sizeof *t);
-        vlog4_ge1(t, t);
-        memcpy(s + i, t, (ns - i) * sizeof *t);
-    }
-}
-static void exp_log_generic(double *x, size_t n, double *s, size_t ns) { exp_log_body(x, n, s, ns); }
-__attribute__((target("avx2"))) static void exp_log_avx2(double *x, size_t n, double *s, size_t ns)
-{
-    exp_log_body(x, n, s, ns);
-}
-static void exp_log(double *x, size_t n, double *s, size_t ns)
-{
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
-    if (avx2) exp_log_avx2(x, n, s, ns); else exp_log_generic(x, n, s, ns);
-}
-
 /* Output activation in place and the loss summed over the batch; Z becomes
  * the output-layer delta (out − y). */
 static double output_delta(const struct mlp *m, double *Z, const double *y, int n, double ymu, double ysd,
@@ -265,7 +208,7 @@ static double output_delta(const struct mlp *m, double *Z, const double *y, int 
             for (int c = 0; c < K; c++) z[c] -= mx;
             zt[i] = z[(int)y[i]];
         }
-        exp_log(Z, (size_t)n * K, NULL, 0);
+        vm_exp_log(Z, (size_t)n * K, NULL, 0);
         for (int i = 0; i < n; i++) {
             double *z = Z + (size_t)i * K, t = 0;
             for (int c = 0; c < K; c++) t += z[c];
@@ -274,7 +217,7 @@ static double output_delta(const struct mlp *m, double *Z, const double *y, int 
             for (int c = 0; c < K; c++) z[c] *= inv;
             z[(int)y[i]] -= 1;
         }
-        exp_log(NULL, 0, s, (size_t)n);
+        vm_exp_log(NULL, 0, s, (size_t)n);
         for (int i = 0; i < n; i++) L += fmin(s[i] - zt[i], 690.7755278982137);
         return L;
     }
@@ -338,9 +281,7 @@ __attribute__((target("avx2"))) static void adam_avx2(double *w, const double *g
 
 static void adam(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
 {
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
-    if (avx2) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
+    if (vm_avx2()) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
 }
 
 static double penalty(const struct mlp *m)
@@ -525,13 +466,11 @@ static void *mlp_fit(const struct train_data *d, const struct hparams *hp, char 
                             0.0f, Gf, out);
                 double *W = m->W[l], *g = gW[l], ab = alpha / bn, ib = 1.0 / bn;
                 for (size_t t = 0; t < (size_t)in * out; t++) g[t] = ib * Gf[t] + ab * W[t];
-                for (int j = 0; j < out; j++) gb[l][j] = 0;
-                if (l == L - 1)
+                if (l == L - 1) {
+                    for (int j = 0; j < out; j++) gb[l][j] = 0;
                     for (int i = 0; i < bn; i++)
                         for (int j = 0; j < out; j++) gb[l][j] += Zo[(size_t)i * out + j];
-                else
-                    for (int i = 0; i < bn; i++)
-                        for (int j = 0; j < out; j++) gb[l][j] += Df[l + 1][(size_t)i * out + j];
+                } else colsum_f(Df[l + 1], bn, out, gb[l]);
                 for (int j = 0; j < out; j++) gb[l][j] /= bn;
                 if (l > 0) {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, in, out, 1.0f, Df[l + 1], out, Wf[l], out,

@@ -1,0 +1,81 @@
+/* Out-of-line parts of vmath.h: the exp table and the CPU-dispatched array
+ * exp/log. */
+#include "vmath.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util.h"
+
+enum { VM_HUGE = 2u << 20, VM_BIG_MIN = 1u << 20 };
+
+void *vm_bigalloc(size_t bytes)
+{
+    if (bytes < VM_BIG_MIN) return xcalloc(bytes ? bytes : 1, 1);
+    size_t len = (bytes + VM_HUGE - 1) & ~(size_t)(VM_HUGE - 1);
+    char *raw = mmap(NULL, len + VM_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) { fprintf(stderr, "cairn-train: out of memory\n"); exit(1); }
+    char *p = (char *)(((uintptr_t)raw + VM_HUGE - 1) & ~(uintptr_t)(VM_HUGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (p + len < raw + len + VM_HUGE) munmap(p + len, (size_t)(raw + len + VM_HUGE - (p + len)));
+    madvise(p, len, MADV_HUGEPAGE);     /* a hint: without THP the pages are just 4 KiB */
+    return p;
+}
+
+void vm_bigfree(void *p, size_t bytes)
+{
+    if (!p) return;
+    if (bytes < VM_BIG_MIN) { free(p); return; }
+    size_t len = (bytes + VM_HUGE - 1) & ~(size_t)(VM_HUGE - 1);
+    munmap(p, len);
+}
+
+const double vm_exp2_32[32] = {
+    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
+    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
+    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
+    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
+    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
+    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
+    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
+};
+
+int vm_avx2(void)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    return avx2;
+}
+
+ALWAYS_INLINE void exp_log_body(double *x, size_t n, double *s, size_t ns)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vexp4_nonpos(x + i, x + i);
+    if (i < n) {
+        double t[4] = {0, 0, 0, 0};
+        memcpy(t, x + i, (n - i) * sizeof *t);
+        vexp4_nonpos(t, t);
+        memcpy(x + i, t, (n - i) * sizeof *t);
+    }
+    for (i = 0; i + 4 <= ns; i += 4) vlog4_ge1(s + i, s + i);
+    if (i < ns) {
+        double t[4] = {1, 1, 1, 1};
+        memcpy(t, s + i, (ns - i) * sizeof *t);
+        vlog4_ge1(t, t);
+        memcpy(s + i, t, (ns - i) * sizeof *t);
+    }
+}
+static void exp_log_generic(double *x, size_t n, double *s, size_t ns) { exp_log_body(x, n, s, ns); }
+__attribute__((target("avx2"))) static void exp_log_avx2(double *x, size_t n, double *s, size_t ns)
+{
+    exp_log_body(x, n, s, ns);
+}
+
+void vm_exp_log(double *x, size_t n, double *s, size_t ns)
+{
+    if (vm_avx2()) exp_log_avx2(x, n, s, ns); else exp_log_generic(x, n, s, ns);
+}
