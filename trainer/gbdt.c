@@ -262,13 +262,6 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
     }
 }
 
-static int have_avx2(void)
-{
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
-    return avx2;
-}
-
 /* large[q] -= small[q] for q in [from, to) (element-wise on (g, h, count, pad): the pad stays 0) */
 __attribute__((target("avx2"))) static void hist_sub_avx2(struct hbin *large, const struct hbin *small, size_t from,
                                                            size_t to)
@@ -279,7 +272,7 @@ __attribute__((target("avx2"))) static void hist_sub_avx2(struct hbin *large, co
 
 static void hist_sub(struct hbin *large, const struct hbin *small, size_t from, size_t to)
 {
-    if (have_avx2()) { hist_sub_avx2(large, small, from, to); return; }
+    if (cpu_avx2()) { hist_sub_avx2(large, small, from, to); return; }
     for (size_t q = from; q < to; q++) {   /* SSE2: the same element-wise subtractions */
         _mm_store_pd(&large[q].g, _mm_sub_pd(_mm_load_pd(&large[q].g), _mm_load_pd(&small[q].g)));
         _mm_store_pd(&large[q].c, _mm_sub_pd(_mm_load_pd(&large[q].c), _mm_load_pd(&small[q].c)));
@@ -296,7 +289,7 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
     const double *gh = gr->gh;
     struct hbin *hist = lf->hist;
     memset(hist, 0, (size_t)total * sizeof *hist);
-    if (have_avx2())
+    if (cpu_avx2())
         hist_rows_avx2(B, gr->G16, p, off, gr->feats, gr->nfeats, idx, lf->count, gh, gr->vb, gr->sb, hist);
     else {   /* SSE2: the same element-wise additions as the AVX2 path */
         const __m128d one = _mm_set_pd(0.0, 1.0);
@@ -408,7 +401,7 @@ static void best_split(struct grower *gr, struct leaf *lf)
     double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain;
     double *Pbuf[2] = {gr->split_tmp, gr->split_tmp + 4 * 256}, *gain = gr->split_tmp + 8 * 256;
     const double count = lf->count, min_data = gr->min_data;
-    int avx2 = have_avx2();
+    int avx2 = cpu_avx2();
     for (int fi = 0; fi < gr->nfeats; fi++) {
         int j = gr->feats[fi], m = gr->b->nthr[j];   /* candidate splits s = 0 .. nb - 2 */
         double *P = Pbuf[fi & 1];
@@ -470,16 +463,9 @@ __attribute__((target("avx512f"))) static int partition_avx512(int *ix, int cnt,
     return nl;
 }
 
-static int have_avx512(void)
-{
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* benign race: same value */
-    return avx512;
-}
-
 static int partition_rows(int *ix, int cnt, int *tp, const unsigned char *Bj, int s)
 {
-    if (have_avx512()) return partition_avx512(ix, cnt, tp, Bj, s);
+    if (cpu_avx512f()) return partition_avx512(ix, cnt, tp, Bj, s);
     int nl = 0, nr = 0;
     for (int t = 0; t < cnt; t++) {   /* branchless: both stores always happen, one cursor advances */
         int r = ix[t], go = Bj[r] <= s;
@@ -704,7 +690,7 @@ __attribute__((target("avx2"))) static void softmax_grads_avx2(const double *F, 
 static void softmax_grads(const double *F, const int *y, int n, int k, double *gh, struct softmax_scratch *sm,
                           double *Gs, double *Hs)
 {
-    if (have_avx2()) softmax_grads_avx2(F, y, n, k, gh, sm, Gs, Hs);
+    if (cpu_avx2()) softmax_grads_avx2(F, y, n, k, gh, sm, Gs, Hs);
     else softmax_body(F, y, n, k, gh, sm, Gs, Hs);
 }
 
@@ -765,7 +751,7 @@ static void root_hist(const struct bins *b, const unsigned char *B, const unsign
                       int nrows, const double *gh,
                       int n, int k, double *rec, size_t W, double *hist)
 {
-    int avx512 = have_avx512(), p = b->p;
+    int avx512 = cpu_avx512f(), p = b->p;
     memset(hist, 0, (size_t)b->total * W * sizeof *hist);
     for (int t0 = 0; t0 < nrows; t0 += RB) {
         int bn = nrows - t0 < RB ? nrows - t0 : RB;

@@ -426,7 +426,9 @@ ALWAYS_INLINE void lr_widen(const float *xb, size_t cnt, double *xd)
     }
 }
 
-static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b)
+/* the block loop, inlined into a plain and an AVX2 clone (the same operations; the clone
+ * lets the compiler use AVX2 for the inlined vector helpers) */
+ALWAYS_INLINE double lr_blocks_body(struct lr_problem *pr, const double *W, const double *b)
 {
     double f = 0;
     for (int t = 0; t < pr->nblk; t++) {
@@ -440,18 +442,11 @@ static double lr_blocks_generic(struct lr_problem *pr, const double *W, const do
     return f;
 }
 
+static double lr_blocks_generic(struct lr_problem *pr, const double *W, const double *b) { return lr_blocks_body(pr, W, b); }
+
 __attribute__((target("avx2"))) static double lr_blocks_avx2(struct lr_problem *pr, const double *W, const double *b)
 {
-    double f = 0;
-    for (int t = 0; t < pr->nblk; t++) {
-        /* the block's features are p strided streams: fetch the next block ahead */
-        if (t + 1 < pr->nblk)
-            for (size_t o = 0; o < (size_t)pr->p * LR_RB; o += 16) __builtin_prefetch(pr->XB + (size_t)(t + 1) * pr->p * LR_RB + o);
-        lr_widen(pr->XB + (size_t)t * pr->p * LR_RB, (size_t)pr->p * LR_RB, pr->Xd);
-        f += lr_block(pr->Xd, pr->wr + (size_t)t * LR_RB, pr->lab + (size_t)t * LR_RB,
-                      W, b, pr->p, pr->k, pr->intercept, pr->Zb, pr->acc);
-    }
-    return f;
+    return lr_blocks_body(pr, W, b);
 }
 
 #pragma GCC diagnostic pop
@@ -478,7 +473,7 @@ static double lr_eval(struct lr_problem *pr, const double *th, double *g)
             for (int i = 0; i < n; i++) gb[0] += Z[i];
     } else {
         memset(pr->acc, 0, (size_t)(p + 1) * k * 4 * sizeof *pr->acc);
-        f = vm_avx2() ? lr_blocks_avx2(pr, W, b) : lr_blocks_generic(pr, W, b);
+        f = cpu_avx2() ? lr_blocks_avx2(pr, W, b) : lr_blocks_generic(pr, W, b);
         for (size_t t = 0; t < (size_t)(p + 1) * k; t++) {
             const double *a = pr->acc + t * 4;
             g[t] = (a[0] + a[1]) + (a[2] + a[3]);

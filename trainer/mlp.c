@@ -130,7 +130,7 @@ __attribute__((target("avx2"))) static void colsum_f_avx2(const float *D, int n,
 }
 static void colsum_f(const float *D, int n, int out, double *gb)
 {
-    if (vm_avx2()) colsum_f_avx2(D, n, out, gb); else colsum_f_generic(D, n, out, gb);
+    if (cpu_avx2()) colsum_f_avx2(D, n, out, gb); else colsum_f_generic(D, n, out, gb);
 }
 
 /* Af[l+1] = act(Af[l]·Wf[l] + bf[l]) in float32; the last layer's raw scores stay in Af[nlayers]. */
@@ -281,7 +281,7 @@ __attribute__((target("avx2"))) static void adam_avx2(double *w, const double *g
 
 static void adam(double *w, const double *g, double *mm, double *vv, size_t n, const struct adam_coef *a)
 {
-    if (vm_avx2()) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
+    if (cpu_avx2()) adam_avx2(w, g, mm, vv, n, a); else adam_sse2(w, g, mm, vv, n, a);
 }
 
 static double penalty(const struct mlp *m)

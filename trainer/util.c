@@ -351,9 +351,7 @@ __attribute__((target("avx2"))) static void vexp_nonpos_avx2(double *x, int n)
 
 void vexp_nonpos(double *x, int n)
 {
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
-    if (avx2) { vexp_nonpos_avx2(x, n); return; }
+    if (cpu_avx2()) { vexp_nonpos_avx2(x, n); return; }
     int i = 0;
     for (; i + 2 <= n; i += 2) _mm_storeu_pd(x + i, exp2_lanes(_mm_loadu_pd(x + i)));
     if (i < n) {
@@ -362,3 +360,7 @@ void vexp_nonpos(double *x, int n)
         x[i] = tail[0];
     }
 }
+
+/* libgcc fills the CPU model before main: reading it is cheap and race-free */
+int cpu_avx2(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
+int cpu_avx512f(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }

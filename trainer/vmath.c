@@ -44,13 +44,6 @@ const double vm_exp2_32[32] = {
     0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
 };
 
-int vm_avx2(void)
-{
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
-    return avx2;
-}
-
 ALWAYS_INLINE void exp_log_body(double *x, size_t n, double *s, size_t ns)
 {
     size_t i = 0;
@@ -77,5 +70,5 @@ __attribute__((target("avx2"))) static void exp_log_avx2(double *x, size_t n, do
 
 void vm_exp_log(double *x, size_t n, double *s, size_t ns)
 {
-    if (vm_avx2()) exp_log_avx2(x, n, s, ns); else exp_log_generic(x, n, s, ns);
+    if (cpu_avx2()) exp_log_avx2(x, n, s, ns); else exp_log_generic(x, n, s, ns);
 }

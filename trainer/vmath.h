@@ -71,9 +71,6 @@ ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
     V4ST(out, e * V4SET1(6.93147180369123816490e-01) + (lm + e * V4SET1(1.90821492927058770002e-10)));
 }
 
-/* 1 when the CPU runs the AVX2 clones (checked once) */
-int vm_avx2(void);
-
 /* x[i] = exp(x[i]) for x[i] ≤ 0, n values; s[i] = log(s[i]) for s[i] ≥ 1, ns values
  * (either array may be NULL with a 0 count); AVX2 or SSE2, same results */
 void vm_exp_log(double *x, size_t n, double *s, size_t ns);
