@@ -12,6 +12,7 @@
 #include "model.h"
 #include "bins.h"
 #include "onnx.h"
+#include "vmath.h"
 
 enum { GP_NEST, GP_LR, GP_LEAVES, GP_DEPTH, GP_MINDATA, GP_MINHESS, GP_MAXBIN, GP_L1, GP_L2,
        GP_MINGAIN, GP_FF, GP_BAGF, GP_BAGFREQ, GP_ESR, GP_COUNT };
@@ -117,7 +118,7 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* ---- tree growth ---- */
-enum { HPAD_F = 3, HB = 1024, HG = 4 };
+enum { HPAD_F = 3, HB = 512, HG = 4 };
 /* one 32-byte bin: g, h, the row count (an exact integer as a double) and a zero pad, so a row's
  * contribution (g, h, 1, 0) is one 4-wide addition */
 struct hbin { double g, h, c, pad; };
@@ -147,7 +148,7 @@ struct grower {
     int nfeats;
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
     double *vb;             /* a block's (g, h, 1, 0) records: HB × 4 */
-    unsigned short *sb;     /* its histogram slot rows: HB × p (NULL: the histogram fits L1, rows swept whole) */
+    unsigned short *sb;     /* its histogram slot rows: HB × (p rounded up to 16) (NULL: the histogram fits L1, rows swept whole) */
     double *split_tmp;      /* best_split's prefix sums of two features (2 × 4 × 256) and gains (256) */
     /* output tree (local node arrays) */
     int nnodes, cap;
@@ -179,6 +180,7 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
 {
     const __m128d one = _mm_set_pd(0.0, 1.0);
     if (G16 && nfeats == p && sb) {
+        size_t ps = ((size_t)p + 15) / 16 * 16;
         /* histogram slots precomputed per (row, feature). A block of HB rows at a time: their
          * (g, h, 1, 0) records and slot rows are gathered into vb and sb, then the block is swept
          * HG features at a time, so those features' bins (HG × ≤ 258 × 32 B) stay in L1 */
@@ -186,19 +188,24 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
             int bn = cnt - t0 < HB ? cnt - t0 : HB;
             for (int t = 0; t < bn; t++) {
                 int r = idx[t0 + t];
-                if (t0 + t + 16 < cnt) {
-                    _mm_prefetch((const char *)(gh + 2 * (size_t)idx[t0 + t + 16]), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(G16 + (size_t)idx[t0 + t + 16] * p), _MM_HINT_T0);
+                if (t0 + t + 32 < cnt) {   /* the row 32 ahead: both cache lines its slots may span */
+                    size_t rp = (size_t)idx[t0 + t + 32];
+                    _mm_prefetch((const char *)(gh + 2 * rp), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(G16 + rp * p), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(G16 + rp * p + p - 1), _MM_HINT_T0);
                 }
                 _mm256_store_pd(vb + 4 * (size_t)t,
                                 _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(gh + 2 * (size_t)r)), one, 1));
-                memcpy(sb + (size_t)t * p, G16 + (size_t)r * p, (size_t)p * sizeof *sb);
+                /* the row's slots, 16 at a time (sb rows are ps wide; G16 has 16 readable slots past its end) */
+                for (int q = 0; q < p; q += 16)
+                    _mm256_store_si256((__m256i *)(sb + (size_t)t * ps + q),
+                                       _mm256_loadu_si256((const __m256i *)(G16 + (size_t)r * p + q)));
             }
             double *h = &hist[0].g;
             int j = 0;
             for (; j + HG <= p; j += HG)
                 for (int t = 0; t < bn; t++) {
-                    const unsigned short *row = sb + (size_t)t * p + j;
+                    const unsigned short *row = sb + (size_t)t * ps + j;
                     __m256d v = _mm256_load_pd(vb + 4 * (size_t)t);
                     for (int q = 0; q < HG; q++) {
                         double *d = h + 4 * (size_t)row[q];
@@ -207,7 +214,7 @@ __attribute__((target("avx2"))) static void hist_rows_avx2(const unsigned char *
                 }
             for (; j < p; j++)
                 for (int t = 0; t < bn; t++) {
-                    double *d = h + 4 * (size_t)sb[(size_t)t * p + j];
+                    double *d = h + 4 * (size_t)sb[(size_t)t * ps + j];
                     _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), _mm256_load_pd(vb + 4 * (size_t)t)));
                 }
         }
@@ -619,9 +626,9 @@ static void *alloc64(size_t bytes)
 }
 
 /* Softmax gradients for a block of rows at a time: the exps of a whole block (64 rows × k) go through one
- * vexp_nonpos call (lane-independent, so the values are those of a per-row call). */
+ * vm_exp_log call (lane-independent, so the values are those of a per-row call). */
 enum { SM_BLOCK = 64 };
-struct softmax_scratch { double *ex, *hx, *mx, *s; };
+struct softmax_scratch { double *ex, *hx, *mx, *s, *yd; };
 
 static struct softmax_scratch *softmax_scratch_new(int k)
 {
@@ -630,13 +637,14 @@ static struct softmax_scratch *softmax_scratch_new(int k)
     sm->hx = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->hx);
     sm->mx = xmalloc(SM_BLOCK * sizeof *sm->mx);
     sm->s = xmalloc(SM_BLOCK * sizeof *sm->s);
+    sm->yd = xmalloc(SM_BLOCK * sizeof *sm->yd);
     return sm;
 }
 
 static void softmax_scratch_free(struct softmax_scratch *sm)
 {
     if (!sm) return;
-    free(sm->ex); free(sm->hx); free(sm->mx); free(sm->s); free(sm);
+    free(sm->ex); free(sm->hx); free(sm->mx); free(sm->s); free(sm->yd); free(sm);
 }
 
 /* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h). Gs/Hs (k each) get the
@@ -646,7 +654,7 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
                                                                struct softmax_scratch *sm,
                                                                double *Gs, double *Hs)
 {
-    double *ex = sm->ex, *hx = sm->hx, *mx = sm->mx, *s = sm->s;
+    double *ex = sm->ex, *hx = sm->hx, *mx = sm->mx, *s = sm->s, *yd = sm->yd;
     for (int c = 0; c < k; c++) Gs[c] = Hs[c] = 0;
     for (int i0 = 0; i0 < n; i0 += SM_BLOCK) {
         int bn = n - i0 < SM_BLOCK ? n - i0 : SM_BLOCK;
@@ -660,7 +668,7 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
             double *e = ex + (size_t)c * bn;
             for (int i = 0; i < bn; i++) e[i] = Fc[i] - mx[i];
         }
-        vexp_nonpos(ex, k * bn);
+        vm_exp_log(ex, (size_t)k * bn, NULL, 0);
         for (int i = 0; i < bn; i++) s[i] = 0;
         for (int c = 0; c < k; c++) {
             const double *e = ex + (size_t)c * bn;
@@ -671,7 +679,8 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
             for (int i = 0; i < bn; i++) e[i] = e[i] / s[i];                    /* q */
             for (int i = 0; i < bn; i++) hh[i] = e[i] * (1 - e[i]);             /* h before the floor */
             for (int i = 0; i < bn; i++) hh[i] = hh[i] > 1e-16 ? hh[i] : 1e-16; /* fmax, inlined */
-            for (int i = 0; i < bn; i++) e[i] = e[i] - (y[i0 + i] == c);         /* g */
+            for (int i = 0; i < bn; i++) yd[i] = (double)(y[i0 + i] == c);      /* one-hot, no branch */
+            for (int i = 0; i < bn; i++) e[i] = e[i] - yd[i];                      /* g */
             double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0, G = Gs[c], H = Hs[c];
             for (int i = 0; i < bn; i++) { o[2 * i] = e[i]; o[2 * i + 1] = hh[i]; }
             for (int i = 0; i < bn; i++) { G += e[i]; H += hh[i]; }
@@ -837,7 +846,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
     if ((size_t)b.total * sizeof(struct hbin) > 32768) {   /* histogram larger than L1: blocked sweeps */
         gr.vb = alloc64((size_t)HB * 4 * sizeof *gr.vb);
-        gr.sb = alloc64((size_t)HB * (p ? p : 1) * sizeof *gr.sb);
+        gr.sb = alloc64((size_t)HB * ((size_t)p + 15) / 16 * 16 * sizeof *gr.sb);
     }
     gr.split_tmp = alloc64(9 * 256 * sizeof *gr.split_tmp);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
@@ -847,7 +856,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.BT = BT;
     unsigned short *G16 = NULL;
     if (b.total <= 65535) {
-        G16 = xmalloc((size_t)(n ? n : 1) * (p ? p : 1) * sizeof *G16);
+        G16 = xcalloc((size_t)n * p + 16, sizeof *G16);   /* + the block copy's overrun */
         for (size_t q = 0; q < (size_t)n * p; q++) G16[q] = (unsigned short)(b.off[q % p] + b.B[q]);
     }
     gr.G16 = G16;
