@@ -132,6 +132,65 @@ static void test_featurizer(void)
     csv_free(&c);
 }
 
+/* parse_double's decimal fast path returns strtod's value bit for bit, and falls back to
+ * strtod for everything else (exponents, long mantissas, inf/nan, junk) */
+static void test_parse_double(void)
+{
+    static const char *const cases[] = {
+        "0", "-0", "+0", "1.", "-.5", ".5", "00012.3400", "0.1", "0.3", "2.675", "1e5", "-1.5E-3", "inf", "nan",
+        "9007199254740992", "9007199254740993", "123456789012345.6", "1.0000000000000000000001", "0.0000000000000000000001",
+        "4503599627370497.5", "  1", "1 ", "-", "+", ".", "1.2.3", "0x10", "12a", "--1", "1,5", "",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        double a = 0, b;
+        char *end;
+        int ra = parse_double(cases[i], &a);
+        b = strtod(cases[i], &end);
+        while (*end == ' ') end++;
+        int rb = *end || end == cases[i] ? -1 : 0;
+        CHECK_INT(ra, rb);
+        if (!ra && !rb) CHECK(memcmp(&a, &b, sizeof a) == 0);
+    }
+    struct rng r;
+    rng_seed(&r, 7);
+    int bad = 0;
+    for (int t = 0; t < 300000; t++) {   /* random decimals, up to 19 digits, the point anywhere */
+        char buf[32], *q = buf;
+        int nd = 1 + (int)rng_below(&r, 19), dp = (int)rng_below(&r, (uint64_t)nd + 1);
+        if (rng_below(&r, 3) == 0) *q++ = '-';
+        for (int i = 0; i < nd; i++) {
+            if (i == dp && i) *q++ = '.';
+            *q++ = (char)('0' + rng_below(&r, 10));
+        }
+        *q = 0;
+        double a, b = strtod(buf, NULL);
+        if (parse_double(buf, &a) || memcmp(&a, &b, sizeof a)) bad++;
+    }
+    CHECK_INT(bad, 0);
+    /* missing-value tokens, and near misses that are values or text */
+    CHECK(csv_is_missing("") && csv_is_missing("NA") && csv_is_missing("-nan") && csv_is_missing("?"));
+    CHECK(csv_is_missing("None") && csv_is_missing("null"));
+    CHECK(!csv_is_missing("-1") && !csv_is_missing("Nan1") && !csv_is_missing("0") && !csv_is_missing("na"));
+}
+
+/* a numeric column is constant by value: "5" and "5.0" are one value */
+static void test_constant_by_value(void)
+{
+    struct csv c;
+    char err[ERR_LEN];
+    CHECK(parse("k,x,y\n5,1,a\n5.0,2,b\n5.00,3,a\n5,4,b\n", &c, err) == 0);
+    int *rows = all_rows(c.nrows);
+    struct featurizer f = {0};
+    CHECK(feat_target_fit(&f, &c, "y", TASK_AUTO, rows, c.nrows, err) == 0);
+    CHECK(feat_fit(&f, &c, rows, c.nrows, 0, err) == 0);
+    CHECK_INT(f.ndropped, 1);
+    CHECK(f.ndropped == 1 && strstr(f.dropped[0], "k: constant") != NULL);
+    CHECK_INT(f.nfeat, 1);
+    feat_free(&f);
+    free(rows);
+    csv_free(&c);
+}
+
 static void test_shipped_data(void)
 {
     static const char *const files[] = {"iris", "wine", "breast_cancer", "digits", "diabetes", "mixed"};
@@ -151,6 +210,8 @@ int main(void)
     test_good();
     test_bad();
     test_featurizer();
+    test_parse_double();
+    test_constant_by_value();
     test_shipped_data();
     TEST_MAIN_END();
 }

@@ -114,8 +114,8 @@ int feat_fit(struct featurizer *f, const struct csv *c, const int *rows, int nro
     f->cols = xcalloc((size_t)c->ncols, sizeof *f->cols);
     for (int col = 0; col < c->ncols; col++) {
         if (col == tcol) continue;
-        int numeric = 1, nmiss = 0, integral = 1;
-        double sum = 0, sumsq = 0;
+        int numeric = 1, nmiss = 0, integral = 1, nvals = 0;
+        double sum = 0, sumsq = 0, first = 0;
         for (int i = 0; i < nrows; i++) {
             const char *s = csv_cell(c, rows[i], col);
             double v;
@@ -123,12 +123,16 @@ int feat_fit(struct featurizer *f, const struct csv *c, const int *rows, int nro
             if (parse_double(s, &v) || !isfinite(v)) { numeric = 0; break; }
             if (!is_int_value(v) || strpbrk(s, ".eE")) integral = 0;
             sum += v;
+            /* distinct values, as far as "constant" needs them: 0, 1 or more (by value) */
+            if (!nvals) { first = v; nvals = 1; }
+            else if (v != first) nvals = 2;
         }
         const char *name = c->header[col];
         f->raw_names[f->nraw] = xstrdup(name);
         f->raw_kinds[f->nraw++] = !numeric ? COL_CATEGORICAL : integral && !nmiss ? COL_INTEGER : COL_NUMERIC;
-        int nd;
-        struct count *cnt = distinct(c, col, rows, nrows, &nd);
+        /* categorical columns need their levels; numeric ones only whether they are constant */
+        int nd = nvals;
+        struct count *cnt = numeric ? NULL : distinct(c, col, rows, nrows, &nd);
         if (nd <= 1) { add_dropped(f, name, nd ? "constant" : "all values missing"); free(cnt); continue; }
         if (!numeric && nd > 0.9 * (nrows - nmiss) && nrows >= 20) {
             add_dropped(f, name, "identifier (a distinct value on almost every row)");

@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <immintrin.h>
 
 void *xmalloc(size_t n)
 {
@@ -224,9 +223,36 @@ int mkdir_p(const char *path, char *err)
     return 0;
 }
 
+/* Plain decimals ([+-]digits[.digits], trailing spaces) whose digits form an integer m ≤ 2^53
+ * with at most 22 after the point: m and 10^f are exact doubles, so m / 10^f is one correctly
+ * rounded division, the value strtod returns. Returns 1 and sets *out, or 0 (not that form). */
+static int parse_plain_decimal(const char *s, double *out)
+{
+    static const double p10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int neg = *s == '-', nd = 0, nf = 0, point = 0;
+    if (*s == '-' || *s == '+') s++;
+    unsigned long long m = 0;
+    for (;; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (m > (1ULL << 53) / 10) return 0;
+            m = m * 10 + (unsigned)(*s - '0');
+            nd++;
+            nf += point;
+        } else if (*s == '.' && !point) point = 1;
+        else break;
+    }
+    while (*s == ' ') s++;
+    if (*s || !nd || m > (1ULL << 53) || nf > 22) return 0;
+    double v = (double)m / p10[nf];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 int parse_double(const char *s, double *out)
 {
     if (!*s) return -1;
+    if (parse_plain_decimal(s, out)) return 0;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -295,72 +321,7 @@ void sha256_hex(const void *data, size_t len, char out[65])
     for (int k = 0; k < 8; k++) snprintf(out + 8 * k, 9, "%08x", h[k]);
 }
 
-/* exp on two lanes: SSE2 only, so the result doesn't depend on the build's -march */
-static inline __m128d exp2_lanes(__m128d v)
-{
-    const __m128d log2e = _mm_set1_pd(1.4426950408889634), ln2hi = _mm_set1_pd(6.93147180369123816490e-01),
-                  ln2lo = _mm_set1_pd(1.90821492927058770002e-10), shift = _mm_set1_pd(0x1.8p52),
-                  lo = _mm_set1_pd(-700.0);
-    __m128d under = _mm_cmplt_pd(v, lo);
-    v = _mm_max_pd(v, lo);
-    __m128d t = _mm_add_pd(_mm_mul_pd(v, log2e), shift);   /* round to nearest: k in t's low bits */
-    __m128d kd = _mm_sub_pd(t, shift);
-    __m128d r = _mm_sub_pd(_mm_sub_pd(v, _mm_mul_pd(kd, ln2hi)), _mm_mul_pd(kd, ln2lo));  /* |r| <= ln2/2 */
-    /* Taylor to r^13 on |r| <= 0.347: truncation < 1e-17 */
-    static const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-    __m128d q = _mm_set1_pd(c[0]);
-    for (int j = 1; j < 14; j++) q = _mm_add_pd(_mm_mul_pd(q, r), _mm_set1_pd(c[j]));
-    __m128i sb = _mm_slli_epi64(_mm_add_epi64(_mm_castpd_si128(t), _mm_set1_epi64x(1023)), 52);  /* 2^k */
-    q = _mm_mul_pd(q, _mm_castsi128_pd(sb));
-    return _mm_andnot_pd(under, q);
-}
-
-/* The same operations four lanes wide (AVX2, no FMA: every lane rounds exactly as exp2_lanes does,
- * so results don't depend on which path runs). */
-__attribute__((target("avx2"))) static void vexp_nonpos_avx2(double *x, int n)
-{
-    const __m256d log2e = _mm256_set1_pd(1.4426950408889634), ln2hi = _mm256_set1_pd(6.93147180369123816490e-01),
-                  ln2lo = _mm256_set1_pd(1.90821492927058770002e-10), shift = _mm256_set1_pd(0x1.8p52),
-                  lo = _mm256_set1_pd(-700.0);
-    static const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d v = _mm256_loadu_pd(x + i);
-        __m256d under = _mm256_cmp_pd(v, lo, _CMP_LT_OS);
-        v = _mm256_max_pd(v, lo);
-        __m256d t = _mm256_add_pd(_mm256_mul_pd(v, log2e), shift);
-        __m256d kd = _mm256_sub_pd(t, shift);
-        __m256d r = _mm256_sub_pd(_mm256_sub_pd(v, _mm256_mul_pd(kd, ln2hi)), _mm256_mul_pd(kd, ln2lo));
-        __m256d q = _mm256_set1_pd(c[0]);
-        for (int j = 1; j < 14; j++) q = _mm256_add_pd(_mm256_mul_pd(q, r), _mm256_set1_pd(c[j]));
-        __m256i sb = _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)), 52);
-        q = _mm256_mul_pd(q, _mm256_castsi256_pd(sb));
-        _mm256_storeu_pd(x + i, _mm256_andnot_pd(under, q));
-    }
-    for (; i + 2 <= n; i += 2) _mm_storeu_pd(x + i, exp2_lanes(_mm_loadu_pd(x + i)));
-    if (i < n) {
-        double tail[2] = {x[i], 0.0};
-        _mm_storeu_pd(tail, exp2_lanes(_mm_loadu_pd(tail)));
-        x[i] = tail[0];
-    }
-}
-
-void vexp_nonpos(double *x, int n)
-{
-    if (cpu_avx2()) { vexp_nonpos_avx2(x, n); return; }
-    int i = 0;
-    for (; i + 2 <= n; i += 2) _mm_storeu_pd(x + i, exp2_lanes(_mm_loadu_pd(x + i)));
-    if (i < n) {
-        double tail[2] = {x[i], 0.0};
-        _mm_storeu_pd(tail, exp2_lanes(_mm_loadu_pd(tail)));
-        x[i] = tail[0];
-    }
-}
-
 /* libgcc fills the CPU model before main: reading it is cheap and race-free */
 int cpu_avx2(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
 int cpu_avx512f(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
+int cpu_fma(void) { return __builtin_cpu_supports("fma") ? 1 : 0; }

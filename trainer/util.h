@@ -35,12 +35,10 @@ uint64_t rng_below(struct rng *r, uint64_t n); /* [0, n) */
 double rng_normal(struct rng *r);
 void rng_shuffle(struct rng *r, int *a, int n);
 
-/* In place x[i] = exp(x[i]) for x[i] <= 0 (softmax after subtracting the max), |rel err| < 1e-15;
- * inputs below -700 give 0. Plain loop the compiler vectorises; same result on every call. */
-void vexp_nonpos(double *x, int n);
 /* CPU features for the SIMD paths (every path gives the same bits) */
 int cpu_avx2(void);
 int cpu_avx512f(void);
+int cpu_fma(void);
 
 double now_seconds(void);            /* monotonic */
 int64_t now_millis_epoch(void);      /* wall clock, for MLflow timestamps */
