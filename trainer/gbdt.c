@@ -139,7 +139,7 @@ struct grower {
     const double *root_gh;  /* non-NULL: the root histogram's (g, h), bin-major, stride root_stride */
     const double *root_c;   /* its counts (exact small integers as doubles), same stride */
     size_t root_stride;
-    int root_sums;          /* root_G/root_H hold the sums over rows 0..n-1 (every row in the tree) */
+    int root_sums;          /* root_G/root_H hold the sums over rows 0..n-1 (every row in the tree), lane-wise */
     double root_G, root_H;
     int *idx, *tmp;
     int num_leaves, max_depth, min_data;
@@ -506,7 +506,7 @@ static void grow_tree(struct grower *gr, int count)
     leaves[0].start = 0; leaves[0].count = count; leaves[0].node = new_node(gr);
     int npool = 0;
     leaves[0].hist = gr->pool[npool++];
-    if (gr->root_sums) { leaves[0].G = gr->root_G; leaves[0].H = gr->root_H; }   /* same rows, same order */
+    if (gr->root_sums) { leaves[0].G = gr->root_G; leaves[0].H = gr->root_H; }   /* from the gradient pass */
     else
         for (int t = 0; t < count; t++) { leaves[0].G += gr->gh[2 * (size_t)gr->idx[t]]; leaves[0].H += gr->gh[2 * (size_t)gr->idx[t] + 1]; }
     if (gr->root_gh) {     /* shared multiclass pass already summed it, in the same row order */
@@ -628,34 +628,36 @@ static void *alloc64(size_t bytes)
 /* Softmax gradients for a block of rows at a time: the exps of a whole block (64 rows × k) go through one
  * vm_exp_log call (lane-independent, so the values are those of a per-row call). */
 enum { SM_BLOCK = 64 };
-struct softmax_scratch { double *ex, *hx, *mx, *s, *yd; };
+struct softmax_scratch { double *ex, *mx, *s, *acc; };
+typedef int v4si_u __attribute__((vector_size(16), aligned(4), may_alias));
 
 static struct softmax_scratch *softmax_scratch_new(int k)
 {
     struct softmax_scratch *sm = xmalloc(sizeof *sm);
     sm->ex = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->ex);
-    sm->hx = xmalloc((size_t)k * SM_BLOCK * sizeof *sm->hx);
     sm->mx = xmalloc(SM_BLOCK * sizeof *sm->mx);
     sm->s = xmalloc(SM_BLOCK * sizeof *sm->s);
-    sm->yd = xmalloc(SM_BLOCK * sizeof *sm->yd);
+    sm->acc = xmalloc((size_t)k * 8 * sizeof *sm->acc);
     return sm;
 }
 
 static void softmax_scratch_free(struct softmax_scratch *sm)
 {
     if (!sm) return;
-    free(sm->ex); free(sm->hx); free(sm->mx); free(sm->s); free(sm->yd); free(sm);
+    free(sm->ex); free(sm->mx); free(sm->s); free(sm->acc); free(sm);
 }
 
 /* F class-major (F[c * n + i]); writes gh class-major interleaved (g, h). Gs/Hs (k each) get the
- * per-class sums of g and h over rows 0..n-1 in row order. The loops are plain element-wise code
- * (max, subtraction, division, no reassociation), so the AVX2 clone computes the same values. */
+ * per-class sums of g and h over rows 0..n-1: row i goes to lane i mod 4, the lanes are added
+ * (l0 + l1) + (l2 + l3) at the end. Per class and 4 rows at a time: q = e / s, h = max(q(1 − q),
+ * 1e-16), g = q − [y = c]; the tail rows do the same scalar operations, so the AVX2 clone and the
+ * plain build compute the same values. */
 static inline __attribute__((always_inline)) void softmax_body(const double *F, const int *y, int n, int k, double *gh,
                                                                struct softmax_scratch *sm,
                                                                double *Gs, double *Hs)
 {
-    double *ex = sm->ex, *hx = sm->hx, *mx = sm->mx, *s = sm->s, *yd = sm->yd;
-    for (int c = 0; c < k; c++) Gs[c] = Hs[c] = 0;
+    double *ex = sm->ex, *mx = sm->mx, *s = sm->s, *acc = sm->acc;
+    for (int q = 0; q < 8 * k; q++) acc[q] = 0;
     for (int i0 = 0; i0 < n; i0 += SM_BLOCK) {
         int bn = n - i0 < SM_BLOCK ? n - i0 : SM_BLOCK;
         memcpy(mx, F + i0, (size_t)bn * sizeof *mx);
@@ -675,17 +677,37 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
             for (int i = 0; i < bn; i++) s[i] += e[i];
         }
         for (int c = 0; c < k; c++) {
-            double *e = ex + (size_t)c * bn, *hh = hx + (size_t)c * bn;
-            for (int i = 0; i < bn; i++) e[i] = e[i] / s[i];                    /* q */
-            for (int i = 0; i < bn; i++) hh[i] = e[i] * (1 - e[i]);             /* h before the floor */
-            for (int i = 0; i < bn; i++) hh[i] = hh[i] > 1e-16 ? hh[i] : 1e-16; /* fmax, inlined */
-            for (int i = 0; i < bn; i++) yd[i] = (double)(y[i0 + i] == c);      /* one-hot, no branch */
-            for (int i = 0; i < bn; i++) e[i] = e[i] - yd[i];                      /* g */
-            double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0, G = Gs[c], H = Hs[c];
-            for (int i = 0; i < bn; i++) { o[2 * i] = e[i]; o[2 * i + 1] = hh[i]; }
-            for (int i = 0; i < bn; i++) { G += e[i]; H += hh[i]; }
-            Gs[c] = G; Hs[c] = H;
+            const double *e = ex + (size_t)c * bn;
+            double *o = gh + (size_t)c * 2 * n + 2 * (size_t)i0, *ga = acc + 8 * (size_t)c, *ha = ga + 4;
+            v4d G4 = V4LD(ga), H4 = V4LD(ha);
+            const v4di cv = {c, c, c, c};
+            int i = 0;
+            for (; i + 4 <= bn; i += 4) {
+                v4d q = V4LD(e + i) / V4LD(s + i), h = q * (V4SET1(1.0) - q);
+                v4di big = h > V4SET1(1e-16);
+                h = (v4d)(((v4di)h & big) | ((v4di)V4SET1(1e-16) & ~big));
+                v4di hit = __builtin_convertvector(*(const v4si_u *)(y + i0 + i), v4di) == cv;
+                v4d g = q - (v4d)((v4di)V4SET1(1.0) & hit);
+                V4ST(o + 2 * i, __builtin_shuffle(g, h, (v4di){0, 4, 1, 5}));
+                V4ST(o + 2 * i + 4, __builtin_shuffle(g, h, (v4di){2, 6, 3, 7}));
+                G4 += g;
+                H4 += h;
+            }
+            V4ST(ga, G4);
+            V4ST(ha, H4);
+            for (; i < bn; i++) {
+                double q = e[i] / s[i], h = q * (1.0 - q);
+                h = h > 1e-16 ? h : 1e-16;
+                double g = q - (y[i0 + i] == c ? 1.0 : 0.0);
+                o[2 * i] = g; o[2 * i + 1] = h;
+                ga[i & 3] += g; ha[i & 3] += h;
+            }
         }
+    }
+    for (int c = 0; c < k; c++) {
+        const double *ga = acc + 8 * (size_t)c, *ha = ga + 4;
+        Gs[c] = (ga[0] + ga[1]) + (ga[2] + ga[3]);
+        Hs[c] = (ha[0] + ha[1]) + (ha[2] + ha[3]);
     }
 }
 
