@@ -3,6 +3,7 @@
  * 3 the tracking server stayed unreachable (the model is still written). */
 #include <cblas.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -834,6 +835,11 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* A batch trainer allocates and frees the same large working sets fold after fold: keep them
+     * in the heap (up to glibc's 32 MiB cap) and don't trim it, so later fits reuse memory that is
+     * already mapped instead of faulting fresh pages in every time */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_BAD_INPUT : 0;
