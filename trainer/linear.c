@@ -614,7 +614,10 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
         pr.nblk = (n + LR_RB - 1) / LR_RB;
         size_t rows = (size_t)pr.nblk * LR_RB;
         pr.xb_bytes = rows * (p ? p : 1) * sizeof *pr.XB;
-        pr.XB = vm_bigalloc(pr.xb_bytes);
+        /* heap memory (kept between fits, see main): the rows are all written below, the last
+         * block's padding rows are zeroed here */
+        pr.XB = xmalloc(pr.xb_bytes);
+        memset(pr.XB + (size_t)(pr.nblk - 1) * (p ? p : 1) * LR_RB, 0, (size_t)(p ? p : 1) * LR_RB * sizeof *pr.XB);
         pr.wr = xcalloc(rows, sizeof *pr.wr);
         pr.lab = xcalloc(rows, sizeof *pr.lab);
         pr.Zb = xmalloc((size_t)k * LR_RB * sizeof *pr.Zb);
@@ -654,7 +657,7 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
     memcpy(m->W, th, (size_t)p * k * sizeof *th);
     memcpy(m->b, th + (size_t)p * k, (size_t)k * sizeof *th);
     free(th); free(cnt); free(pr.Yw); free(pr.sw); free(pr.Z);
-    vm_bigfree(pr.XB, pr.xb_bytes); free(pr.wr); free(pr.lab); free(pr.same_w); free(pr.Zb); free(pr.Xd); free(pr.acc);
+    free(pr.XB); free(pr.wr); free(pr.lab); free(pr.same_w); free(pr.Zb); free(pr.Xd); free(pr.acc);
     return m;
 }
 

@@ -6,32 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "util.h"
-
-enum { VM_HUGE = 2u << 20, VM_BIG_MIN = 1u << 20 };
-
-void *vm_bigalloc(size_t bytes)
-{
-    if (bytes < VM_BIG_MIN) return xcalloc(bytes ? bytes : 1, 1);
-    size_t len = (bytes + VM_HUGE - 1) & ~(size_t)(VM_HUGE - 1);
-    char *raw = mmap(NULL, len + VM_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) { fprintf(stderr, "cairn-train: out of memory\n"); exit(1); }
-    char *p = (char *)(((uintptr_t)raw + VM_HUGE - 1) & ~(uintptr_t)(VM_HUGE - 1));
-    if (p > raw) munmap(raw, (size_t)(p - raw));
-    if (p + len < raw + len + VM_HUGE) munmap(p + len, (size_t)(raw + len + VM_HUGE - (p + len)));
-    madvise(p, len, MADV_HUGEPAGE);     /* a hint: without THP the pages are just 4 KiB */
-    return p;
-}
-
-void vm_bigfree(void *p, size_t bytes)
-{
-    if (!p) return;
-    if (bytes < VM_BIG_MIN) { free(p); return; }
-    size_t len = (bytes + VM_HUGE - 1) & ~(size_t)(VM_HUGE - 1);
-    munmap(p, len);
-}
 
 const double vm_exp2_32[32] = {
     0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,

@@ -75,10 +75,4 @@ ALWAYS_INLINE void vlog4_ge1(const double *in, double *out)
  * (either array may be NULL with a 0 count); AVX2 or SSE2, same results */
 void vm_exp_log(double *x, size_t n, double *s, size_t ns);
 
-/* Zeroed memory for large working copies: 2 MiB aligned with transparent huge pages asked
- * for (a few page faults instead of one per 4 KiB), calloc below 1 MiB.
- * Free with vm_bigfree and the same size. */
-void *vm_bigalloc(size_t bytes);
-void vm_bigfree(void *p, size_t bytes);
-
 #endif
