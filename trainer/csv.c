@@ -115,8 +115,9 @@ int csv_column(const struct csv *c, const char *name)
 
 int csv_is_missing(const char *s)
 {
-    /* every token starts with one of these: digits and most text leave at once */
-    if (*s && *s != 'N' && *s != 'n' && *s != '?' && *s != '-') return 0;
+    /* every token starts with one of these: digits, negative numbers and most text leave at once */
+    if (*s == '-') return s[1] == 'n' && strcmp(s, "-nan") == 0;
+    if (*s && *s != 'N' && *s != 'n' && *s != '?') return 0;
     static const char *const tokens[] = {"", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "?", "-nan"};
     for (size_t i = 0; i < sizeof tokens / sizeof *tokens; i++)
         if (strcmp(s, tokens[i]) == 0) return 1;
