@@ -868,7 +868,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
     if ((size_t)b.total * sizeof(struct hbin) > 32768) {   /* histogram larger than L1: blocked sweeps */
         gr.vb = alloc64((size_t)HB * 4 * sizeof *gr.vb);
-        gr.sb = alloc64((size_t)HB * ((size_t)p + 15) / 16 * 16 * sizeof *gr.sb);
+        gr.sb = alloc64((size_t)HB * (((size_t)p + 15) / 16 * 16) * sizeof *gr.sb);   /* rows padded to 16 slots */
     }
     gr.split_tmp = alloc64(9 * 256 * sizeof *gr.split_tmp);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
