@@ -629,7 +629,6 @@ static void *alloc64(size_t bytes)
  * vm_exp_log call (lane-independent, so the values are those of a per-row call). */
 enum { SM_BLOCK = 64 };
 struct softmax_scratch { double *ex, *mx, *s, *acc; };
-typedef int v4si_u __attribute__((vector_size(16), aligned(4), may_alias));
 
 static struct softmax_scratch *softmax_scratch_new(int k)
 {
@@ -686,7 +685,7 @@ static inline __attribute__((always_inline)) void softmax_body(const double *F, 
                 v4d q = V4LD(e + i) / V4LD(s + i), h = q * (V4SET1(1.0) - q);
                 v4di big = h > V4SET1(1e-16);
                 h = (v4d)(((v4di)h & big) | ((v4di)V4SET1(1e-16) & ~big));
-                v4di hit = __builtin_convertvector(*(const v4si_u *)(y + i0 + i), v4di) == cv;
+                v4di hit = V4LDI(y + i0 + i) == cv;
                 v4d g = q - (v4d)((v4di)V4SET1(1.0) & hit);
                 V4ST(o + 2 * i, __builtin_shuffle(g, h, (v4di){0, 4, 1, 5}));
                 V4ST(o + 2 * i + 4, __builtin_shuffle(g, h, (v4di){2, 6, 3, 7}));

@@ -285,7 +285,6 @@ struct lr_problem {
     double *acc;            /* (p + 1) × k × 4 lane accumulators of the gradient */
 };
 
-typedef int v4siu __attribute__((vector_size(16), aligned(4), may_alias));
 enum { LR_RB = 64 };        /* rows per block; a multiple of 8 */
 
 /* GCC 12 reports the accumulator arrays below as maybe-uninitialized once
@@ -361,7 +360,7 @@ ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab
     if (k > 4)
         for (int r = 0; r < LR_RB; r++) zt[r] = Zb[(size_t)lab[r] * LR_RB + r] - mx[r];
     else for (int r = 0; r < LR_RB; r += 4) {
-        v4di lc = __builtin_convertvector(*(const v4siu *)(lab + r), v4di);
+        v4di lc = V4LDI(lab + r);
         v4d z = V4LD(Zb + r);
         for (c = 1; c < k; c++) {
             v4di sel = lc == (v4di){c, c, c, c};
@@ -402,7 +401,7 @@ ALWAYS_INLINE double lr_block(const double *Xb, const double *wr, const int *lab
             for (int r = 0; r < LR_RB; r += 4) V4ST(Zb + (size_t)c * LR_RB + r, V4LD(Zb + (size_t)c * LR_RB + r) * V4LD(s + r));
         for (int r = 0; r < LR_RB; r++) Zb[(size_t)lab[r] * LR_RB + r] -= wr[r];
     } else for (int r = 0; r < LR_RB; r += 4) {
-        v4di lc = __builtin_convertvector(*(const v4siu *)(lab + r), v4di);
+        v4di lc = V4LDI(lab + r);
         v4d sr = V4LD(s + r), w = V4LD(wr + r);
         for (c = 0; c < k; c++) {
             v4di sel = lc == (v4di){c, c, c, c};

@@ -15,6 +15,9 @@ typedef double v4du __attribute__((vector_size(32), aligned(8), may_alias));
 typedef float v4f __attribute__((vector_size(16)));
 typedef int v4si __attribute__((vector_size(16)));
 typedef float v4fu __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int v4siu __attribute__((vector_size(16), aligned(4), may_alias));
+/* four ints (e.g. class labels) widened to 64-bit lanes, for compares against v4di */
+#define V4LDI(ptr) __builtin_convertvector(*(const v4siu *)(ptr), v4di)
 #define V4LD(ptr) (*(const v4du *)(ptr))
 #define V4ST(ptr, v) (*(v4du *)(ptr) = (v))
 #define V4SET1(x) ((v4d){(x), (x), (x), (x)})
