@@ -149,7 +149,7 @@ struct grower {
     struct hbin **pool;     /* num_leaves histogram buffers, reused across trees */
     double *vb;             /* a block's (g, h, 1, 0) records: HB × 4 */
     unsigned short *sb;     /* its histogram slot rows: HB × (p rounded up to 16) (NULL: the histogram fits L1, rows swept whole) */
-    double *split_tmp;      /* best_split's prefix sums of two features (2 × 4 × 256) and gains (256) */
+    double *split_tmp;      /* best_split's gains of four features (4 × 256), or one feature's prefix sums */
     /* output tree (local node arrays) */
     int nnodes, cap;
     int *feature, *bin, *left, *right;
@@ -322,75 +322,6 @@ static void build_hist(struct grower *gr, struct leaf *lf, struct hbin *large)
         }
 }
 
-/* The best candidate in [lo, hi]: gain[s] = leaf_score(GL[s], HL[s]) + leaf_score(G - GL[s],
- * H - HL[s]) - parent over the s whose HL and HR reach min_hess, four lanes at a time with the same
- * IEEE operations in the same order as leaf_score. P holds the prefix sums as (GL, HL, CL, 0)
- * records. Returns the first s holding the largest gain if that gain is > *best (what a
- * strict-improvement scan in order picks), else -1. */
-__attribute__((target("avx2"))) static int gains_avx2(const double *P, int lo, int hi, double G,
-                                                       double H, double l1, double l2, double parent, double min_hess,
-                                                       double *gain, double *best)
-{
-    const __m256d vl1 = _mm256_set1_pd(l1), vnl1 = _mm256_set1_pd(-l1), vl2 = _mm256_set1_pd(l2),
-                  tiny = _mm256_set1_pd(1e-300), vG = _mm256_set1_pd(G), vH = _mm256_set1_pd(H),
-                  vp = _mm256_set1_pd(parent), vmh = _mm256_set1_pd(min_hess), ninf = _mm256_set1_pd(-INFINITY);
-    __m256d vmax = ninf;
-    int s = lo;
-    for (; s + 4 <= hi + 1; s += 4) {
-        __m256d r0 = _mm256_load_pd(P + 4 * (size_t)s), r1 = _mm256_load_pd(P + 4 * (size_t)s + 4);
-        __m256d r2 = _mm256_load_pd(P + 4 * (size_t)s + 8), r3 = _mm256_load_pd(P + 4 * (size_t)s + 12);
-        __m256d lo01 = _mm256_unpacklo_pd(r0, r1), lo23 = _mm256_unpacklo_pd(r2, r3);
-        __m256d hi01 = _mm256_unpackhi_pd(r0, r1), hi23 = _mm256_unpackhi_pd(r2, r3);
-        __m256d gl = _mm256_permute2f128_pd(lo01, lo23, 0x20), hl = _mm256_permute2f128_pd(hi01, hi23, 0x20);
-        __m256d gr = _mm256_sub_pd(vG, gl), hr = _mm256_sub_pd(vH, hl);
-        __m256d tl = _mm256_or_pd(_mm256_and_pd(_mm256_cmp_pd(gl, vl1, _CMP_GT_OQ), _mm256_sub_pd(gl, vl1)),
-                                  _mm256_and_pd(_mm256_cmp_pd(gl, vnl1, _CMP_LT_OQ), _mm256_add_pd(gl, vl1)));
-        __m256d tr = _mm256_or_pd(_mm256_and_pd(_mm256_cmp_pd(gr, vl1, _CMP_GT_OQ), _mm256_sub_pd(gr, vl1)),
-                                  _mm256_and_pd(_mm256_cmp_pd(gr, vnl1, _CMP_LT_OQ), _mm256_add_pd(gr, vl1)));
-        __m256d sl = _mm256_div_pd(_mm256_mul_pd(tl, tl), _mm256_add_pd(_mm256_add_pd(hl, vl2), tiny));
-        __m256d sr = _mm256_div_pd(_mm256_mul_pd(tr, tr), _mm256_add_pd(_mm256_add_pd(hr, vl2), tiny));
-        __m256d g = _mm256_sub_pd(_mm256_add_pd(sl, sr), vp);
-        /* excluded (hessian too small, or NaN) lanes become -inf */
-        __m256d ok = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(hl, vmh, _CMP_GE_OQ), _mm256_cmp_pd(hr, vmh, _CMP_GE_OQ)),
-                                   _mm256_cmp_pd(g, g, _CMP_ORD_Q));
-        g = _mm256_blendv_pd(ninf, g, ok);
-        _mm256_storeu_pd(gain + s, g);
-        vmax = _mm256_max_pd(vmax, g);
-    }
-    double mx[4];
-    _mm256_storeu_pd(mx, vmax);
-    double m = mx[0];
-    for (int q = 1; q < 4; q++) m = mx[q] > m ? mx[q] : m;
-    for (; s <= hi; s++) {
-        double gl = P[4 * (size_t)s], hl = P[4 * (size_t)s + 1];
-        double hr = H - hl, g = leaf_score(gl, hl, l1, l2) + leaf_score(G - gl, hr, l1, l2) - parent;
-        if (!(hl >= min_hess && hr >= min_hess) || g != g) g = -INFINITY;
-        gain[s] = g;
-        m = g > m ? g : m;
-    }
-    if (!(m > *best)) return -1;
-    *best = m;
-    for (s = lo; gain[s] != m; s++) {}
-    return s;
-}
-
-/* Prefix sums of two features' histograms at once (two independent addition chains), as
- * (GL, HL, CL, 0) records: the same element-wise additions in bin order as the scalar sums. */
-__attribute__((target("avx2"))) static void prefix2_avx2(const struct hbin *h0, int m0, double *P0,
-                                                          const struct hbin *h1, int m1, double *P1)
-{
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    int s = 0, mm = m0 < m1 ? m0 : m1;
-    for (; s < mm; s++) {
-        a0 = _mm256_add_pd(a0, _mm256_load_pd(&h0[s].g));
-        a1 = _mm256_add_pd(a1, _mm256_load_pd(&h1[s].g));
-        _mm256_store_pd(P0 + 4 * (size_t)s, a0);
-        _mm256_store_pd(P1 + 4 * (size_t)s, a1);
-    }
-    for (int t = s; t < m0; t++) { a0 = _mm256_add_pd(a0, _mm256_load_pd(&h0[t].g)); _mm256_store_pd(P0 + 4 * (size_t)t, a0); }
-    for (int t = s; t < m1; t++) { a1 = _mm256_add_pd(a1, _mm256_load_pd(&h1[t].g)); _mm256_store_pd(P1 + 4 * (size_t)t, a1); }
-}
-
 static void prefix_scalar(const struct hbin *h, int m, double *P)
 {
     double GL = 0, HL = 0, CL = 0;
@@ -400,48 +331,110 @@ static void prefix_scalar(const struct hbin *h, int m, double *P)
     }
 }
 
+/* Four features' candidate splits at once, bin by bin. Lane q runs feature q's prefix sums (the same
+ * additions in bin order as prefix_scalar) and evaluates its candidate s < m[q] with the operations of
+ * leaf_score; a candidate that leaves fewer than min_data rows or min_hess hessian on a side, or whose
+ * gain or left gradient sum is NaN, gets −inf. gain[4 s + q] receives the gains, fmax[q] each
+ * feature's largest. The histograms are read up to bin mx − 1 for every lane (the pool's buffers are
+ * padded for that; lanes past their m are excluded). With l1 = 0 the soft threshold is the identity
+ * (up to the sign of a zero, which squaring drops), so that case skips it. */
+static inline __attribute__((always_inline, target("avx2"))) __m256d soft_thr4(__m256d x, __m256d vl1,
+                                                                                __m256d vnl1)
+{
+    return _mm256_or_pd(_mm256_and_pd(_mm256_cmp_pd(x, vl1, _CMP_GT_OQ), _mm256_sub_pd(x, vl1)),
+                        _mm256_and_pd(_mm256_cmp_pd(x, vnl1, _CMP_LT_OQ), _mm256_add_pd(x, vl1)));
+}
+
+static inline __attribute__((always_inline, target("avx2"))) void
+gains4_body(const double *const hp[4], const int m[4], int mx, double G, double H, double count, double min_data,
+            double l1, double l2, double parent, double min_hess, double *gain, double fmax[4], int l1z)
+{
+    const __m256d vl1 = _mm256_set1_pd(l1), vnl1 = _mm256_set1_pd(-l1), vl2 = _mm256_set1_pd(l2),
+                  tiny = _mm256_set1_pd(1e-300), vG = _mm256_set1_pd(G), vH = _mm256_set1_pd(H),
+                  vp = _mm256_set1_pd(parent), vmh = _mm256_set1_pd(min_hess), ninf = _mm256_set1_pd(-INFINITY),
+                  vmd = _mm256_set1_pd(min_data), vmd_hi = _mm256_set1_pd(count - min_data),
+                  vm = _mm256_set_pd(m[3], m[2], m[1], m[0]);
+    int mn = m[0];   /* below the smallest m every lane is a candidate */
+    for (int q = 1; q < 4; q++) mn = m[q] < mn ? m[q] : mn;
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, vmax = ninf;
+    for (int s = 0; s < mx; s++) {
+        a0 = _mm256_add_pd(a0, _mm256_load_pd(hp[0] + 4 * (size_t)s));
+        a1 = _mm256_add_pd(a1, _mm256_load_pd(hp[1] + 4 * (size_t)s));
+        a2 = _mm256_add_pd(a2, _mm256_load_pd(hp[2] + 4 * (size_t)s));
+        a3 = _mm256_add_pd(a3, _mm256_load_pd(hp[3] + 4 * (size_t)s));
+        __m256d lo01 = _mm256_unpacklo_pd(a0, a1), lo23 = _mm256_unpacklo_pd(a2, a3);   /* G0 G1 C0 C1, G2 G3 C2 C3 */
+        __m256d hi01 = _mm256_unpackhi_pd(a0, a1), hi23 = _mm256_unpackhi_pd(a2, a3);   /* H0 H1 0 0, H2 H3 0 0 */
+        __m256d gl = _mm256_permute2f128_pd(lo01, lo23, 0x20), cl = _mm256_permute2f128_pd(lo01, lo23, 0x31);
+        __m256d hl = _mm256_permute2f128_pd(hi01, hi23, 0x20);
+        __m256d gr = _mm256_sub_pd(vG, gl), hr = _mm256_sub_pd(vH, hl);
+        __m256d tl = l1z ? gl : soft_thr4(gl, vl1, vnl1), tr = l1z ? gr : soft_thr4(gr, vl1, vnl1);
+        __m256d sl = _mm256_div_pd(_mm256_mul_pd(tl, tl), _mm256_add_pd(_mm256_add_pd(hl, vl2), tiny));
+        __m256d sr = _mm256_div_pd(_mm256_mul_pd(tr, tr), _mm256_add_pd(_mm256_add_pd(hr, vl2), tiny));
+        __m256d g = _mm256_sub_pd(_mm256_add_pd(sl, sr), vp);
+        /* count - cl >= min_data as cl <= count - min_data: exact, both sides are small integers */
+        __m256d ok = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(hl, vmh, _CMP_GE_OQ), _mm256_cmp_pd(hr, vmh, _CMP_GE_OQ)),
+                                   _mm256_and_pd(_mm256_cmp_pd(cl, vmd, _CMP_GE_OQ), _mm256_cmp_pd(cl, vmd_hi, _CMP_LE_OQ)));
+        ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(g, g, _CMP_ORD_Q), _mm256_cmp_pd(gl, gl, _CMP_ORD_Q)));
+        if (s >= mn) ok = _mm256_and_pd(ok, _mm256_cmp_pd(_mm256_set1_pd((double)s), vm, _CMP_LT_OQ));
+        g = _mm256_blendv_pd(ninf, g, ok);
+        _mm256_store_pd(gain + 4 * (size_t)s, g);
+        vmax = _mm256_max_pd(vmax, g);
+    }
+    _mm256_storeu_pd(fmax, vmax);
+}
+
+__attribute__((target("avx2"))) static void gains4_avx2(const double *const hp[4], const int m[4], int mx, double G,
+                                                        double H, double count, double min_data, double l1,
+                                                        double l2, double parent, double min_hess, double *gain,
+                                                        double fmax[4])
+{
+    if (l1 == 0) gains4_body(hp, m, mx, G, H, count, min_data, l1, l2, parent, min_hess, gain, fmax, 1);
+    else gains4_body(hp, m, mx, G, H, count, min_data, l1, l2, parent, min_hess, gain, fmax, 0);
+}
+
+/* The leaf's best split: the largest gain over min_gain, the first in feature, then bin order (what a
+ * strict-improvement scan in that order picks). */
 static void best_split(struct grower *gr, struct leaf *lf)
 {
     lf->gain = 0; lf->feat = -1;
     if (lf->count < 2 * gr->min_data) return;
     if (gr->max_depth > 0 && lf->depth >= gr->max_depth) return;
-    double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain;
-    double *Pbuf[2] = {gr->split_tmp, gr->split_tmp + 4 * 256}, *gain = gr->split_tmp + 8 * 256;
+    double parent = leaf_score(lf->G, lf->H, gr->l1, gr->l2), best = gr->min_gain, *tmp = gr->split_tmp;
     const double count = lf->count, min_data = gr->min_data;
-    int avx2 = cpu_avx2();
-    for (int fi = 0; fi < gr->nfeats; fi++) {
-        int j = gr->feats[fi], m = gr->b->nthr[j];   /* candidate splits s = 0 .. nb - 2 */
-        double *P = Pbuf[fi & 1];
-        if (avx2) {   /* pairs of features: the next one's prefix sums are computed along */
-            if (!(fi & 1)) {
-                if (fi + 1 < gr->nfeats) {
-                    int j1 = gr->feats[fi + 1];
-                    prefix2_avx2(lf->hist + gr->b->off[j], m, P, lf->hist + gr->b->off[j1], gr->b->nthr[j1], Pbuf[1]);
-                } else
-                    prefix2_avx2(lf->hist + gr->b->off[j], m, P, lf->hist + gr->b->off[j], 0, Pbuf[1]);
+    if (cpu_avx2()) {   /* features four at a time */
+        for (int fi = 0; fi < gr->nfeats; fi += 4) {
+            int nf = gr->nfeats - fi < 4 ? gr->nfeats - fi : 4, mm[4], mx = 0;
+            const double *hp[4];
+            double fm[4];
+            for (int q = 0; q < 4; q++) {
+                int j = gr->feats[fi + (q < nf ? q : 0)];
+                hp[q] = &lf->hist[gr->b->off[j]].g;
+                mm[q] = q < nf ? gr->b->nthr[j] : 0;
+                mx = mm[q] > mx ? mm[q] : mx;
             }
-        } else
-            prefix_scalar(lf->hist + gr->b->off[j], m, P);
-        /* candidates leave min_data rows on both sides; left counts ascend, so that is a range */
-        int lo = 0, z = m;
-        while (lo < z) { int mid = (lo + z) / 2; if (P[4 * mid + 2] < min_data) lo = mid + 1; else z = mid; }
-        int a = lo;
-        z = m;
-        while (a < z) { int mid = (a + z) / 2; if (count - P[4 * mid + 2] < min_data) z = mid; else a = mid + 1; }
-        int hi = z - 1;
-        if (lo > hi) continue;
-        if (avx2) {
-            int sb = gains_avx2(P, lo, hi, lf->G, lf->H, gr->l1, gr->l2, parent, gr->min_hess, gain, &best);
-            if (sb >= 0) { lf->feat = j; lf->bin = sb; }
-            continue;
+            gains4_avx2(hp, mm, mx, lf->G, lf->H, count, min_data, gr->l1, gr->l2, parent, gr->min_hess, tmp, fm);
+            for (int q = 0; q < nf; q++)
+                if (fm[q] > best) {
+                    best = fm[q];
+                    lf->feat = gr->feats[fi + q];
+                    int s = 0;
+                    while (tmp[4 * s + q] != best) s++;
+                    lf->bin = s;
+                }
         }
-        for (int s = lo; s <= hi; s++) {
-            double GLs = P[4 * s], HLs = P[4 * s + 1], HR = lf->H - HLs;
-            if (HLs < gr->min_hess || HR < gr->min_hess) continue;
-            double g = leaf_score(GLs, HLs, gr->l1, gr->l2) + leaf_score(lf->G - GLs, HR, gr->l1, gr->l2) - parent;
-            if (g > best) { best = g; lf->feat = j; lf->bin = s; }
+    } else
+        for (int fi = 0; fi < gr->nfeats; fi++) {
+            int j = gr->feats[fi], m = gr->b->nthr[j];   /* candidate splits s = 0 .. nb - 2 */
+            prefix_scalar(lf->hist + gr->b->off[j], m, tmp);
+            for (int s = 0; s < m; s++) {
+                double GLs = tmp[4 * s], HLs = tmp[4 * s + 1], CLs = tmp[4 * s + 2], HR = lf->H - HLs;
+                if (CLs < min_data || CLs > count - min_data || HLs < gr->min_hess || HR < gr->min_hess ||
+                    GLs != GLs)
+                    continue;
+                double g = leaf_score(GLs, HLs, gr->l1, gr->l2) + leaf_score(lf->G - GLs, HR, gr->l1, gr->l2) - parent;
+                if (g > best) { best = g; lf->feat = j; lf->bin = s; }
+            }
         }
-    }
     if (lf->feat >= 0) lf->gain = best;
 }
 
@@ -864,12 +857,15 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     gr.leaf_start = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_start);
     gr.leaf_count = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_count);
     gr.leaf_node = xmalloc((size_t)gr.num_leaves * sizeof *gr.leaf_node);
-    for (int l = 0; l < gr.num_leaves; l++) gr.pool[l] = alloc64((size_t)(b.total ? b.total : 1) * sizeof **gr.pool);
+    for (int l = 0; l < gr.num_leaves; l++) {   /* + 256 zero bins: gains4 reads up to 255 bins past a feature's start */
+        gr.pool[l] = alloc64(((size_t)b.total + 256) * sizeof **gr.pool);
+        memset(gr.pool[l], 0, ((size_t)b.total + 256) * sizeof **gr.pool);
+    }
     if ((size_t)b.total * sizeof(struct hbin) > 32768) {   /* histogram larger than L1: blocked sweeps */
         gr.vb = alloc64((size_t)HB * 4 * sizeof *gr.vb);
         gr.sb = alloc64((size_t)HB * (((size_t)p + 15) / 16 * 16) * sizeof *gr.sb);   /* rows padded to 16 slots */
     }
-    gr.split_tmp = alloc64(9 * 256 * sizeof *gr.split_tmp);
+    gr.split_tmp = alloc64(4 * 256 * sizeof *gr.split_tmp);
     unsigned char *BT = xcalloc((size_t)(n ? n : 1) * (p ? p : 1) + 64, 1);   /* + gather overrun */
     for (int i0 = 0; i0 < n; i0 += 256)
         for (int j = 0; j < p; j++)
