@@ -27,7 +27,7 @@ help:
 	@echo "make asan       build build/asan/cairn-server"
 	@echo "make bench      Cairn against MLflow's own server, side by side (QUICK=1: under 3 minutes)"
 	@echo "make bench-soak the 10-minute mixed soak"
-	@echo "make bench-train cairn-train against scikit-learn (accuracy and fit time)"
+	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
 	@echo "make deps       install the Debian packages (apt-get)"
 	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
 	@echo "make clean      remove build/"
