@@ -280,6 +280,48 @@ static void test_determinism_and_roundtrip(void)
     }
 }
 
+/* The SIMD paths (AVX2, AVX-512, chosen at run time) give the bits of the generic SSE2 ones: the
+ * same model file from both, for every algorithm, on classification (binary and multiclass) and
+ * regression, with the parameters that pick other code paths. */
+static void test_simd_matches_generic(void)
+{
+    static const struct { const char *algo, *file, *target, *params[4]; } cases[] = {
+        {"gbdt", "tests/data/digits.csv", "target", {"n_estimators=15", NULL}},
+        {"gbdt", "tests/data/digits.csv", "target", {"n_estimators=10", "lambda_l1=0.5", "feature_fraction=0.6", NULL}},
+        {"gbdt", "tests/data/breast_cancer.csv", "target", {"n_estimators=20", "min_data_in_leaf=5", NULL}},
+        {"gbdt", "tests/data/diabetes.csv", "target", {"n_estimators=20", "lambda_l2=1", NULL}},
+        {"gbdt", "tests/data/mixed.csv", "label", {"n_estimators=10", "bagging_fraction=0.7", "bagging_freq=1", NULL}},
+        {"logreg", "tests/data/digits.csv", "target", {NULL}},
+        {"logreg", "tests/data/breast_cancer.csv", "target", {NULL}},
+        {"rf", "tests/data/wine.csv", "target", {"n_estimators=10", NULL}},
+        {"rf", "tests/data/diabetes.csv", "target", {"n_estimators=10", NULL}},
+        {"extra_trees", "tests/data/wine.csv", "target", {"n_estimators=10", NULL}},
+        {"mlp", "tests/data/iris.csv", "target", {"max_iter=30", NULL}},
+        {"mlp", "tests/data/diabetes.csv", "target", {"max_iter=30", NULL}},
+        {"knn", "tests/data/wine.csv", "target", {NULL}},
+        {"gaussian_nb", "tests/data/wine.csv", "target", {NULL}},
+        {"ridge", "tests/data/diabetes.csv", "target", {NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct fitted f1, f2;
+        cpu_generic_only = 0;
+        CHECK(fit_all(cases[i].file, cases[i].target, cases[i].algo, cases[i].params, &f1) == 0);
+        cpu_generic_only = 1;
+        CHECK(fit_all(cases[i].file, cases[i].target, cases[i].algo, cases[i].params, &f2) == 0);
+        cpu_generic_only = 0;
+        struct sbuf b1, b2;
+        sb_init(&b1); sb_init(&b2);
+        pipeline_save(&f1.pl, &b1);
+        pipeline_save(&f2.pl, &b2);
+        int same = b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0;
+        if (!same) fprintf(stderr, "simd != generic: %s on %s\n", cases[i].algo, cases[i].file);
+        CHECK(same);
+        sb_free(&b1); sb_free(&b2);
+        fitted_free(&f1);
+        fitted_free(&f2);
+    }
+}
+
 static void test_params(void)
 {
     const struct algo *g = algo_find("gbdt");
@@ -358,6 +400,7 @@ int main(void)
     test_linear();
     test_logreg();
     test_gbdt_and_dummy();
+    test_simd_matches_generic();
     test_forests();
     test_mlp();
     test_knn_and_nb();

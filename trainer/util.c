@@ -322,6 +322,7 @@ void sha256_hex(const void *data, size_t len, char out[65])
 }
 
 /* libgcc fills the CPU model before main: reading it is cheap and race-free */
-int cpu_avx2(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
-int cpu_avx512f(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
-int cpu_fma(void) { return __builtin_cpu_supports("fma") ? 1 : 0; }
+int cpu_generic_only;
+int cpu_avx2(void) { return !cpu_generic_only && __builtin_cpu_supports("avx2"); }
+int cpu_avx512f(void) { return !cpu_generic_only && __builtin_cpu_supports("avx512f"); }
+int cpu_fma(void) { return !cpu_generic_only && __builtin_cpu_supports("fma"); }

@@ -35,7 +35,9 @@ uint64_t rng_below(struct rng *r, uint64_t n); /* [0, n) */
 double rng_normal(struct rng *r);
 void rng_shuffle(struct rng *r, int *a, int n);
 
-/* CPU features for the SIMD paths (every path gives the same bits) */
+/* CPU features for the SIMD paths (every path gives the same bits); cpu_generic_only set makes them
+ * all 0, so the tests can hold the SIMD paths against the generic ones */
+extern int cpu_generic_only;
 int cpu_avx2(void);
 int cpu_avx512f(void);
 int cpu_fma(void);
