@@ -282,27 +282,27 @@ def main():
           f"({time.time() - t_start:.0f} s)")
 
 
-def print_table(rows):
-    hdr = (f"{'dataset':14s} {'algo':12s} {'metric':8s} {'sklearn':>8s} {'cairn':>8s} {'diff':>8s} {'±se':>7s} "
-           f"{'ok':>3s} {'sk fit s':>9s} {'cairn s':>9s} {'speedup':>8s}")
+def print_rows(hdr, lines):
     print(hdr)
     print("-" * len(hdr))
-    for r in rows:
-        print(f"{r['dataset']:14s} {r['algo']:12s} {r['metric']:8s} {r['sklearn_mean']:8.4f} {r['cairn_mean']:8.4f} "
-              f"{r['diff']:+8.4f} {r['stderr']:7.4f} {'yes' if r['quality_ok'] else 'NO':>3s} "
-              f"{r['sklearn_fit_mean_s']:9.4f} {r['cairn_fit_mean_s']:9.4f} {r['speedup']:7.1f}x")
+    for line in lines:
+        print(line)
+
+
+def print_table(rows):
+    print_rows(f"{'dataset':14s} {'algo':12s} {'metric':8s} {'sklearn':>8s} {'cairn':>8s} {'diff':>8s} {'±se':>7s} "
+               f"{'ok':>3s} {'sk fit s':>9s} {'cairn s':>9s} {'speedup':>8s}",
+               [f"{r['dataset']:14s} {r['algo']:12s} {r['metric']:8s} {r['sklearn_mean']:8.4f} {r['cairn_mean']:8.4f} "
+                f"{r['diff']:+8.4f} {r['stderr']:7.4f} {'yes' if r['quality_ok'] else 'NO':>3s} "
+                f"{r['sklearn_fit_mean_s']:9.4f} {r['cairn_fit_mean_s']:9.4f} {r['speedup']:7.1f}x" for r in rows])
     lg = [r for r in rows if "lightgbm" in r]
     if lg:
-        print(f"\ngbdt against LightGBM (one thread, same folds and hyperparameters)")
-        hdr = (f"{'dataset':14s} {'lgbm':>8s} {'cairn':>8s} {'sklearn':>8s} {'lgbm s':>9s} {'cairn s':>9s} "
-               f"{'sk s':>9s} {'lgbm/cairn':>11s}")
-        print(hdr)
-        print("-" * len(hdr))
-        for r in lg:
-            print(f"{r['dataset']:14s} {r['lightgbm_mean']:8.4f} {r['cairn_mean']:8.4f} {r['sklearn_mean']:8.4f} "
-                  f"{r['lightgbm_fit_mean_s']:9.4f} {r['cairn_fit_mean_s']:9.4f} {r['sklearn_fit_mean_s']:9.4f} "
-                  f"{r['lightgbm_speedup']:10.1f}x")
-
+        print("\ngbdt against LightGBM (one thread, same folds and hyperparameters)")
+        print_rows(f"{'dataset':14s} {'lgbm':>8s} {'cairn':>8s} {'sklearn':>8s} {'lgbm s':>9s} {'cairn s':>9s} "
+                   f"{'sk s':>9s} {'lgbm/cairn':>11s}",
+                   [f"{r['dataset']:14s} {r['lightgbm_mean']:8.4f} {r['cairn_mean']:8.4f} {r['sklearn_mean']:8.4f} "
+                    f"{r['lightgbm_fit_mean_s']:9.4f} {r['cairn_fit_mean_s']:9.4f} {r['sklearn_fit_mean_s']:9.4f} "
+                    f"{r['lightgbm_speedup']:10.1f}x" for r in lg])
 
 if __name__ == "__main__":
     main()
