@@ -321,8 +321,8 @@ void sha256_hex(const void *data, size_t len, char out[65])
     for (int k = 0; k < 8; k++) snprintf(out + 8 * k, 9, "%08x", h[k]);
 }
 
-/* libgcc fills the CPU model before main: reading it is cheap and race-free */
 int cpu_generic_only;
+/* libgcc fills the CPU model before main: reading it is cheap and race-free */
 int cpu_avx2(void) { return !cpu_generic_only && __builtin_cpu_supports("avx2"); }
 int cpu_avx512f(void) { return !cpu_generic_only && __builtin_cpu_supports("avx512f"); }
 int cpu_fma(void) { return !cpu_generic_only && __builtin_cpu_supports("fma"); }
