@@ -4,6 +4,7 @@
 #include "http.h"
 #include "../api/api.h"
 #include "../api/json.h"
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <fnmatch.h>
 #include <stdatomic.h>
@@ -21,14 +22,6 @@ static struct http_options opt;
 static atomic_int in_flight;
 static atomic_bool draining;
 
-static const char *const default_hosts[] = {
-    "localhost", "127.0.0.1", "[::1]", "0.0.0.0",
-    "localhost:*", "127.0.0.1:*", "[[]::1]:*", "0.0.0.0:*",
-    "192.168.*", "10.*", "172.16.*", "172.17.*", "172.18.*", "172.19.*", "172.20.*", "172.21.*",
-    "172.22.*", "172.23.*", "172.24.*", "172.25.*", "172.26.*", "172.27.*", "172.28.*", "172.29.*",
-    "172.30.*", "172.31.*", "fc00:*", "fd00:*",
-};
-
 /* ---- helpers ---- */
 
 static bool match_any(const char *s, const char *const *patterns, size_t n)
@@ -40,14 +33,101 @@ static bool match_any(const char *s, const char *const *patterns, size_t n)
     return false;
 }
 
+/* ---- hardening (issue 15): Host literals, framing, civetweb's own errors ---- */
+
+/* The default Host allow-list: the loopback names and addresses, and the
+ * private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) only as literal IP
+ * addresses. MLflow matches "10.*" as a string, which also lets a DNS name
+ * such as 10.evil.com through (DNS rebinding); a name never matches here.
+ * A port, when present, must be decimal. */
+static bool default_host_allowed(const char *host)
+{
+    char name[64];
+    const char *port;
+    size_t n;
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return false;
+        n = (size_t)(close - host) + 1;
+        port = close[1] ? close + 2 : NULL;
+    } else {
+        const char *colon = strchr(host, ':');
+        n = colon ? (size_t)(colon - host) : strlen(host);
+        port = colon ? colon + 1 : NULL;
+    }
+    if (port && (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)))
+        return false;
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (!strcmp(name, "localhost") || !strcmp(name, "127.0.0.1") || !strcmp(name, "[::1]") ||
+        !strcmp(name, "0.0.0.0"))
+        return true;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, name, &a4) == 1) {
+        uint32_t a = ntohl(a4.s_addr);
+        return (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8;
+    }
+    struct in6_addr a6;
+    if (name[0] == '[') {
+        name[n - 1] = '\0';
+        return inet_pton(AF_INET6, name + 1, &a6) == 1 && (a6.s6_addr[0] & 0xFE) == 0xFC;
+    }
+    return false;
+}
+
 static bool host_allowed(const char *host)
 {
     if (!host || !*host)
         return false;
     if (opt.allowed_hosts)
         return match_any(host, opt.allowed_hosts, opt.n_allowed_hosts);
-    return match_any(host, default_hosts, sizeof default_hosts / sizeof *default_hosts);
+    return default_host_allowed(host);
 }
+
+/* RFC 9112 section 6.3: framing that a proxy in front could read
+ * differently is refused (400, connection closed): a Content-Length that is
+ * not plain decimal digits (civetweb's strtoll takes "+5"), two different
+ * Content-Length values, more than one Transfer-Encoding, or a
+ * Transfer-Encoding beside a Content-Length. NULL when the framing is sound. */
+/* A request body must come with a Content-Length: civetweb 1.15 reads a
+ * chunked body's end without looking at its trailers (200 KB of them pass
+ * unseen), so chunked request bodies are refused with 411 Length Required
+ * (RFC 9112 lets a server do so). MLflow's clients always send a length.
+ * Returns "" for that case. */
+static const char *framing_error(const struct mg_request_info *ri)
+{
+    const char *cl = NULL;
+    size_t cl_len = 0;
+    int n_te = 0;
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *name = ri->http_headers[i].name, *v = ri->http_headers[i].value;
+        if (!strcasecmp(name, "Transfer-Encoding")) {
+            n_te++;
+        } else if (!strcasecmp(name, "Content-Length")) {
+            size_t len = strlen(v);
+            while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+                len--;
+            if (!len || len > 18 || strspn(v, "0123456789") < len)
+                return "Bad Request: invalid Content-Length";
+            if (cl && (cl_len != len || memcmp(cl, v, len)))
+                return "Bad Request: conflicting Content-Length headers";
+            cl = v;
+            cl_len = len;
+        }
+    }
+    if (n_te > 1)
+        return "Bad Request: more than one Transfer-Encoding header";
+    if (n_te && cl)
+        return "Bad Request: both Content-Length and Transfer-Encoding";
+    if (n_te)
+        return "";   /* 411: see dispatch() */
+    return NULL;
+}
+
+/* ---- end hardening block ---- */
 
 static bool localhost_origin(const char *origin)
 {
@@ -348,6 +428,12 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     const char *raw = decode_path(a, ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri);
     struct error err = { 0 };
 
+    const char *bad_framing = framing_error(ri);   /* issue 15 */
+    if (bad_framing && !*bad_framing)
+        return reply_text(conn, 411, "Length Required: send the request body with a Content-Length "
+                          "(chunked request bodies are not accepted)", true);
+    if (bad_framing)
+        return reply_text(conn, 400, bad_framing, true);
     if (head_size(ri) > HEAD_LIMIT)
         return reply_text(conn, 431, "Request header fields too large", true);
     if (atomic_load(&draining)) {
@@ -493,6 +579,29 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     return status;
 }
 
+/* civetweb's own error replies (a malformed request line, a head over
+ * max_request_size, an unknown Transfer-Encoding) carry the same security
+ * headers as ours, and close the connection. */
+static int on_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "Error %d: %s\n%s", status, mg_get_response_code_text(conn, status),
+                     msg ? msg : "");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof body ? (size_t)n : sizeof body - 1;
+    char clen[24];
+    snprintf(clen, sizeof clen, "%zu", len);
+    mg_disable_connection_keep_alive(conn);
+    if (mg_response_header_start(conn, status) != 0)
+        return 1;   /* headers already sent: civetweb's fallback */
+    mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
+    mg_response_header_add(conn, "Content-Length", clen, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    mg_response_header_send(conn);
+    mg_write(conn, body, len);
+    return 0;
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -525,6 +634,7 @@ int http_start(const struct http_options *o)
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = on_log_message;
+    cb.http_error = on_http_error;
     mg_init_library(0);
     char errtext[256] = "";
     struct mg_init_data init = { &cb, NULL, options };
