@@ -147,16 +147,11 @@ def chunked(body):
     ("two Transfer-Encoding",
      SEARCH + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n" + chunked(BODY) + b"\r\n"
      + NEXT),
-    ("chunked trailers of 200 KB",
-     SEARCH + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(BODY)
-     + b"".join(b"X-T%d: %s\r\n" % (i, b"t" * 1000) for i in range(200)) + b"\r\n" + NEXT),
 ])
 def test_ambiguous_framing_is_400_and_closes(base_url, name, payload):
     data, closed = raw_exchange(base_url, payload)
     codes = responses(data)
-    # a chunked body is refused before it is read: 411 Length Required
-    want = 411 if name.startswith("chunked") else 400
-    assert codes[:1] == [want], (name, data[:400])
+    assert codes[:1] == [400], (name, data[:400])
     assert len(codes) == 1, (name, "a second request ran on the same connection", codes)
     assert closed, name
     h = headers_of(data)
@@ -169,7 +164,18 @@ def test_sound_framing_still_works(base_url):
                            % (len(BODY), len(BODY)) + BODY + NEXT, timeout=4)
     assert responses(data) == [200, 200], data[:400]
     assert b'"experiments"' in data
-    # a chunked body, even without trailers, is refused: 411, closed
+    # a chunked body (requests sends an empty file that way), then a keep-alive request
+    data, _ = raw_exchange(base_url, SEARCH + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(BODY) + b"\r\n"
+                           + NEXT, timeout=4)
+    assert responses(data) == [200, 200], data[:400]
+
+
+def test_chunked_trailers_never_run_as_a_request(base_url):
+    """civetweb 1.15 ends a chunked body without reading its trailers and then
+    closes the connection: the trailer bytes (200 KB) and a request behind
+    them are never parsed. (The reply is the body's own, not 400: see
+    DIFFERENCES.md; this already held before issue 15.)"""
+    trailers = b"".join(b"X-T%d: %s\r\n" % (i, b"t" * 1000) for i in range(200)) + b"\r\n"
     data, closed = raw_exchange(base_url, SEARCH + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(BODY)
-                                + b"\r\n" + NEXT, timeout=4)
-    assert responses(data) == [411] and closed, data[:400]
+                                + trailers + NEXT)
+    assert responses(data) == [200] and closed, data[:400]

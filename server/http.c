@@ -92,11 +92,6 @@ static bool host_allowed(const char *host)
  * not plain decimal digits (civetweb's strtoll takes "+5"), two different
  * Content-Length values, more than one Transfer-Encoding, or a
  * Transfer-Encoding beside a Content-Length. NULL when the framing is sound. */
-/* A request body must come with a Content-Length: civetweb 1.15 reads a
- * chunked body's end without looking at its trailers (200 KB of them pass
- * unseen), so chunked request bodies are refused with 411 Length Required
- * (RFC 9112 lets a server do so). MLflow's clients always send a length.
- * Returns "" for that case. */
 static const char *framing_error(const struct mg_request_info *ri)
 {
     const char *cl = NULL;
@@ -122,8 +117,6 @@ static const char *framing_error(const struct mg_request_info *ri)
         return "Bad Request: more than one Transfer-Encoding header";
     if (n_te && cl)
         return "Bad Request: both Content-Length and Transfer-Encoding";
-    if (n_te)
-        return "";   /* 411: see dispatch() */
     return NULL;
 }
 
@@ -429,9 +422,6 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     struct error err = { 0 };
 
     const char *bad_framing = framing_error(ri);   /* issue 15 */
-    if (bad_framing && !*bad_framing)
-        return reply_text(conn, 411, "Length Required: send the request body with a Content-Length "
-                          "(chunked request bodies are not accepted)", true);
     if (bad_framing)
         return reply_text(conn, 400, bad_framing, true);
     if (head_size(ri) > HEAD_LIMIT)
