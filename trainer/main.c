@@ -19,6 +19,7 @@
 #include "model.h"
 #include "pipeline.h"
 #include "report.h"
+#include "serve.h"
 
 enum { EXIT_BAD_INPUT = 2, EXIT_UNREACHABLE = 3 };
 enum { MAX_CLI_PARAMS = 64, MAX_TAGS = 32 };
@@ -50,6 +51,8 @@ static void usage(FILE *to)
         "       cairn-train predict --model DIR|models:/… --data x.csv [--output out.csv] [--tracking-uri URI]\n"
         "       cairn-train explain --model DIR|models:/… --data labelled.csv --output-dir DIR [--n-repeats 5]\n"
         "           [--max-rows 2000] [--seed S] [--tracking-uri URI]\n"
+        "       cairn-train serve --model DIR|models:/NAME@ALIAS|models:/NAME/N|runs:/ID/PATH [--host H] [--port P]\n"
+        "           [--workers N] [--tracking-uri URI] [--reload-alias SECONDS] [--max-body BYTES] [--max-rows N]\n"
         "algorithms: %s\n", algo_names());
 }
 
@@ -847,6 +850,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "fit")) return cmd_fit(argc, argv);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
     if (!strcmp(argv[1], "explain")) return cmd_explain(argc, argv);
-    fprintf(stderr, "cairn-train: error: unknown command \"%s\" (fit, predict, explain)\n", argv[1]);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc, argv);
+    fprintf(stderr, "cairn-train: error: unknown command \"%s\" (fit, predict, explain, serve)\n", argv[1]);
     return EXIT_BAD_INPUT;
 }

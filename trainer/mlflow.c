@@ -675,6 +675,13 @@ int mlf_register(struct mlflow *m, const char *name, const char *source, const c
 
 int mlf_resolve_model_uri(struct mlflow *m, const char *uri, char **artifact_uri, char *err)
 {
+    return mlf_resolve_model_version(m, uri, artifact_uri, NULL, 0, err);
+}
+
+int mlf_resolve_model_version(struct mlflow *m, const char *uri, char **artifact_uri, char *version_out,
+                              size_t vlen, char *err)
+{
+    if (version_out && vlen) version_out[0] = 0;
     if (strncmp(uri, "models:/", 8) != 0) return errf(err, "%s is not a models:/ URI", uri);
     const char *rest = uri + 8;
     struct sbuf path;
@@ -714,6 +721,7 @@ int mlf_resolve_model_uri(struct mlflow *m, const char *uri, char **artifact_uri
     if (rc) { free(name); return -1; }
     const char *version = jstr(j, "model_version.version");
     char *v = version ? xstrdup(version) : NULL;
+    if (v && version_out) snprintf(version_out, vlen, "%s", v);
     cJSON_Delete(j);
     if (!v) { free(name); return errf(err, "%s: no model version in the reply", uri); }
     /* the artifact location of a version */

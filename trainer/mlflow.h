@@ -68,5 +68,8 @@ int mlf_register(struct mlflow *m, const char *name, const char *source, const c
                  const char *alias, char *version, size_t vlen, char *err);
 /* Resolve models:/name/version, models:/name@alias, models:/m-… to an artifact URI. */
 int mlf_resolve_model_uri(struct mlflow *m, const char *models_uri, char **artifact_uri, char *err);
+/* The same, also giving the registry version (empty for models:/m-…) */
+int mlf_resolve_model_version(struct mlflow *m, const char *models_uri, char **artifact_uri, char *version,
+                              size_t vlen, char *err);
 int mlf_download(struct mlflow *m, const char *artifact_uri, const char *rel_path, char **data, size_t *len, char *err);
 #endif

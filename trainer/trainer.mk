@@ -3,7 +3,7 @@
 # nothing here links server/, api/ or store/.
 TRAINER_LIB_SRC := $(filter-out trainer/main.c,$(wildcard trainer/*.c))
 TRAINER_HEADERS := $(wildcard trainer/*.h)
-TRAINER_LDLIBS := -lcurl -lcjson -lopenblas -llapacke -lm -pthread
+TRAINER_LDLIBS := -lcurl -lcjson -lopenblas -llapacke -lm -pthread -lcivetweb  # civetweb: cairn-train serve
 TRAINER_TEST_SRCS := $(wildcard tests/test_trainer_*.c)
 TRAINER_TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TRAINER_TEST_SRCS))
 
