@@ -16,6 +16,20 @@ DEB_PACKAGES := build-essential pkg-config libcivetweb-dev libcjson-dev libpq-de
                 libopenblas-dev liblapacke-dev postgresql postgresql-contrib python3-venv
 PY ?= python3
 
+# ---- issue 14: tracing — OTLP protobufs (proto/, from opentelemetry-proto 1.9.0) compiled by protoc-c into build/gen ----
+DEB_PACKAGES += protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
+OTLP_PROTOS := $(sort $(shell find proto -name '*.proto'))
+OTLP_GEN_SRC := $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(OTLP_PROTOS))
+SERVER_SRC += $(OTLP_GEN_SRC)
+HEADERS += $(OTLP_GEN_SRC:.c=.h)
+CFLAGS_RELEASE += -Ibuild/gen
+CFLAGS_ASAN += -Ibuild/gen
+LDLIBS += -lprotobuf-c -lz
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p build/gen
+	protoc-c --c_out=build/gen -Iproto $<
+# ---- end issue 14 ----
+
 .PHONY: all build asan run test test-unit test-integration test-compat deps venv clean help bench
 
 all: build

@@ -47,6 +47,9 @@ struct request {
     struct body_reader body;          /* for streaming routes */
     struct body_writer out;           /* any handler may stream its reply; set streamed */
     bool streamed;                    /* set by a handler that wrote its own reply */
+    /* issue 14: any request header by name (case-insensitive), NULL if absent */
+    const char *(*header)(const struct request *req, const char *name);
+    void *header_ctx;
 };
 
 struct response {

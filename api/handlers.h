@@ -84,4 +84,20 @@ HANDLER(api_get_model_version_download_uri);
 HANDLER(api_search_model_versions);
 HANDLER(api_set_model_version_tag);
 HANDLER(api_delete_model_version_tag);
+/* traces.c, otlp.c (issue 14: MLflow 3 tracing) */
+HANDLER(api_start_trace_v3);
+HANDLER(api_get_trace_info_v3);
+HANDLER(api_get_trace);
+HANDLER(api_batch_get_traces);
+HANDLER(api_batch_get_trace_infos);
+HANDLER(api_search_traces_v3);
+HANDLER(api_delete_traces);
+HANDLER(api_set_trace_tag);
+HANDLER(api_delete_trace_tag);
+HANDLER(api_link_traces_to_run);
+HANDLER(api_link_prompts_to_trace);
+HANDLER(api_create_assessment);
+HANDLER(api_get_assessment);
+HANDLER(api_update_assessment);
+HANDLER(api_delete_assessment);
 #endif

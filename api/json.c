@@ -463,6 +463,13 @@ void jw_number_text(struct jw *w, const char *text)
         sb_putn(w->sb, ".0", 2);
 }
 
+/* issue 14: an already-encoded JSON value (stored span content), written as is */
+void jw_raw(struct jw *w, const char *json, size_t n)
+{
+    value_prefix(w);
+    sb_putn(w->sb, json, n);
+}
+
 void jw_bool(struct jw *w, bool v)
 {
     value_prefix(w);

@@ -96,6 +96,27 @@ const struct route api_routes[] = {
     { "GET",    M "/model-versions/search",                 api_search_model_versions,          T },
     { "POST",   M "/model-versions/set-tag",                api_set_model_version_tag,          T },
     { "DELETE", M "/model-versions/delete-tag",             api_delete_model_version_tag,       T },
+
+    /* ---- issue 14: MLflow 3 tracing (api/traces.c; POST /v1/traces is api/otlp.c, above) ---- */
+#define M3 "/api/3.0/mlflow"
+    { "POST",   M3 "/traces",                                api_start_trace_v3,          T },
+    { "GET",    M3 "/traces/get",                            api_get_trace,               T },
+    { "GET",    M3 "/traces/batchGet",                       api_batch_get_traces,        T },
+    { "POST",   M3 "/traces/batchGetInfos",                  api_batch_get_trace_infos,   T },
+    { "POST",   M3 "/traces/search",                         api_search_traces_v3,        T },
+    { "POST",   M3 "/traces/delete-traces",                  api_delete_traces,           T },
+    { "POST",   M "/traces/delete-traces",                   api_delete_traces,           T },
+    { "POST",   M "/traces/link-to-run",                     api_link_traces_to_run,      T },
+    { "POST",   M "/traces/link-prompts",                    api_link_prompts_to_trace,   T },
+    { "GET",    M3 "/traces/{trace_id}",                     api_get_trace_info_v3,       T },
+    { "PATCH",  M3 "/traces/{trace_id}/tags",                api_set_trace_tag,           T },
+    { "PATCH",  M "/traces/{request_id}/tags",               api_set_trace_tag,           T },
+    { "DELETE", M3 "/traces/{trace_id}/tags",                api_delete_trace_tag,        T },
+    { "DELETE", M "/traces/{request_id}/tags",               api_delete_trace_tag,        T },
+    { "POST",   M3 "/traces/{trace_id}/assessments",         api_create_assessment,       T },
+    { "GET",    M3 "/traces/{trace_id}/assessments/{assessment_id}", api_get_assessment,   T },
+    { "PATCH",  M3 "/traces/{trace_id}/assessments/{assessment_id}", api_update_assessment, T },
+    { "DELETE", M3 "/traces/{trace_id}/assessments/{assessment_id}", api_delete_assessment, T },
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

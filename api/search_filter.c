@@ -732,6 +732,8 @@ static int run_clause(struct arena *a, const struct comparison *cmp, struct sf_c
                              "Got value %.*s", (int)v->len, v->s);
         }
         return check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err);
+    default:   /* trace-only entities (issue 14) */
+        break;
     }
     return error_set(err, BAD, "Invalid search expression type '%s'", entity_name(id.entity));
 }
@@ -1027,6 +1029,227 @@ int sf_parse_experiment_order_by(struct arena *a, const char *const *order_by, s
             return -1;
         if (id.entity != SF_ATTR)
             return error_set(err, BAD, "Invalid order_by entity: %s", entity_name(id.entity));
+        out->items[out->n++] = (struct sf_order){id.entity, id.key, asc};
+    }
+    return 0;
+}
+
+/* ---- issue 14: trace search (SearchTraceUtils) ------------------------- */
+
+static const struct alias trace_entities[] = {
+    {"tag", SF_TAG}, {"tags", SF_TAG},
+    {"request_metadata", SF_TRACE_METADATA}, {"metadata", SF_TRACE_METADATA},
+    {"attribute", SF_ATTR}, {"attributes", SF_ATTR}, {"trace", SF_ATTR},
+    {"span", SF_SPAN}, {"feedback", SF_FEEDBACK}, {"expectation", SF_EXPECTATION},
+    {NULL, 0},
+};
+static const char *const trace_search_keys[] = {
+    "request_id", "timestamp", "timestamp_ms", "execution_time", "execution_time_ms", "end_time",
+    "end_time_ms", "status", "client_request_id", "name", "run_id", "prompt", "text", NULL,
+};
+static const char *const trace_order_keys[] = {
+    "experiment_id", "timestamp", "timestamp_ms", "execution_time", "execution_time_ms", "end_time",
+    "end_time_ms", "status", "request_id", "name", "run_id", NULL,
+};
+#define TRACE_SEARCH_KEYS "{'client_request_id', 'end_time', 'end_time_ms', 'execution_time', " \
+    "'execution_time_ms', 'name', 'prompt', 'request_id', 'run_id', 'status', 'text', 'timestamp', 'timestamp_ms'}"
+#define TRACE_ORDER_KEYS "{'end_time', 'end_time_ms', 'execution_time', 'execution_time_ms', 'experiment_id', " \
+    "'name', 'request_id', 'run_id', 'status', 'timestamp', 'timestamp_ms'}"
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, s))
+            return true;
+    return false;
+}
+
+/* _get_identifier + _replace_key_to_tag_or_metadata: name -> tag
+ * mlflow.traceName, prompt -> tag mlflow.linkedPrompts, run_id -> metadata
+ * mlflow.sourceRun, text -> span content, timestamp -> timestamp_ms, …
+ * (MLflow maps these keys whatever the prefix, except for spans). */
+static int trace_ident(struct arena *a, const char *s, size_t n, const char *const *attrs, const char *attr_keys,
+                       struct ident *id, bool *mapped, struct error *err)
+{
+    const char *dot = memchr(s, '.', n);
+    id->entity = SF_ATTR;
+    id->attr = -1;
+    *mapped = false;
+    if (dot) {
+        const char *e = s;
+        size_t en = (size_t)(dot - s);
+        if (quoted_with(e, en, '`')) {
+            e++;
+            en -= 2;
+        }
+        int ent = lookup(trace_entities, e, en);
+        if (ent < 0)
+            return error_set(err, BAD, "Invalid entity type '%.*s'. Valid values are ['tag', "
+                             "'request_metadata', 'attribute', 'span', 'feedback', 'expectation']",
+                             (int)en, e);
+        id->entity = (enum sf_entity)ent;
+        n -= (size_t)(dot + 1 - s);
+        s = dot + 1;
+    }
+    char *key = strip_key(a, s, n);
+    if (id->entity == SF_ATTR && !in_list(attrs, key))
+        return error_set(err, BAD, "Invalid attribute key '%s' specified. Valid keys are '%s'", key, attr_keys);
+    if (id->entity == SF_SPAN) {
+        if (!strncmp(key, "attributes.", 11)) {
+            if (!key[11])
+                return error_set(err, BAD, "Span attribute name cannot be empty after 'attributes.'");
+        } else if (strcmp(key, "name") && strcmp(key, "type") && strcmp(key, "status") && strcmp(key, "content")) {
+            return error_set(err, BAD, "Invalid span attribute '%s'. Supported attributes: name, status, type, "
+                             "attributes.<attribute_name>.", key);
+        }
+        id->key = key;
+        return 0;
+    }
+    if ((id->entity == SF_FEEDBACK || id->entity == SF_EXPECTATION) && !*key)
+        return error_set(err, BAD, "Assessment field name cannot be empty");
+    char *lower = arena_strdup(a, key);
+    for (char *c = lower; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    static const struct { const char *from; enum sf_entity entity; bool keep_entity; const char *to; } map[] = {
+        {"name", SF_TAG, false, "mlflow.traceName"}, {"prompt", SF_TAG, false, "mlflow.linkedPrompts"},
+        {"run_id", SF_TRACE_METADATA, false, "mlflow.sourceRun"}, {"text", SF_SPAN, false, "content"},
+        {"timestamp", SF_ATTR, true, "timestamp_ms"}, {"execution_time", SF_ATTR, true, "execution_time_ms"},
+        {"end_time", SF_ATTR, true, "end_time_ms"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcmp(lower, map[i].from)) {
+            if (!map[i].keep_entity)
+                id->entity = map[i].entity;
+            key = (char *)map[i].to;
+            *mapped = true;
+            break;
+        }
+    id->key = key;
+    return 0;
+}
+
+#define OPS_TRACE_STRING (OPS_STRING_IN)
+#define OPS_TRACE_KV     (OPS_NULLABLE)
+#define OPS_ASSESSMENT   (OPS_NULLABLE | OPS_NUMERIC)
+#define SET_ASSESSMENT   "{'!=', '<', '<=', '=', '>', '>=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE'}"
+
+static bool trace_numeric_attr(const char *key)
+{
+    return !strcmp(key, "timestamp_ms") || !strcmp(key, "execution_time_ms") || !strcmp(key, "end_time_ms");
+}
+
+static int trace_string_or_list(struct arena *a, const struct comparison *cmp, struct sf_clause *c, bool list_ok,
+                                struct error *err)
+{
+    enum val_kind vk = classify(&cmp->value);
+    if (vk == V_LIST) {
+        if (!list_ok)
+            return error_set(err, BAD, "Only ['client_request_id', 'name', 'request_id', 'run_id', 'status'] "
+                             "attributes support comparison with a list of quoted string values.");
+        return list_or_error(a, cmp, c, err);
+    }
+    if (vk != V_STRING)
+        return error_set(err, BAD, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+                         entity_name(c->entity == SF_TAG ? SF_TAG : SF_ATTR), (int)cmp->value.len, cmp->value.s);
+    c->kind = SF_VAL_STRING;
+    if (string_value(a, &cmp->value, &c->str, err))
+        return -1;
+    if (cmp->op == SF_IN || cmp->op == SF_NOT_IN)
+        return error_set(err, BAD, "Invalid clause(s) in filter string: IN needs a list");
+    return 0;
+}
+
+static int trace_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    struct ident id;
+    bool mapped;
+    if (trace_ident(a, cmp->ident.s, cmp->ident.len, trace_search_keys, TRACE_SEARCH_KEYS, &id, &mapped, err))
+        return -1;
+    c->entity = id.entity;
+    c->key = id.key;
+    c->op = cmp->op < 0 ? SF_EQ : (enum sf_op)cmp->op;
+    bool null_op = cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL;
+    switch (id.entity) {
+    case SF_TAG:
+    case SF_TRACE_METADATA:
+        /* a mapped attribute (name, run_id, prompt) keeps the attribute's IN */
+        if (check_op(cmp, mapped ? (OPS_TRACE_KV | OPS_STRING_IN) : OPS_TRACE_KV,
+                     mapped ? SET_STRING_IN : SET_NULLABLE, err))
+            return -1;
+        if (null_op) {
+            c->kind = SF_VAL_NONE;
+            return 0;
+        }
+        return trace_string_or_list(a, cmp, c, mapped, err);
+    case SF_SPAN:
+        if (!strcmp(id.key, "content")) {
+            if (cmp->op != SF_LIKE && cmp->op != SF_ILIKE)
+                return error_set(err, BAD, "span.content comparator '%s' not one of '{'ILIKE', 'LIKE'}'",
+                                 cmp->op_text);
+        } else if (cmp->op < 0 || !(OPS_STRING_IN & (1u << cmp->op))) {
+            return error_set(err, BAD, "span.%s comparator '%s' not one of '%s'", id.key, cmp->op_text,
+                             SET_STRING_IN);
+        }
+        return trace_string_or_list(a, cmp, c, true, err);
+    case SF_FEEDBACK:
+    case SF_EXPECTATION:
+        if (check_op(cmp, OPS_ASSESSMENT, SET_ASSESSMENT, err))
+            return -1;
+        if (null_op) {
+            c->kind = SF_VAL_NONE;
+            return 0;
+        }
+        if (classify(&cmp->value) == V_NUMBER) {
+            number_value(a, &cmp->value, c);
+            return 0;
+        }
+        return trace_string_or_list(a, cmp, c, false, err);
+    case SF_ATTR:
+        if (trace_numeric_attr(id.key)) {
+            if (classify(&cmp->value) != V_NUMBER)
+                return error_set(err, BAD, "Expected numeric value type for numeric attribute: %s. Found %.*s",
+                                 id.key, (int)cmp->value.len, cmp->value.s);
+            number_value(a, &cmp->value, c);
+            return check_op(cmp, OPS_NUMERIC, SET_NUMERIC, err);
+        }
+        if (check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err))
+            return -1;
+        return trace_string_or_list(a, cmp, c, true, err);
+    default:
+        return error_set(err, BAD, "Invalid search expression type '%s'", entity_name(id.entity));
+    }
+}
+
+int sf_parse_trace_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err)
+{
+    return parse_filter(a, filter, trace_clause, out, err);
+}
+
+int sf_parse_trace_order_by(struct arena *a, const char *const *order_by, size_t n, struct sf_order_list *out,
+                            struct error *err)
+{
+    out->items = n ? arena_alloc(a, n * sizeof *out->items) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        bool asc, mapped;
+        struct ident id;
+        if (!order_by[i])
+            return error_set(err, BAD, "Invalid order_by clause ''. Could not be parsed.");
+        if (order_clause(a, order_by[i], &text, &asc, err))
+            return -1;
+        if (trace_ident(a, text, strlen(text), trace_order_keys, TRACE_ORDER_KEYS, &id, &mapped, err))
+            return -1;
+        if (id.entity != SF_ATTR && id.entity != SF_TAG && id.entity != SF_TRACE_METADATA)
+            return error_set(err, BAD, "Invalid identifier type '%s'",
+                             id.entity == SF_SPAN ? "span" : id.entity == SF_FEEDBACK ? "feedback" : "expectation");
+        for (size_t j = 0; j < out->n; j++)
+            if (out->items[j].entity == id.entity && !strcmp(out->items[j].key, id.key)) {
+                struct strbuf sb;
+                sb_init(&sb, a, 128);
+                quoted_list(&sb, order_by, n);
+                return error_set(err, BAD, "`order_by` contains duplicate fields: %s", sb.buf);
+            }
         out->items[out->n++] = (struct sf_order){id.entity, id.key, asc};
     }
     return 0;

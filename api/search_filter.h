@@ -19,4 +19,10 @@ int sf_parse_run_order_by(struct arena *a, const char *const *order_by, size_t n
 /* SearchExperiments order_by: attributes only. */
 int sf_parse_experiment_order_by(struct arena *a, const char *const *order_by, size_t n,
                                  struct sf_order_list *out, struct error *err);
+/* issue 14: SearchTraces filter (MLflow's trace grammar: trace./attributes.,
+ * tag., metadata., span., feedback., expectation.; name, run_id, prompt and
+ * text mapped as MLflow maps them) and order_by. */
+int sf_parse_trace_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
+int sf_parse_trace_order_by(struct arena *a, const char *const *order_by, size_t n, struct sf_order_list *out,
+                            struct error *err);
 #endif

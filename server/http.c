@@ -414,6 +414,12 @@ static const char *strip_prefix(const char *path)
     return n ? NULL : path;
 }
 
+/* issue 14: request headers for handlers (OTLP's x-mlflow-experiment-id, Content-Encoding) */
+static const char *request_header(const struct request *req, const char *name)
+{
+    return mg_get_header((const struct mg_connection *)req->header_ctx, name);
+}
+
 static int dispatch(struct mg_connection *conn, struct arena *a)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -464,7 +470,8 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         return reply_text(conn, 204, "", false);
     }
 
-    struct request req = { .arena = a, .method = method, .content_type = mg_get_header(conn, "Content-Type") };
+    struct request req = { .arena = a, .method = method, .content_type = mg_get_header(conn, "Content-Type"),
+                           .header = request_header, .header_ctx = conn };
     /* every route also answers under /ajax-api/ */
     const char *route_path = path;
     if (!strncmp(path, "/ajax-api/", 10))

@@ -16,6 +16,11 @@ enum sf_entity {
     SF_PARAM,
     SF_TAG,
     SF_DATASET,    /* datasets.name | digest | context */
+    /* issue 14: trace search only (sf_parse_trace_filter) */
+    SF_TRACE_METADATA,   /* metadata.k / request_metadata.k */
+    SF_SPAN,             /* span.name | type | status | content | attributes.<k> */
+    SF_FEEDBACK,         /* feedback.<assessment name> */
+    SF_EXPECTATION,      /* expectation.<assessment name> */
 };
 
 enum sf_op {

@@ -257,6 +257,8 @@ static int run_clause(struct q *q, const struct sf_clause *c)
             break;
         return string_cmp(q, ra->column, c);
     }
+    default:   /* trace-only entities (issue 14) */
+        break;
     }
     return error_set(q->err, BAD, "Invalid search expression for '%s'", c->key);
 }

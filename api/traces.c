@@ -1,0 +1,822 @@
+/* MLflow 3 tracing REST routes: start/get/batch-get/search/delete traces,
+ * trace tags, links to runs and prompts, and the four assessment routes.
+ * The wire shapes are MLflow 3.17's (service.proto TraceInfoV3, Trace,
+ * Assessment): times as protobuf Timestamp/Duration strings, maps as JSON
+ * objects, spans as OTLP JSON (stored that way by api/otlp.c). */
+#include "common.h"
+#include "handlers.h"
+#include "search_filter.h"
+#include "../store/traces.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BAD ERR_INVALID_PARAMETER_VALUE
+#define MAX_SEARCH_TRACES 500          /* SearchTracesV3: max_results <= 500 */
+#define DEFAULT_SEARCH_TRACES 100      /* SEARCH_TRACES_DEFAULT_MAX_RESULTS */
+#define MAX_TRACE_LINKS 100            /* MAX_TRACE_LINKS_PER_REQUEST */
+#define MAX_TRACE_IDS_PER_REQUEST 1000 /* ours: batch reads and deletes */
+#define MAX_TRACE_TAG_KEY_LENGTH 250
+#define MAX_TRACE_TAG_VAL_LENGTH 8000
+#define MAX_TRACE_NAME_LENGTH 4096     /* MAX_CHARS_IN_TRACE_INFO_TAGS_VALUE */
+
+/* ---- protobuf Timestamp / Duration JSON ---- */
+
+/* RFC 3339 as protobuf prints it: no fraction, or 3, 6 or 9 digits */
+static void write_timestamp(struct jw *w, const char *key, int64_t ms)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int frac = (int)(ms - (int64_t)secs * 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[48];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac)
+        snprintf(buf + n, sizeof buf - n, ".%03dZ", frac);
+    else
+        snprintf(buf + n, sizeof buf - n, "Z");
+    jw_kstr(w, key, buf);
+}
+
+static void write_duration(struct jw *w, const char *key, int64_t ms)
+{
+    char buf[40];
+    int64_t s = ms / 1000, f = ms % 1000;
+    if (f < 0)
+        f = -f;
+    if (f)
+        snprintf(buf, sizeof buf, "%s%" PRId64 ".%03" PRId64 "s", ms < 0 && s == 0 ? "-" : "", s, f);
+    else
+        snprintf(buf, sizeof buf, "%" PRId64 "s", s);
+    jw_kstr(w, key, buf);
+}
+
+/* days from 1970-01-01 to y-m-d (proleptic Gregorian) */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int parse_timestamp(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, used = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    const char *p = s + used;
+    int64_t frac_ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (!digits || digits > 9)
+            return -1;
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
+            return -1;
+        offset_s = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_s) * 1000 + frac_ms;
+    return 0;
+}
+
+static int parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    bool neg = *s == '-';
+    long long secs = strtoll(s, &end, 10);
+    int64_t frac = 0;
+    if (end == s || (*end != '.' && *end != 's'))
+        return -1;
+    if (*end == '.') {
+        int digits = 0;
+        for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*end - '0');
+        if (!digits || digits > 9)
+            return -1;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (*end != 's' || end[1])
+        return -1;
+    if (secs > INT64_MAX / 1000 || secs < INT64_MIN / 1000)
+        return -1;
+    *ms = (int64_t)secs * 1000 + (neg ? -frac : frac);
+    return 0;
+}
+
+/* ---- writers ---- */
+
+static void write_kv_map(struct jw *w, const char *key, const struct kv *kv, size_t n)
+{
+    if (!n)
+        return;
+    jw_kobj(w, key);
+    for (size_t i = 0; i < n; i++) {
+        jw_key(w, kv[i].key);
+        jw_str(w, kv[i].value);
+    }
+    jw_obj_end(w);
+}
+
+static void write_assessment(struct jw *w, const struct assessment *x)
+{
+    jw_obj(w);
+    jw_kstr(w, "assessment_id", x->assessment_id);
+    jw_kstr(w, "assessment_name", x->name);
+    jw_kstr(w, "trace_id", x->trace_id);
+    jw_kstr(w, "span_id", x->span_id);
+    if (x->source_type || x->source_id) {
+        jw_kobj(w, "source");
+        jw_kstr(w, "source_type", x->source_type);
+        jw_kstr(w, "source_id", x->source_id);
+        jw_obj_end(w);
+    }
+    write_timestamp(w, "create_time", x->create_time);
+    write_timestamp(w, "last_update_time", x->last_update_time);
+    jw_key(w, x->kind);
+    jw_raw(w, x->value_json, strlen(x->value_json));
+    jw_kstr(w, "rationale", x->rationale);
+    if (x->metadata_json) {
+        jw_key(w, "metadata");
+        jw_raw(w, x->metadata_json, strlen(x->metadata_json));
+    }
+    jw_kstr(w, "overrides", x->overrides);
+    jw_kbool(w, "valid", x->valid);
+    jw_kstr(w, "run_id", x->run_id);
+    jw_obj_end(w);
+}
+
+static void write_trace_info(struct jw *w, const struct trace_info *t)
+{
+    char exp[24];
+    snprintf(exp, sizeof exp, "%" PRId64, t->experiment_id);
+    jw_obj(w);
+    jw_kstr(w, "trace_id", t->trace_id);
+    jw_kstr(w, "client_request_id", t->client_request_id);
+    jw_kobj(w, "trace_location");
+    jw_kstr(w, "type", "MLFLOW_EXPERIMENT");
+    jw_kobj(w, "mlflow_experiment");
+    jw_kstr(w, "experiment_id", exp);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    write_timestamp(w, "request_time", t->request_time);
+    if (t->has_duration)
+        write_duration(w, "execution_duration", t->execution_duration);
+    jw_kstr(w, "state", t->state);
+    write_kv_map(w, "trace_metadata", t->metadata, t->n_metadata);
+    if (t->n_assessments) {
+        jw_karr(w, "assessments");
+        for (size_t i = 0; i < t->n_assessments; i++)
+            write_assessment(w, &t->assessments[i]);
+        jw_arr_end(w);
+    }
+    write_kv_map(w, "tags", t->tags, t->n_tags);
+    jw_kstr(w, "request_preview", t->request_preview);
+    jw_kstr(w, "response_preview", t->response_preview);
+    jw_obj_end(w);
+}
+
+static void write_trace(struct jw *w, const struct trace *t, bool with_spans)
+{
+    jw_obj(w);
+    jw_key(w, "trace_info");
+    write_trace_info(w, &t->info);
+    if (with_spans && t->n_spans) {
+        jw_karr(w, "spans");
+        for (size_t i = 0; i < t->n_spans; i++)
+            jw_raw(w, t->spans[i].content, strlen(t->spans[i].content));
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
+static void write_trace_info_item(struct jw *w, const void *item)
+{
+    write_trace_info(w, item);
+}
+
+/* ---- readers ---- */
+
+static int get_object(const cJSON *in, const char *field, bool required, const cJSON **out, struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return error_set(err, BAD, "Missing value for required parameter '%s'. "
+                             "See the API docs for more information about request parameters.", field);
+        return 0;
+    }
+    if (!cJSON_IsObject(v))
+        return error_set(err, BAD, "Invalid value for parameter '%s': expected an object", field);
+    *out = v;
+    return 0;
+}
+
+/* a protobuf map<string, string> as a JSON object */
+static int get_string_map(struct arena *a, const cJSON *in, const char *field, struct kv **out, size_t *n,
+                          struct error *err)
+{
+    const cJSON *obj;
+    *out = NULL;
+    *n = 0;
+    if (get_object(in, field, false, &obj, err))
+        return -1;
+    if (!obj)
+        return 0;
+    size_t cap = (size_t)cJSON_GetArraySize(obj);
+    *out = arena_alloc(a, (cap + 1) * sizeof **out);
+    for (const cJSON *e = obj->child; e; e = e->next) {
+        if (!cJSON_IsString(e))
+            return error_set(err, BAD, "Invalid value for parameter '%s.%s': expected a string", field, e->string);
+        (*out)[(*n)++] = (struct kv){ e->string, e->valuestring };
+    }
+    return 0;
+}
+
+static int get_timestamp_field(const cJSON *in, const char *field, int64_t *ms, bool *present, struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+    *present = v && !cJSON_IsNull(v);
+    if (!*present)
+        return 0;
+    if (!cJSON_IsString(v) || parse_timestamp(v->valuestring, ms))
+        return error_set(err, BAD, "Invalid value for parameter '%s': expected an RFC 3339 timestamp", field);
+    return 0;
+}
+
+static int get_duration_field(const cJSON *in, const char *field, int64_t *ms, bool *present, struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+    *present = v && !cJSON_IsNull(v);
+    if (!*present)
+        return 0;
+    if (!cJSON_IsString(v) || parse_duration(v->valuestring, ms))
+        return error_set(err, BAD, "Invalid value for parameter '%s': expected a duration such as \"1.5s\"", field);
+    return 0;
+}
+
+static const char *const trace_states[] = { "STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS" };
+
+static int get_state(const cJSON *in, const char **out, struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, "state");
+    *out = "STATE_UNSPECIFIED";
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if ((cJSON_IsString(v) && !strcmp(v->valuestring, trace_states[i])) ||
+            (cJSON_IsNumber(v) && v->valuestring && atoi(v->valuestring) == i && strlen(v->valuestring) == 1)) {
+            *out = trace_states[i];
+            return 0;
+        }
+    return error_set(err, BAD, "Invalid value for parameter 'state': must be one of STATE_UNSPECIFIED, OK, "
+                     "ERROR, IN_PROGRESS");
+}
+
+static int validate_trace_tags(struct arena *a, struct kv *tags, size_t n, struct error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (validate_key_name(tags[i].key, "key", err) ||
+            validate_length("key", tags[i].key, MAX_TRACE_TAG_KEY_LENGTH, err))
+            return -1;
+        tags[i].value = utf8_truncate(a, tags[i].value, MAX_TRACE_TAG_VAL_LENGTH);
+        if (!strcmp(tags[i].key, TRACE_TAG_NAME) &&
+            validate_length("Trace name", tags[i].value, MAX_TRACE_NAME_LENGTH, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_assessment(struct arena *a, const cJSON *obj, struct assessment *x, struct error *err);
+
+static int parse_trace_info(struct arena *a, const cJSON *ti, struct trace_info *t, struct error *err)
+{
+    memset(t, 0, sizeof *t);
+    const cJSON *loc, *mexp;
+    bool present;
+    if (json_get_string(ti, "trace_id", true, &t->trace_id, err) ||
+        json_get_string(ti, "client_request_id", false, &t->client_request_id, err) ||
+        json_get_string(ti, "request_preview", false, &t->request_preview, err) ||
+        json_get_string(ti, "response_preview", false, &t->response_preview, err) ||
+        get_object(ti, "trace_location", true, &loc, err) ||
+        get_object(loc, "mlflow_experiment", true, &mexp, err) ||
+        get_experiment_id(mexp, "experiment_id", &t->experiment_id, err) ||
+        get_timestamp_field(ti, "request_time", &t->request_time, &present, err) ||
+        get_duration_field(ti, "execution_duration", &t->execution_duration, &t->has_duration, err) ||
+        get_state(ti, &t->state, err) ||
+        get_string_map(a, ti, "trace_metadata", &t->metadata, &t->n_metadata, err) ||
+        get_string_map(a, ti, "tags", &t->tags, &t->n_tags, err) ||
+        validate_trace_tags(a, t->tags, t->n_tags, err))
+        return -1;
+    if (strlen(t->trace_id) > 256)
+        return error_set(err, BAD, "Invalid trace ID: longer than 256 characters");
+    const cJSON *first;
+    size_t n;
+    if (json_get_object_array(ti, "assessments", &first, &n, err))
+        return -1;
+    t->assessments = arena_alloc(a, (n + 1) * sizeof *t->assessments);
+    for (const cJSON *e = first; e; e = e->next) {
+        struct assessment *as = &t->assessments[t->n_assessments++];
+        if (parse_assessment(a, e, as, err))
+            return -1;
+        as->trace_id = t->trace_id;
+        if (!as->assessment_id)
+            as->assessment_id = arena_printf(a, "a-%016" PRIx64 "%016" PRIx64, (uint64_t)rand(),
+                                             (uint64_t)now_ms() ^ (uint64_t)n);
+    }
+    return 0;
+}
+
+/* ---- start / get ---- */
+
+int api_start_trace_v3(struct request *req, struct response *resp, struct error *err)
+{
+    const cJSON *trace, *ti;
+    struct trace_info in, out;
+    if (get_object(req->input, "trace", true, &trace, err) ||
+        get_object(trace, "trace_info", true, &ti, err) ||
+        parse_trace_info(req->arena, ti, &in, err) ||
+        store_start_trace(req->arena, &in, &out, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kobj(&w, "trace");
+    jw_key(&w, "trace_info");
+    write_trace_info(&w, &out);
+    jw_obj_end(&w);
+    reply_end(&w);
+    return 0;
+}
+
+int api_get_trace_info_v3(struct request *req, struct response *resp, struct error *err)
+{
+    struct trace_info t;
+    if (store_get_trace_info(req->arena, req->path_params[0], &t, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kobj(&w, "trace");
+    jw_key(&w, "trace_info");
+    write_trace_info(&w, &t);
+    jw_obj_end(&w);
+    reply_end(&w);
+    return 0;
+}
+
+int api_get_trace(struct request *req, struct response *resp, struct error *err)
+{
+    const char *id;
+    bool partial = false, present;
+    if (json_get_string(req->input, "trace_id", true, &id, err) ||
+        json_get_bool(req->input, "allow_partial", &partial, &present, err))
+        return -1;
+    struct trace_info info;
+    if (store_get_trace_info(req->arena, id, &info, err)) {
+        if (err->code == ERR_RESOURCE_DOES_NOT_EXIST)
+            error_set(err, ERR_RESOURCE_DOES_NOT_EXIST, "Trace with ID %s is not found.", id);
+        return -1;
+    }
+    struct trace *t;
+    size_t n;
+    if (store_get_traces(req->arena, &id, 1, NULL, 0, true, partial, &t, &n, err))
+        return -1;
+    if (!n)
+        return error_set(err, ERR_RESOURCE_DOES_NOT_EXIST,
+                         "Trace with ID %s is not fully exported yet, please try again later.", id);
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_key(&w, "trace");
+    write_trace(&w, &t[0], true);
+    reply_end(&w);
+    return 0;
+}
+
+static int get_ids(struct request *req, const char *field, bool required, const char ***ids, size_t *n,
+                   struct error *err)
+{
+    if (json_get_string_array(req->arena, req->input, field, ids, n, err))
+        return -1;
+    if (required && !cJSON_GetObjectItemCaseSensitive(req->input, field))
+        return error_set(err, BAD, "Missing value for required parameter '%s'. "
+                         "See the API docs for more information about request parameters.", field);
+    if (*n > MAX_TRACE_IDS_PER_REQUEST)
+        return error_set(err, BAD, "Too many trace IDs: %zu (at most %d per request)", *n,
+                         MAX_TRACE_IDS_PER_REQUEST);
+    return 0;
+}
+
+static int get_experiment_ids(struct request *req, int64_t **ids, size_t *n, bool *present, struct error *err)
+{
+    const char **s;
+    *present = cJSON_GetObjectItemCaseSensitive(req->input, "experiment_ids") != NULL;
+    if (get_ids(req, "experiment_ids", false, &s, n, err))
+        return -1;
+    *ids = arena_alloc(req->arena, (*n + 1) * sizeof **ids);
+    for (size_t i = 0; i < *n; i++)
+        if (parse_experiment_id(s[i], &(*ids)[i], err))
+            return -1;
+    return 0;
+}
+
+static int batch_get(struct request *req, struct response *resp, struct error *err, bool with_spans)
+{
+    const char **ids;
+    size_t n_ids, n_exp, n;
+    int64_t *exp;
+    bool has_exp;
+    struct trace *t;
+    if (get_ids(req, "trace_ids", true, &ids, &n_ids, err) ||
+        get_experiment_ids(req, &exp, &n_exp, &has_exp, err) ||
+        store_get_traces(req->arena, ids, n_ids, has_exp ? exp : NULL, n_exp, with_spans, false, &t, &n, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    if (n) {
+        jw_karr(&w, with_spans ? "traces" : "trace_infos");
+        for (size_t i = 0; i < n; i++) {
+            if (with_spans)
+                write_trace(&w, &t[i], true);
+            else
+                write_trace_info(&w, &t[i].info);
+        }
+        jw_arr_end(&w);
+    }
+    reply_end(&w);
+    return 0;
+}
+
+int api_batch_get_traces(struct request *req, struct response *resp, struct error *err)
+{
+    return batch_get(req, resp, err, true);
+}
+
+int api_batch_get_trace_infos(struct request *req, struct response *resp, struct error *err)
+{
+    return batch_get(req, resp, err, false);
+}
+
+/* ---- search ---- */
+
+static int search(struct request *req, struct response *resp, struct error *err, const int64_t *exp, size_t n_exp,
+                  const char *list_field)
+{
+    const char *filter = NULL, *token = NULL;
+    const char **order;
+    size_t n_order, n;
+    struct trace_search s = { .experiment_ids = exp, .n_experiments = n_exp };
+    bool present;
+    int64_t max_results = DEFAULT_SEARCH_TRACES;
+    if (json_get_string(req->input, "filter", false, &filter, err) ||
+        json_get_int64(req->input, "max_results", false, &max_results, &present, err) ||
+        json_get_string_array(req->arena, req->input, "order_by", &order, &n_order, err) ||
+        json_get_string(req->input, "page_token", false, &token, err))
+        return -1;
+    if (!present)
+        max_results = DEFAULT_SEARCH_TRACES;
+    if (max_results > MAX_SEARCH_TRACES)
+        return error_set(err, BAD, "Invalid value %" PRId64 " for parameter 'max_results' supplied. "
+                         "It must be at most %d.", max_results, MAX_SEARCH_TRACES);
+    if (max_results < 1)
+        return error_set(err, BAD, "Invalid value %" PRId64 " for parameter 'max_results' supplied. "
+                         "It must be a positive integer", max_results);
+    struct trace_info *out;
+    if (sf_parse_trace_filter(req->arena, filter, &s.filter, err) ||
+        sf_parse_trace_order_by(req->arena, order, n_order, &s.order, err) ||
+        page_token_decode(req->arena, token, &s.offset, err))
+        return -1;
+    s.limit = max_results;
+    if (store_search_traces(req->arena, &s, &out, &n, err))
+        return -1;
+    /* MLflow hands out a token whenever the page is full */
+    struct jw w;
+    reply_begin(resp, &w);
+    if (n) {
+        jw_karr(&w, list_field);
+        for (size_t i = 0; i < n; i++)
+            write_trace_info_item(&w, &out[i]);
+        jw_arr_end(&w);
+    }
+    if ((int64_t)n == max_results)
+        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, s.offset + max_results));
+    reply_end(&w);
+    return 0;
+}
+
+int api_search_traces_v3(struct request *req, struct response *resp, struct error *err)
+{
+    const cJSON *first;
+    size_t n;
+    if (json_get_object_array(req->input, "locations", &first, &n, err))
+        return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(req->input, "locations"))
+        return error_set(err, BAD, "Missing value for required parameter 'locations'. "
+                         "See the API docs for more information about request parameters.");
+    int64_t *exp = arena_alloc(req->arena, (n + 1) * sizeof *exp);
+    size_t m = 0;
+    for (const cJSON *e = first; e; e = e->next) {
+        const cJSON *mexp;
+        if (get_object(e, "mlflow_experiment", false, &mexp, err))
+            return -1;
+        if (mexp && get_experiment_id(mexp, "experiment_id", &exp[m++], err))
+            return -1;
+    }
+    return search(req, resp, err, exp, m, "traces");
+}
+
+/* ---- delete, tags, links ---- */
+
+int api_delete_traces(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t exp, max_ts = 0, max_traces = 0, deleted;
+    bool has_ts, has_max;
+    const char **ids;
+    size_t n_ids;
+    if (get_experiment_id(req->input, "experiment_id", &exp, err) ||
+        json_get_int64(req->input, "max_timestamp_millis", false, &max_ts, &has_ts, err) ||
+        json_get_int64(req->input, "max_traces", false, &max_traces, &has_max, err) ||
+        get_ids(req, "request_ids", false, &ids, &n_ids, err))
+        return -1;
+    if (has_max && max_traces < 0)
+        return error_set(err, BAD, "Invalid value %" PRId64 " for parameter 'max_traces': must be >= 0",
+                         max_traces);
+    if (store_delete_traces(req->arena, exp, ids, n_ids, has_ts, max_ts, has_max, max_traces, &deleted, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kint64(&w, "traces_deleted", deleted);
+    reply_end(&w);
+    return 0;
+}
+
+static bool blocked_tag(const char *key, bool deleting)
+{
+    if (!strcmp(key, "mlflow.trace.archivalFailure"))
+        return !deleting;
+    return !strcmp(key, TRACE_TAG_SPANS_LOCATION) || !strcmp(key, "mlflow.trace.archiveLocation");
+}
+
+int api_set_trace_tag(struct request *req, struct response *resp, struct error *err)
+{
+    const char *key, *value = NULL;
+    if (json_get_string(req->input, "key", true, &key, err) ||
+        json_get_string(req->input, "value", false, &value, err))
+        return -1;
+    if (blocked_tag(key, false))
+        return error_set(err, BAD, "Tag '%s' is immutable and cannot be set on a trace.", key);
+    struct kv kv = { key, value ? value : "" };
+    if (validate_trace_tags(req->arena, &kv, 1, err) ||
+        store_set_trace_tag(req->arena, req->path_params[0], kv.key, kv.value, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_delete_trace_tag(struct request *req, struct response *resp, struct error *err)
+{
+    const char *key;
+    if (json_get_string(req->input, "key", true, &key, err))
+        return -1;
+    if (blocked_tag(key, true))
+        return error_set(err, BAD, "Tag '%s' is immutable and cannot be deleted on a trace.", key);
+    if (store_delete_trace_tag(req->arena, req->path_params[0], key, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_link_traces_to_run(struct request *req, struct response *resp, struct error *err)
+{
+    const char **ids, *run_id;
+    size_t n;
+    if (get_ids(req, "trace_ids", true, &ids, &n, err) ||
+        json_get_string(req->input, "run_id", true, &run_id, err))
+        return -1;
+    if (!n)
+        return reply_empty(resp);
+    if (n > MAX_TRACE_LINKS)
+        return error_set(err, BAD, "Cannot link more than %d traces to a run in a single request. "
+                         "Provided %zu traces.", MAX_TRACE_LINKS, n);
+    if (store_link_traces_to_run(req->arena, ids, n, run_id, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+int api_link_prompts_to_trace(struct request *req, struct response *resp, struct error *err)
+{
+    const char *trace_id;
+    const cJSON *first;
+    size_t n;
+    if (json_get_string(req->input, "trace_id", true, &trace_id, err) ||
+        json_get_object_array(req->input, "prompt_versions", &first, &n, err))
+        return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(req->input, "prompt_versions"))
+        return error_set(err, BAD, "Missing value for required parameter 'prompt_versions'. "
+                         "See the API docs for more information about request parameters.");
+    if (n > MAX_TRACE_LINKS)
+        return error_set(err, BAD, "Cannot link more than %d prompt versions in a single request", MAX_TRACE_LINKS);
+    const char **names = arena_alloc(req->arena, (n + 1) * sizeof *names);
+    const char **versions = arena_alloc(req->arena, (n + 1) * sizeof *versions);
+    size_t i = 0;
+    for (const cJSON *e = first; e; e = e->next, i++) {
+        int64_t v;
+        bool present;
+        const cJSON *ver = cJSON_GetObjectItemCaseSensitive(e, "version");
+        if (json_get_string(e, "name", true, &names[i], err))
+            return -1;
+        if (ver && cJSON_IsString(ver)) {
+            if (parse_int64(ver->valuestring, &v))
+                return error_set(err, BAD, "Invalid prompt version '%s'", ver->valuestring);
+        } else if (json_get_int64(e, "version", true, &v, &present, err)) {
+            return -1;
+        }
+        versions[i] = arena_printf(req->arena, "%" PRId64, v);
+    }
+    if (store_link_prompts_to_trace(req->arena, trace_id, names, versions, n, err))
+        return -1;
+    return reply_empty(resp);
+}
+
+/* ---- assessments ---- */
+
+static const char *json_text(struct arena *a, const cJSON *v)
+{
+    /* cJSON prints through the thread arena hook; numbers keep their text */
+    json_set_thread_arena(a);
+    char *s = cJSON_PrintUnformatted(v);
+    json_set_thread_arena(NULL);
+    return s;
+}
+
+/* Assessment (service.proto): assessment_name, source{source_type,
+ * source_id}, span_id, rationale, metadata, overrides, valid, and one of
+ * feedback / expectation (kept as sent: value or serialized_value, error). */
+static int parse_assessment(struct arena *a, const cJSON *obj, struct assessment *x, struct error *err)
+{
+    memset(x, 0, sizeof *x);
+    const cJSON *src, *meta, *fb, *ex;
+    bool present;
+    if (json_get_string(obj, "assessment_id", false, &x->assessment_id, err) ||
+        json_get_string(obj, "assessment_name", false, &x->name, err) ||
+        json_get_string(obj, "span_id", false, &x->span_id, err) ||
+        json_get_string(obj, "run_id", false, &x->run_id, err) ||
+        json_get_string(obj, "rationale", false, &x->rationale, err) ||
+        json_get_string(obj, "overrides", false, &x->overrides, err) ||
+        get_object(obj, "source", false, &src, err) ||
+        get_object(obj, "metadata", false, &meta, err) ||
+        get_object(obj, "feedback", false, &fb, err) ||
+        get_object(obj, "expectation", false, &ex, err))
+        return -1;
+    x->valid = true;
+    if (json_get_bool(obj, "valid", &x->valid, &present, err))
+        return -1;
+    if (!present)
+        x->valid = true;
+    if (src && (json_get_string(src, "source_type", false, &x->source_type, err) ||
+                json_get_string(src, "source_id", false, &x->source_id, err)))
+        return -1;
+    if (meta) {
+        for (const cJSON *e = meta->child; e; e = e->next)
+            if (!cJSON_IsString(e))
+                return error_set(err, BAD, "Invalid value for parameter 'metadata.%s': expected a string",
+                                 e->string);
+        x->metadata_json = meta->child ? json_text(a, meta) : NULL;
+    }
+    if (fb && ex)
+        return error_set(err, BAD, "An assessment must have either a feedback or an expectation value, not both");
+    x->kind = fb ? "feedback" : ex ? "expectation" : NULL;
+    x->value_json = fb ? json_text(a, fb) : ex ? json_text(a, ex) : NULL;
+    int64_t t = now_ms();
+    x->create_time = x->last_update_time = t;
+    if (get_timestamp_field(obj, "create_time", &x->create_time, &present, err) ||
+        get_timestamp_field(obj, "last_update_time", &x->last_update_time, &present, err))
+        return -1;
+    return 0;
+}
+
+static int reply_assessment(struct response *resp, const struct assessment *x)
+{
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_key(&w, "assessment");
+    write_assessment(&w, x);
+    reply_end(&w);
+    return 0;
+}
+
+int api_create_assessment(struct request *req, struct response *resp, struct error *err)
+{
+    const cJSON *obj;
+    struct assessment in, out;
+    if (get_object(req->input, "assessment", true, &obj, err) || parse_assessment(req->arena, obj, &in, err))
+        return -1;
+    in.trace_id = req->path_params[0];
+    if (!in.name || !*in.name)
+        return error_set(err, BAD, "Missing value for required parameter 'assessment_name'.");
+    if (!in.kind)
+        return error_set(err, BAD, "An assessment must have either a feedback or an expectation value");
+    if (!in.source_type)
+        return error_set(err, BAD, "Missing value for required parameter 'source'.");
+    if (store_create_assessment(req->arena, &in, &out, err))
+        return -1;
+    return reply_assessment(resp, &out);
+}
+
+int api_get_assessment(struct request *req, struct response *resp, struct error *err)
+{
+    struct assessment out;
+    if (store_get_assessment(req->arena, req->path_params[0], req->path_params[1], &out, err))
+        return -1;
+    return reply_assessment(resp, &out);
+}
+
+/* update_mask: a FieldMask, "a,b" in JSON (camelCase) or {"paths": [...]} */
+static bool mask_has(const cJSON *mask, const char *snake, const char *camel)
+{
+    if (cJSON_IsString(mask)) {
+        const char *p = mask->valuestring;
+        size_t ns = strlen(snake), nc = strlen(camel);
+        while (*p) {
+            size_t len = strcspn(p, ",");
+            if ((len == ns && !strncmp(p, snake, ns)) || (len == nc && !strncmp(p, camel, nc)))
+                return true;
+            p += len + (p[len] == ',');
+        }
+        return false;
+    }
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(mask, "paths");
+    for (const cJSON *e = paths ? paths->child : NULL; e; e = e->next)
+        if (cJSON_IsString(e) && (!strcmp(e->valuestring, snake) || !strcmp(e->valuestring, camel)))
+            return true;
+    return false;
+}
+
+int api_update_assessment(struct request *req, struct response *resp, struct error *err)
+{
+    const cJSON *obj, *mask = cJSON_GetObjectItemCaseSensitive(req->input, "update_mask");
+    struct assessment in, out;
+    if (get_object(req->input, "assessment", true, &obj, err))
+        return -1;
+    if (!mask || cJSON_IsNull(mask))
+        return error_set(err, BAD, "Missing value for required parameter 'update_mask'. "
+                         "See the API docs for more information about request parameters.");
+    if (parse_assessment(req->arena, obj, &in, err))
+        return -1;
+    struct assessment_update u = { 0 };
+    if (mask_has(mask, "assessment_name", "assessmentName"))
+        u.name = in.name ? in.name : "";
+    if (mask_has(mask, "expectation", "expectation")) {
+        if (!in.value_json || strcmp(in.kind, "expectation"))
+            return error_set(err, BAD, "The update mask names 'expectation' but the assessment has none");
+        u.kind = "expectation";
+        u.value_json = in.value_json;
+    }
+    if (mask_has(mask, "feedback", "feedback")) {
+        if (u.kind)
+            return error_set(err, BAD, "Cannot specify both `expectation` and `feedback` parameters.");
+        if (!in.value_json || strcmp(in.kind, "feedback"))
+            return error_set(err, BAD, "The update mask names 'feedback' but the assessment has none");
+        u.kind = "feedback";
+        u.value_json = in.value_json;
+    }
+    if (mask_has(mask, "rationale", "rationale"))
+        u.rationale = in.rationale ? in.rationale : "";
+    if (mask_has(mask, "metadata", "metadata"))
+        u.metadata_json = in.metadata_json ? in.metadata_json : "{}";
+    if (mask_has(mask, "valid", "valid")) {
+        u.set_valid = true;
+        u.valid = in.valid;
+    }
+    if (store_update_assessment(req->arena, req->path_params[0], req->path_params[1], &u, &out, err))
+        return -1;
+    return reply_assessment(resp, &out);
+}
+
+int api_delete_assessment(struct request *req, struct response *resp, struct error *err)
+{
+    if (store_delete_assessment(req->arena, req->path_params[0], req->path_params[1], err))
+        return -1;
+    return reply_empty(resp);
+}

@@ -1,0 +1,291 @@
+"""MLflow 3 tracing through the real client: @mlflow.trace, mlflow.start_span,
+error spans, trace tags, traces inside runs, search_traces (filters, order,
+pages, pandas and list), get_trace, feedback and expectations, delete, and
+the raw REST routes with hostile input. Spans reach the server over OTLP
+(/v1/traces) because /version reports the pinned client's version."""
+import os
+import time
+import uuid
+
+import pytest
+import requests
+
+import mlflow
+from conftest import TARGET, unique
+
+if int(mlflow.__version__.split(".")[0]) < 3:
+    pytest.skip("tracing needs the mlflow 3.x client", allow_module_level=True)
+
+from mlflow import MlflowClient
+from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
+from mlflow.exceptions import MlflowException
+
+pytestmark = pytest.mark.mlflow3
+os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"   # each trace is on the server when the call returns
+M3 = "/api/3.0/mlflow"
+
+
+@pytest.fixture
+def exp(tracking_uri):
+    name = unique("traces")
+    exp_id = mlflow.create_experiment(name)
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+@mlflow.trace(span_type="LLM")
+def _inner(x):
+    return {"doubled": x * 2, "items": [1, 2.5, "three", None, True]}
+
+
+@mlflow.trace(name="outer_fn")
+def _outer(x):
+    with mlflow.start_span(name="manual", span_type="TOOL") as s:
+        s.set_inputs({"q": "hello", "nested": {"a": [1, 2]}})
+        s.set_attribute("custom.num", 42)
+        s.set_outputs("done")
+    return _inner(x)
+
+
+def _last_trace():
+    tid = mlflow.get_last_active_trace_id()
+    assert tid
+    return mlflow.get_trace(tid)
+
+
+def test_decorated_and_nested_spans(exp):
+    assert _outer(3)["doubled"] == 6
+    t = _last_trace()
+    assert t.info.state.value == "OK"
+    assert t.info.experiment_id == exp
+    assert t.info.tags["mlflow.traceName"] == "outer_fn"
+    assert t.info.tags["mlflow.trace.spansLocation"] == "TRACKING_STORE"
+    spans = {s.name: s for s in t.data.spans}
+    assert set(spans) == {"outer_fn", "manual", "_inner"}
+    root = spans["outer_fn"]
+    assert root.parent_id is None and t.data.spans[0].name == "outer_fn"   # root first
+    assert spans["manual"].parent_id == root.span_id == spans["_inner"].parent_id
+    assert spans["_inner"].span_type == "LLM" and spans["manual"].span_type == "TOOL"
+    assert spans["manual"].inputs == {"q": "hello", "nested": {"a": [1, 2]}}
+    assert spans["manual"].get_attribute("custom.num") == 42
+    assert spans["_inner"].outputs == {"doubled": 6, "items": [1, 2.5, "three", None, True]}
+    assert root.inputs == {"x": 3}
+    assert root.start_time_ns <= spans["manual"].start_time_ns <= spans["manual"].end_time_ns <= root.end_time_ns
+    assert t.info.request_preview == '{"x": 3}'
+    assert t.info.execution_duration >= 0
+
+
+def test_error_span_and_trace_tags(exp):
+    @mlflow.trace
+    def boom():
+        mlflow.update_current_trace(tags={"team": "search", "stage": "dev"})
+        raise ValueError("no good")
+
+    with pytest.raises(ValueError):
+        boom()
+    t = _last_trace()
+    assert t.info.state.value == "ERROR"
+    assert t.info.tags["team"] == "search" and t.info.tags["stage"] == "dev"
+    span = t.data.spans[0]
+    assert span.status.status_code.value == "ERROR"
+    assert "no good" in (span.status.description or "")
+    ev = [e for e in span.events if e.name == "exception"]
+    assert ev and ev[0].attributes["exception.type"] == "ValueError"
+
+
+def test_trace_in_run_is_linked(exp):
+    with mlflow.start_run() as run:
+        _inner(1)
+    tid = mlflow.get_last_active_trace_id()
+    assert mlflow.get_trace(tid).info.trace_metadata["mlflow.sourceRun"] == run.info.run_id
+    found = mlflow.search_traces(locations=[exp], run_id=run.info.run_id, return_type="list")
+    assert [t.info.trace_id for t in found] == [tid]
+    # link another trace to the run explicitly
+    _inner(2)
+    other = mlflow.get_last_active_trace_id()
+    MlflowClient().link_traces_to_run([other], run.info.run_id) if hasattr(
+        MlflowClient, "link_traces_to_run") else requests.post(
+        mlflow.get_tracking_uri() + "/api/2.0/mlflow/traces/link-to-run",
+        json={"trace_ids": [other], "run_id": run.info.run_id}).raise_for_status()
+    found = mlflow.search_traces(locations=[exp], run_id=run.info.run_id, return_type="list")
+    assert {t.info.trace_id for t in found} == {tid, other}
+
+
+def test_search_filters_order_and_pages(exp):
+    ids = []
+    for i in range(5):
+        @mlflow.trace(name=f"step_{i}")
+        def f(v):
+            mlflow.update_current_trace(tags={"parity": "even" if v % 2 == 0 else "odd"})
+            return v
+        f(i)
+        ids.append(mlflow.get_last_active_trace_id())
+        time.sleep(0.002)
+    listed = mlflow.search_traces(locations=[exp], return_type="list")
+    assert [t.info.trace_id for t in listed] == ids[::-1]            # newest first
+    asc = mlflow.search_traces(locations=[exp], order_by=["timestamp_ms ASC"], return_type="list")
+    assert [t.info.trace_id for t in asc] == ids
+    even = mlflow.search_traces(locations=[exp], filter_string="tags.parity = 'even'", return_type="list")
+    assert {t.info.trace_id for t in even} == {ids[0], ids[2], ids[4]}
+    assert len(mlflow.search_traces(locations=[exp], filter_string="trace.name = 'step_3'",
+                                    return_type="list")) == 1
+    assert len(mlflow.search_traces(locations=[exp], filter_string="trace.status = 'OK'", return_type="list")) == 5
+    assert len(mlflow.search_traces(locations=[exp], filter_string="span.name = 'step_1'", return_type="list")) == 1
+    assert len(mlflow.search_traces(locations=[exp], filter_string="trace.name LIKE 'step_%' AND tag.parity = 'odd'",
+                                    return_type="list")) == 2
+    t0 = asc[2].info.request_time
+    newer = mlflow.search_traces(locations=[exp], filter_string=f"trace.timestamp_ms >= {t0}", return_type="list")
+    assert {t.info.trace_id for t in newer} == set(ids[2:])
+    assert len(mlflow.search_traces(locations=[exp], filter_string="metadata.mlflow.user IS NOT NULL",
+                                    return_type="list")) == 5
+    df = mlflow.search_traces(locations=[exp], filter_string="tags.parity = 'odd'")
+    assert len(df) == 2 and "trace_id" in df.columns
+    # pages of 2 through the client
+    c = MlflowClient()
+    seen, token = [], None
+    while True:
+        page = c.search_traces(locations=[exp], max_results=2, page_token=token)
+        seen += [t.info.trace_id for t in page]
+        token = page.token
+        if not token:
+            break
+    assert seen == ids[::-1]
+
+
+def test_assessments(exp, base_url):
+    _inner(5)
+    tid = mlflow.get_last_active_trace_id()
+    fb = mlflow.log_feedback(trace_id=tid, name="relevance", value=0.8, rationale="close",
+                             source=AssessmentSource(AssessmentSourceType.LLM_JUDGE, "judge-1"),
+                             metadata={"model": "m1"})
+    ex = mlflow.log_expectation(trace_id=tid, name="answer", value={"text": "ten"})
+    got = mlflow.get_assessment(tid, fb.assessment_id)
+    assert got.value == 0.8 and got.rationale == "close" and got.source.source_id == "judge-1"
+    assert got.metadata == {"model": "m1"} and got.valid is not False
+    assert mlflow.get_assessment(tid, ex.assessment_id).value == {"text": "ten"}
+    upd = mlflow.update_assessment(trace_id=tid, assessment_id=fb.assessment_id,
+                                   assessment=Feedback(name="relevance", value=0.9))
+    assert upd.value == 0.9 and upd.rationale == "close"
+    # an override makes the original invalid; deleting the override restores it
+    new = mlflow.override_feedback(trace_id=tid, assessment_id=fb.assessment_id, value=0.1,
+                                   rationale="human says no")
+    assert new.overrides == fb.assessment_id
+    assert mlflow.get_assessment(tid, fb.assessment_id).valid is False
+    t = mlflow.get_trace(tid)
+    assert {a.name for a in t.info.assessments} == {"relevance", "answer"}
+    found = mlflow.search_traces(locations=[exp], filter_string="feedback.relevance = '0.1'", return_type="list")
+    assert [x.info.trace_id for x in found] == [tid]
+    mlflow.delete_assessment(trace_id=tid, assessment_id=new.assessment_id)
+    assert mlflow.get_assessment(tid, fb.assessment_id).valid is True
+    with pytest.raises(MlflowException) as e:
+        mlflow.get_assessment(tid, new.assessment_id)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # wrong kind of value for the assessment
+    r = requests.patch(f"{base_url}{M3}/traces/{tid}/assessments/{ex.assessment_id}",
+                       json={"assessment": {"feedback": {"value": 1}}, "update_mask": "feedback"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = requests.get(f"{base_url}{M3}/traces/tr-nope/assessments/a-nope")
+    assert r.status_code == 404
+
+
+def test_tags_and_delete(exp, base_url):
+    c = MlflowClient()
+    tids = []
+    for i in range(4):
+        _inner(i)
+        tids.append(mlflow.get_last_active_trace_id())
+    c.set_trace_tag(tids[0], "reviewed", "yes")
+    assert c.get_trace(tids[0]).info.tags["reviewed"] == "yes"
+    c.delete_trace_tag(tids[0], "reviewed")
+    assert "reviewed" not in c.get_trace(tids[0]).info.tags
+    with pytest.raises(MlflowException) as e:
+        c.delete_trace_tag(tids[0], "reviewed")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    r = requests.patch(f"{base_url}{M3}/traces/{tids[0]}/tags", json={"key": "mlflow.trace.spansLocation", "value": "x"})
+    assert r.status_code == 400
+    r = requests.patch(f"{base_url}{M3}/traces/tr-unknown/tags", json={"key": "a", "value": "b"})
+    # MLflow: 400 from the database's foreign-key error (DIFFERENCES.md)
+    assert r.status_code == (400 if TARGET == "mlflow" else 404)
+    assert c.delete_traces(experiment_id=exp, trace_ids=[tids[0]]) == 1
+    with pytest.raises(MlflowException):
+        c.get_trace(tids[0])
+    # older than a timestamp, at most one of them
+    cutoff = int(time.time() * 1000) + 1000
+    assert c.delete_traces(experiment_id=exp, max_timestamp_millis=cutoff, max_traces=1) == 1
+    left = {t.info.trace_id for t in mlflow.search_traces(locations=[exp], return_type="list")}
+    assert left == set(tids[2:])          # the oldest went first
+    assert c.delete_traces(experiment_id=exp, max_timestamp_millis=cutoff) == 2
+
+
+def test_rest_routes_and_errors(exp, base_url):
+    _outer(1)
+    tid = mlflow.get_last_active_trace_id()
+    for prefix in ("/api", "/ajax-api"):
+        r = requests.get(f"{base_url}{prefix}/3.0/mlflow/traces/{tid}")
+        assert r.status_code == 200 and r.json()["trace"]["trace_info"]["trace_id"] == tid
+    r = requests.get(f"{base_url}{M3}/traces/batchGet", params={"trace_ids": [tid, "tr-missing"]})
+    body = r.json()
+    assert r.status_code == 200 and len(body["traces"]) == 1 and len(body["traces"][0]["spans"]) == 3
+    r = requests.post(f"{base_url}{M3}/traces/batchGetInfos", json={"trace_ids": [tid], "experiment_ids": ["0"]})
+    assert r.status_code == 200 and r.json() == {}
+    r = requests.post(f"{base_url}{M3}/traces/batchGetInfos", json={"trace_ids": [tid], "experiment_ids": [exp]})
+    assert [t["trace_id"] for t in r.json()["trace_infos"]] == [tid]
+    r = requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": "tr-" + "0" * 32})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    loc = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
+    for bad in ("trace.bogus = 'x'", "trace.timestamp_ms = 'abc'", "tag.a > 'b'", "span.foo = 'x'",
+                "nope.a = 'b'", "trace.status = 'OK' OR tag.a = 'b'", "(", "feedback. = 'x'"):
+        r = requests.post(f"{base_url}{M3}/traces/search", json={"locations": loc, "filter": bad})
+        # MLflow lets "timestamp_ms = 'abc'" reach the database: BAD_REQUEST (DIFFERENCES.md)
+        assert r.status_code == 400 and r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"), \
+            (bad, r.text)
+    for body in ({"locations": loc, "max_results": 501}, {"locations": loc, "order_by": ["bogus DESC"]},
+                 {"locations": loc, "page_token": "!!!"}, {"filter": ""}):
+        r = requests.post(f"{base_url}{M3}/traces/search", json=body)
+        assert r.status_code == 400, (body, r.text)
+    r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": {"trace_id": "tr-x"}}})
+    assert r.status_code == 400
+    r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": {
+        "trace_id": "tr-y", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+            "experiment_id": "99999999"}}, "request_time": "2026-01-01T00:00:00Z", "state": "OK"}}})
+    assert r.status_code == 404
+    r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": {
+        "trace_id": "tr-z", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+            "experiment_id": exp}}, "request_time": "yesterday", "state": "OK"}}})
+    assert r.status_code == 400
+    r = requests.post(f"{base_url}/api/2.0/mlflow/traces/link-to-run",
+                      json={"trace_ids": [tid] * 101, "run_id": "r"})
+    assert r.status_code == 400
+    r = requests.post(f"{base_url}/api/2.0/mlflow/traces/link-prompts",
+                      json={"trace_id": tid, "prompt_versions": [{"name": "qa", "version": "2"}]})
+    assert r.status_code == 200
+    tags = requests.get(f"{base_url}{M3}/traces/{tid}").json()["trace"]["trace_info"]["tags"]
+    assert "qa" in tags["mlflow.linkedPrompts"]
+
+
+def test_start_trace_v3_without_spans_then_search(exp, base_url):
+    """A trace logged through the REST API alone (no spans): it is searchable,
+    its info exact, and get_trace reports it incomplete."""
+    tid = "tr-" + uuid.uuid4().hex
+    info = {"trace_id": tid, "client_request_id": "cr-1",
+            "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
+            "request_time": "2026-05-01T10:20:30.123Z", "execution_duration": "1.250s", "state": "IN_PROGRESS",
+            "trace_metadata": {"k": "v"}, "tags": {"t": "1"}}
+    r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": info}})
+    assert r.status_code == 200, r.text
+    got = r.json()["trace"]["trace_info"]
+    assert got["request_time"] == "2026-05-01T10:20:30.123Z" and got["execution_duration"] == "1.250s"
+    assert got["client_request_id"] == "cr-1" and got["trace_metadata"]["k"] == "v"
+    assert got["tags"]["mlflow.artifactLocation"].endswith(f"/traces/{tid}/artifacts")
+    r = requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": tid})
+    if TARGET != "mlflow":   # MLflow: 500 "Trace data not stored in tracking store" (DIFFERENCES.md)
+        assert r.status_code == 404 and "not fully exported" in r.json()["message"]
+        r = requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": tid, "allow_partial": "true"})
+        assert r.status_code == 200 and "spans" not in r.json()["trace"]
+    loc = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
+    r = requests.post(f"{base_url}{M3}/traces/search",
+                      json={"locations": loc, "filter": "trace.client_request_id = 'cr-1' AND metadata.k = 'v'"})
+    assert [t["trace_id"] for t in r.json()["traces"]] == [tid]
+    r = requests.post(f"{base_url}{M3}/traces/search",
+                      json={"locations": loc, "filter": "trace.execution_time_ms > 1000 AND trace.status = 'IN_PROGRESS'"})
+    assert [t["trace_id"] for t in r.json()["traces"]] == [tid]
