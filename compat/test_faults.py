@@ -179,3 +179,232 @@ def test_chunked_trailers_never_run_as_a_request(base_url):
     data, closed = raw_exchange(base_url, SEARCH + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(BODY)
                                 + trailers + NEXT)
     assert responses(data) == [200] and closed, data[:400]
+
+
+# ------------------------------------------------- embedded PostgreSQL servers
+class Embedded:
+    """A cairn-server on its own embedded cluster (no --backend-store-uri)."""
+
+    def __init__(self, extra=()):
+        import subprocess
+        import tempfile
+        import threading
+        from conftest import REPO
+        binary = os.environ.get("CAIRN_SERVER") or os.path.join(REPO, "build/asan/cairn-server")
+        if not os.path.isabs(binary):
+            binary = os.path.join(REPO, binary)
+        self.data = tempfile.mkdtemp(prefix="cairn-emb-")
+        os.chmod(self.data, 0o755)
+        self.stderr_path = os.path.join(self.data, "stderr.log")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        with open(self.stderr_path, "wb") as errf:
+            self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", "--data-dir", self.data,
+                                          *extra], stdout=subprocess.PIPE, stderr=errf,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.url = None
+        found = threading.Event()
+
+        def pump():
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("listening on http://"):
+                    self.url = line[len("listening on "):].rstrip("/")
+                    found.set()
+        threading.Thread(target=pump, daemon=True).start()
+        if not found.wait(90):
+            self.proc.kill()
+            raise AssertionError("embedded cairn-server did not start:\n" + self.stderr()[-3000:])
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def postmaster(self):
+        with open(os.path.join(self.data, "pg", "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def cluster_pids(self):
+        """The postmaster and its children."""
+        pm = self.postmaster()
+        pids = [pm]
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        st = f.read()
+                except OSError:
+                    continue
+                if int(st[st.rindex(")") + 2:].split()[1]) == pm:
+                    pids.append(int(d))
+        return pids
+
+    def stop(self):
+        import shutil
+        import signal
+        import subprocess
+        problems = []
+        if self.proc.poll() is not None:
+            problems.append(f"exited early ({self.proc.returncode})")
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                problems.append("no exit within 60 s of SIGTERM")
+        err = self.stderr()
+        if any(m in err for m in ("AddressSanitizer", "runtime error:", "LeakSanitizer")):
+            problems.append("sanitizer report")
+        if problems:
+            raise AssertionError("; ".join(problems) + "\n" + err[-4000:])
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded():
+    started = []
+
+    def start(extra=()):
+        e = Embedded(extra)
+        started.append(e)
+        return e
+    yield start
+    for e in started:
+        if e.proc.poll() is None:
+            # never leave a stopped cluster behind
+            import signal
+            for pid in e.cluster_pids():
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+        e.stop()
+
+
+def api(url, path, body=None, timeout=15):
+    if body is None:
+        return requests.get(url + API + path, timeout=timeout)
+    return requests.post(url + API + path, json=body, timeout=timeout)
+
+
+# ---------------------------------------------- 4. a stalled database (SIGSTOP)
+def test_sigstopped_postgres_gives_bounded_503_then_recovers(embedded):
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+    srv = embedded(["--db-connect-timeout", "1", "--db-statement-timeout", "2", "--db-acquire-timeout", "2",
+                    "--db-pool-size", "4"])
+    eid = api(srv.url, "/experiments/create", {"name": unique("stop")}).json()["experiment_id"]
+    pids = srv.cluster_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        def one(i):
+            t0 = time.monotonic()
+            try:
+                r = api(srv.url, "/runs/create", {"experiment_id": eid}, timeout=20)
+                return r.status_code, r.text, time.monotonic() - t0
+            except requests.RequestException as e:
+                return None, repr(e), time.monotonic() - t0
+        with ThreadPoolExecutor(10) as ex:
+            results = list(ex.map(one, range(10)))
+        for status, text, took in results:
+            assert status == 503, (status, text[:300])
+            assert "TEMPORARILY_UNAVAILABLE" in text
+            assert took < 10, took
+        # /health does not touch the database
+        assert requests.get(srv.url + "/health", timeout=5).status_code == 200
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 20
+    while True:
+        r = api(srv.url, "/runs/create", {"experiment_id": eid})
+        if r.status_code == 200:
+            break
+        assert time.monotonic() < deadline, (r.status_code, r.text[:300])
+        time.sleep(0.2)
+    # the whole pool works again
+    from concurrent.futures import ThreadPoolExecutor as TPE
+    with TPE(8) as ex:
+        codes = list(ex.map(lambda i: api(srv.url, "/runs/create", {"experiment_id": eid}).status_code, range(16)))
+    assert codes == [200] * 16, codes
+
+
+# ------------------------------------ 3. SIGKILL of the embedded postmaster
+def kill_postmaster_under_writers(srv, kills, writers=8):
+    """kills SIGKILLs of the postmaster while `writers` threads log metrics;
+    returns the recovery times (kill -> first 200) and checks that every
+    acknowledged write is there afterwards."""
+    import signal
+    import threading
+    eid = api(srv.url, "/experiments/create", {"name": unique("kill")}).json()["experiment_id"]
+    runs = [api(srv.url, "/runs/create", {"experiment_id": eid}).json()["run"]["info"]["run_id"]
+            for _ in range(writers)]
+    acked = [[] for _ in range(writers)]
+    stop = threading.Event()
+    errors = []
+
+    def writer(w):
+        s = requests.Session()
+        step = 0
+        while not stop.is_set():
+            try:
+                r = s.post(srv.url + API + "/runs/log-metric", json={
+                    "run_id": runs[w], "key": "m", "value": step, "timestamp": 1, "step": step}, timeout=30)
+            except requests.RequestException:
+                time.sleep(0.05)
+                s = requests.Session()
+                continue
+            if r.status_code == 200:
+                acked[w].append(step)
+                step += 1
+            elif r.status_code == 503:
+                time.sleep(0.05)
+            else:
+                errors.append((r.status_code, r.text[:200]))
+                step += 1
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(writers)]
+    for t in threads:
+        t.start()
+    recoveries = []
+    try:
+        for k in range(kills):
+            time.sleep(0.3)
+            before = sum(len(a) for a in acked)
+            os.kill(srv.postmaster(), signal.SIGKILL)
+            t0 = time.monotonic()
+            # back when a write made after the kill is acknowledged
+            while True:
+                time.sleep(0.02)
+                if api(srv.url, "/runs/get?run_id=" + runs[0]).status_code == 200 and \
+                        sum(len(a) for a in acked) > before:
+                    break
+                assert time.monotonic() - t0 < 30, f"kill {k + 1}: not back within 30 s\n" + srv.stderr()[-3000:]
+            recoveries.append(time.monotonic() - t0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors[:5]
+    for w in range(writers):
+        r = requests.get(srv.url + API + "/metrics/get-history",
+                         params={"run_id": runs[w], "metric_key": "m", "max_results": 100000}, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        got = {int(m["step"]) for m in r.json().get("metrics", [])}
+        lost = set(acked[w]) - got
+        assert not lost, f"writer {w}: {len(lost)} acknowledged writes lost, e.g. {sorted(lost)[:5]}"
+    assert srv.stderr().count("is running again") >= kills
+    return recoveries
+
+
+def test_sigkilled_postmaster_is_restarted(embedded):
+    srv = embedded()
+    kills = 20
+    rec = kill_postmaster_under_writers(srv, kills)
+    print(f"\n{kills} SIGKILLs of the postmaster under 8 writers: recovery max {max(rec):.2f} s, "
+          f"mean {sum(rec) / len(rec):.2f} s")
+    assert max(rec) < 5, rec

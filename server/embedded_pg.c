@@ -8,19 +8,26 @@
 #include <glob.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char bindir[PATH_MAX], pgdata[PATH_MAX], sockdir[PATH_MAX], logfile[PATH_MAX];
 static bool started;
 static struct passwd *pg_user;   /* non-NULL when running as root */
+static int pg_major;
+static char start_opts[PATH_MAX + 192];
 
 static int find_bindir(void)
 {
@@ -39,6 +46,7 @@ static int find_bindir(void)
             best = (int)i;
         }
     }
+    pg_major = best_v;
     snprintf(bindir, sizeof bindir, "%s", g.gl_pathv[best]);
     *strrchr(bindir, '/') = '\0';
     globfree(&g);
@@ -158,6 +166,9 @@ int embedded_pg_start(const char *data_dir, char *conninfo, size_t size)
 {
     if (find_bindir())
         return -1;
+    /* the postmaster pg_ctl leaves behind becomes Cairn's child, so the
+     * supervisor reaps it the moment it dies (see supervise()) */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (geteuid() == 0) {
         pg_user = getpwnam("postgres");
         if (!pg_user) {
@@ -205,8 +216,11 @@ int embedded_pg_start(const char *data_dir, char *conninfo, size_t size)
         }
     }
     snprintf(bin, sizeof bin, "%s/pg_ctl", bindir);
-    static char opts[PATH_MAX + 128];
-    snprintf(opts, sizeof opts, "-c listen_addresses='' -c unix_socket_directories='%s'", sockdir);
+    char *opts = start_opts;
+    /* syncfs: crash recovery syncs the data directory with one call per
+     * file system instead of one fsync per file (PostgreSQL 14+) */
+    snprintf(start_opts, sizeof start_opts, "-c listen_addresses='' -c unix_socket_directories='%s'%s", sockdir,
+             pg_major >= 14 ? " -c recovery_init_sync_method=syncfs" : "");
     /* a postmaster left running by a crashed server is reused; a stale
      * cluster after a crash is recovered by PostgreSQL itself */
     char *status_argv[] = { bin, "-D", pgdata, "status", NULL };
@@ -230,8 +244,120 @@ connect:;
     return 0;
 }
 
+/* ---- supervision (issue 15): a postmaster that dies is restarted ---- */
+
+static pthread_t supervisor;
+static bool supervising;
+static atomic_bool supervisor_stop;
+static void (*restarted_cb)(void);
+
+static pid_t postmaster_pid(void)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/postmaster.pid", pgdata);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long pid = -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = -1;
+    fclose(f);
+    return (pid_t)pid;
+}
+
+/* Alive and not a zombie (a container's init may not reap it). */
+static bool process_alive(pid_t pid)
+{
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
+        return false;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;   /* no /proc: kill() said it exists */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close = strrchr(buf, ')');
+    return !(close && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X'));
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int pg_ctl_start(int wait_s)
+{
+    char bin[PATH_MAX + 16], t[16];
+    snprintf(bin, sizeof bin, "%s/pg_ctl", bindir);
+    snprintf(t, sizeof t, "%d", wait_s);
+    char *argv[] = { bin, "-D", pgdata, "-l", logfile, "-w", "-t", t, "-o", start_opts, "start", NULL };
+    return run(argv, true);
+}
+
+/* Every 100 ms: is the postmaster alive? When it is not, start it again
+ * (PostgreSQL runs crash recovery itself), retrying with back-off while the
+ * old backends still hold its shared memory, and tell the pool. */
+static void *supervise(void *arg)
+{
+    (void)arg;
+    pid_t pid = postmaster_pid();
+    int restarts = 0;
+    while (!atomic_load(&supervisor_stop)) {
+        sleep_ms(100);
+        /* Cairn is the postmaster's subreaper: reap it (and its orphaned
+         * children) at once, so no zombie keeps postmaster.pid "in use" */
+        bool reaped = false;
+        int st;
+        for (pid_t r; (r = waitpid(-1, &st, WNOHANG)) > 0;)
+            reaped |= r == pid;
+        if (!reaped && process_alive(pid))
+            continue;
+        pid_t now = postmaster_pid();
+        if (now != pid && process_alive(now)) {
+            pid = now;
+            continue;
+        }
+        fprintf(stderr, "cairn: the embedded PostgreSQL (pid %d) exited; restarting it\n", (int)pid);
+        int backoff = 100;
+        for (int attempt = 1; !atomic_load(&supervisor_stop); attempt++) {
+            if (pg_ctl_start(30) == 0)
+                break;
+            fprintf(stderr, "cairn: embedded PostgreSQL restart attempt %d failed (see %s); "
+                            "retrying in %d ms\n", attempt, logfile, backoff);
+            sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        }
+        if (atomic_load(&supervisor_stop))
+            break;
+        pid = postmaster_pid();
+        fprintf(stderr, "cairn: the embedded PostgreSQL is running again (pid %d, restart %d)\n", (int)pid,
+                ++restarts);
+        if (restarted_cb)
+            restarted_cb();
+    }
+    return NULL;
+}
+
+int embedded_pg_supervise(void (*restarted)(void))
+{
+    restarted_cb = restarted;
+    if (pthread_create(&supervisor, NULL, supervise, NULL) != 0)
+        return -1;
+    supervising = true;
+    return 0;
+}
+
 void embedded_pg_stop(void)
 {
+    if (supervising) {
+        atomic_store(&supervisor_stop, true);
+        pthread_join(supervisor, NULL);
+        supervising = false;
+    }
     if (!started)
         return;
     char bin[PATH_MAX + 16];

@@ -44,6 +44,7 @@ struct config {
     const char *artifacts_destination;
     const char *data_dir;
     int pool_size;
+    int db_connect_s, db_statement_s, db_acquire_s;   /* issue 15 */
 };
 
 static void usage(FILE *f)
@@ -59,6 +60,9 @@ static void usage(FILE *f)
           "  --artifacts-only               serve only the artifact proxy\n"
           "  --workers N                    HTTP worker threads (default 96; a keep-alive connection holds one)\n"
           "  --db-pool-size N               PostgreSQL connections (default 8)\n"
+          "  --db-connect-timeout S         seconds to open a database connection (default 5)\n"
+          "  --db-statement-timeout S       seconds one SQL statement may take (default 30)\n"
+          "  --db-acquire-timeout S         seconds to wait for a free pooled connection (default 10)\n"
           "  --static-prefix /PREFIX        serve every route under a prefix\n"
           "  --allowed-hosts H1,H2          Host header allow-list (fnmatch patterns)\n"
           "  --cors-allowed-origins O1,O2   origins allowed to make cross-origin requests\n"
@@ -122,6 +126,15 @@ static int parse_args(int argc, char **argv, struct config *c)
                 return -1;
         } else if (!strcmp(arg, "--db-pool-size")) {
             if (parse_int(arg, VALUE(), 1, 256, &c->pool_size))
+                return -1;
+        } else if (!strcmp(arg, "--db-connect-timeout")) {
+            if (parse_int(arg, VALUE(), 1, 3600, &c->db_connect_s))
+                return -1;
+        } else if (!strcmp(arg, "--db-statement-timeout")) {
+            if (parse_int(arg, VALUE(), 1, 86400, &c->db_statement_s))
+                return -1;
+        } else if (!strcmp(arg, "--db-acquire-timeout")) {
+            if (parse_int(arg, VALUE(), 1, 3600, &c->db_acquire_s))
                 return -1;
         } else if (!strcmp(arg, "--max-body-size")) {
             int mb;
@@ -219,6 +232,7 @@ int main(int argc, char **argv)
                   .static_prefix = "", .serve_artifacts = true },
         .data_dir = "./var",
         .pool_size = 8,
+        .db_connect_s = 5, .db_statement_s = 30, .db_acquire_s = 10,
     };
     if (parse_args(argc, argv, &c))
         return 2;
@@ -277,11 +291,14 @@ int main(int argc, char **argv)
         api_config.default_artifact_root = file_root;
     }
 
+    db_set_timeouts(c.db_connect_s, c.db_statement_s * 1000, c.db_acquire_s * 1000);
     if (migrate(conninfo, api_config.default_artifact_root, &err) || db_init(conninfo, c.pool_size, &err)) {
         fprintf(stderr, "cairn: %s\n", err.message);
         goto out;
     }
     db_up = true;
+    if (embedded && embedded_pg_supervise(db_reconnect_all))
+        fprintf(stderr, "cairn: warning: cannot watch the embedded PostgreSQL\n");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

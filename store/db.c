@@ -1,4 +1,6 @@
 #include "db.h"
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@ struct db_conn {
     PGconn *pg;
     bool in_use;
     bool broken;                   /* reset before the next use */
+    bool dead;                     /* stopped answering: reconnected before the next use */
+    int generation;                /* db_reconnect_all() count when it connected */
     bool prepared[MAX_STMTS];
     char sqlstate[6];
     struct arena scratch;
@@ -24,17 +28,118 @@ static struct {
     struct db_conn *conns;
     int size;
     char *conninfo;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, NULL };
+    /* issue 15: a stalled database gives 503 within bounded times */
+    int connect_s, statement_ms, acquire_ms;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, NULL, 5, 30000, 10000 };
+
+/* How long past statement_timeout Cairn waits for a reply itself: the
+ * server enforces statement_timeout, but a stopped one enforces nothing. */
+#define CLIENT_MARGIN_MS 2000
+
+void db_set_timeouts(int connect_s, int statement_ms, int acquire_ms)
+{
+    pool.connect_s = connect_s;
+    pool.statement_ms = statement_ms;
+    pool.acquire_ms = acquire_ms;
+}
+
+static long long mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the reply to what was sent can be read without blocking, at
+ * most until deadline. False when the database stopped answering or the
+ * connection failed: the connection is then marked dead. */
+static bool wait_ready(struct db_conn *c, long long deadline)
+{
+    for (;;) {
+        int flush = PQflush(c->pg);
+        if (flush < 0)
+            break;
+        if (flush == 0) {
+            if (!PQconsumeInput(c->pg))
+                break;
+            if (!PQisBusy(c->pg))
+                return true;
+        }
+        long long left = deadline - mono_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = { PQsocket(c->pg), (short)(POLLIN | (flush ? POLLOUT : 0)), 0 };
+        if (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
+            break;
+    }
+    c->dead = true;
+    c->broken = true;
+    return false;
+}
+
+/* The result of a query sent with PQsend*: like PQexec (the first error,
+ * else the last result), but bounded by the statement budget. NULL when
+ * the send failed or the database stopped answering. */
+static PGresult *await_result(struct db_conn *c, int sent)
+{
+    if (!sent) {
+        c->broken = true;
+        return NULL;
+    }
+    long long deadline = mono_now_ms() + pool.statement_ms + CLIENT_MARGIN_MS;
+    PGresult *keep = NULL;
+    for (;;) {
+        if (!wait_ready(c, deadline)) {
+            PQclear(keep);
+            return NULL;
+        }
+        PGresult *r = PQgetResult(c->pg);
+        if (!r)
+            return keep;
+        if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(keep);
+            keep = r;
+        }
+    }
+}
+
+static PGresult *exec_bounded(struct db_conn *c, const char *sql)
+{
+    return await_result(c, PQsendQuery(c->pg, sql));
+}
+
+static PGconn *connect_bounded(void)
+{
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", pool.connect_s);
+    const char *const keys[] = { "dbname", "connect_timeout", NULL };
+    const char *const vals[] = { pool.conninfo, timeout, NULL };
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (pg && PQstatus(pg) == CONNECTION_OK)
+        PQsetnonblocking(pg, 1);
+    return pg;
+}
 
 static atomic_int next_stmt_id;
+static atomic_int generation;
+
+void db_reconnect_all(void)
+{
+    atomic_fetch_add(&generation, 1);
+}
 
 static int conn_setup(struct db_conn *c, struct error *err)
 {
     if (PQstatus(c->pg) != CONNECTION_OK)
         return error_set(err, ERR_TEMPORARILY_UNAVAILABLE, "Database unavailable: %s",
                          PQerrorMessage(c->pg));
-    PGresult *r = PQexec(c->pg, "SET search_path TO cairn; SET application_name TO 'cairn-server'");
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET search_path TO cairn; SET application_name TO 'cairn-server'; "
+             "SET statement_timeout TO %d", pool.statement_ms);
+    PGresult *r = exec_bounded(c, sql);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     memset(c->prepared, 0, sizeof c->prepared);
     c->broken = !ok;
@@ -81,17 +186,42 @@ static struct db_conn *acquire(struct error *err)
             }
         if (c)
             break;
-        pthread_cond_wait(&pool.freed, &pool.lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += pool.acquire_ms / 1000;
+        until.tv_nsec += (long)(pool.acquire_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&pool.freed, &pool.lock, &until) == ETIMEDOUT) {
+            for (int i = 0; i < pool.size && !c; i++)
+                if (!pool.conns[i].in_use)
+                    c = &pool.conns[i];
+            if (c)
+                break;
+            pthread_mutex_unlock(&pool.lock);
+            error_set(err, ERR_TEMPORARILY_UNAVAILABLE,
+                      "Database busy: no connection free within %d ms; retry the request", pool.acquire_ms);
+            return NULL;
+        }
     }
     c->in_use = true;
     pthread_mutex_unlock(&pool.lock);
+    int gen = atomic_load(&generation);
+    if (c->generation != gen)
+        c->dead = true;   /* the server restarted since this one connected */
+    c->generation = gen;
+    if (c->pg && (c->dead || PQstatus(c->pg) != CONNECTION_OK)) {
+        PQfinish(c->pg);   /* a fresh connection, bounded by connect_timeout */
+        c->pg = NULL;
+    }
     if (!c->pg) {
-        c->pg = PQconnectdb(pool.conninfo);
+        c->pg = connect_bounded();
+        c->dead = false;
         c->broken = true;   /* set up below */
     }
-    if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            PQreset(c->pg);
+    if (c->broken) {
         if (conn_setup(c, err)) {
             c->broken = true;
             pthread_mutex_lock(&pool.lock);
@@ -126,6 +256,11 @@ static int fail(struct db_conn *c, PGresult *r, struct error *err)
     }
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return 1;
+    if (!strcmp(state, "57014")) {   /* statement_timeout */
+        error_set(err, ERR_TEMPORARILY_UNAVAILABLE,
+                  "Database statement timed out after %d ms; retry the request", pool.statement_ms);
+        return 0;
+    }
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     if (!strncmp(state, "22", 2) || !strcmp(state, "54000"))
         error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid value: %s", msg ? msg : state);
@@ -163,19 +298,19 @@ PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int n, const char *cons
     char name[16];
     snprintf(name, sizeof name, "s%d", st->id);
     if (!c->prepared[st->id]) {
-        PGresult *p = check(c, PQprepare(c->pg, name, st->sql, n, NULL), err);
+        PGresult *p = check(c, await_result(c, PQsendPrepare(c->pg, name, st->sql, n, NULL)), err);
         if (!p)
             return NULL;
         PQclear(p);
         c->prepared[st->id] = true;
     }
-    return check(c, PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0), err);
+    return check(c, await_result(c, PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0)), err);
 }
 
 PGresult *db_exec_sql(struct db_conn *c, const char *sql, int n, const char *const *vals,
                       struct error *err)
 {
-    return check(c, PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0), err);
+    return check(c, await_result(c, PQsendQueryParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0)), err);
 }
 
 const char *db_last_sqlstate(struct db_conn *c) { return c->sqlstate; }
@@ -183,11 +318,11 @@ struct arena *db_arena(struct db_conn *c) { return &c->scratch; }
 
 static bool simple(struct db_conn *c, const char *sql)
 {
-    PGresult *r = PQexec(c->pg, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PGresult *r = exec_bounded(c, sql);
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         snprintf(c->sqlstate, sizeof c->sqlstate, "%s",
-                 PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "");
+                 r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "");
     PQclear(r);
     if (!ok && PQstatus(c->pg) != CONNECTION_OK)
         c->broken = true;

@@ -21,6 +21,14 @@ struct db_stmt {
 struct db_conn;
 
 int  db_init(const char *conninfo, int pool_size, struct error *err);
+/* Bounds for a stalled database (defaults 5 s, 30000 ms, 10000 ms): a new
+ * connection's connect_timeout; statement_timeout (and Cairn's own wait,
+ * 2 s longer, for a server that stopped answering); the wait for a free
+ * pooled connection. Each ends in 503 TEMPORARILY_UNAVAILABLE. */
+void db_set_timeouts(int connect_s, int statement_ms, int acquire_ms);
+/* After the database restarted: every pooled connection reconnects before
+ * its next use (instead of failing one request each). */
+void db_reconnect_all(void);
 void db_shutdown(void);
 const char *db_conninfo(void);
 
