@@ -100,4 +100,6 @@ HANDLER(api_create_assessment);
 HANDLER(api_get_assessment);
 HANDLER(api_update_assessment);
 HANDLER(api_delete_assessment);
+HANDLER(api_query_trace_metrics);
+HANDLER(api_calculate_trace_filter_correlation);
 #endif

@@ -105,6 +105,8 @@ const struct route api_routes[] = {
     { "POST",   M3 "/traces/batchGetInfos",                  api_batch_get_trace_infos,   T },
     { "POST",   M3 "/traces/search",                         api_search_traces_v3,        T },
     { "POST",   M3 "/traces/delete-traces",                  api_delete_traces,           T },
+    { "POST",   M3 "/traces/metrics",                        api_query_trace_metrics,     T },
+    { "POST",   M3 "/traces/calculate-filter-correlation",   api_calculate_trace_filter_correlation, T },
     { "POST",   M "/traces/delete-traces",                   api_delete_traces,           T },
     { "POST",   M "/traces/link-to-run",                     api_link_traces_to_run,      T },
     { "POST",   M "/traces/link-prompts",                    api_link_prompts_to_trace,   T },

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 #define BAD ERR_INVALID_PARAMETER_VALUE
@@ -819,4 +820,246 @@ int api_delete_assessment(struct request *req, struct response *resp, struct err
     if (store_delete_assessment(req->arena, req->path_params[0], req->path_params[1], err))
         return -1;
     return reply_empty(resp);
+}
+
+/* ---- analytics: the experiment overview tab ---- */
+
+#define MAX_METRIC_RESULTS 1000   /* MAX_RESULTS_QUERY_TRACE_METRICS */
+#define A_(x) (1u << TMA_##x)
+#define STATS (A_(SUM) | A_(AVG) | A_(MIN) | A_(MAX) | A_(PERCENTILE))
+
+/* MLflow's TRACES/SPANS/ASSESSMENTS_METRICS_CONFIGS: aggregations and dimensions per metric */
+static const struct {
+    enum trace_metric_view view;
+    const char *name;
+    unsigned aggs;
+    const char *dims[6];
+} metric_configs[] = {
+    { TMV_TRACES, "trace_count", A_(COUNT), { "trace_name", "trace_status" } },
+    { TMV_TRACES, "session_count", A_(COUNT), { NULL } },
+    { TMV_TRACES, "latency", A_(AVG) | A_(MIN) | A_(MAX) | A_(PERCENTILE), { "trace_name" } },
+    { TMV_TRACES, "input_tokens", STATS, { "trace_name" } },
+    { TMV_TRACES, "output_tokens", STATS, { "trace_name" } },
+    { TMV_TRACES, "total_tokens", STATS, { "trace_name" } },
+    { TMV_TRACES, "cache_read_input_tokens", STATS, { "trace_name" } },
+    { TMV_TRACES, "cache_creation_input_tokens", STATS, { "trace_name" } },
+    { TMV_SPANS, "span_count", A_(COUNT),
+      { "span_name", "span_type", "span_status", "span_model_name", "span_model_provider" } },
+    { TMV_SPANS, "latency", A_(AVG) | A_(MIN) | A_(MAX) | A_(PERCENTILE), { "span_name", "span_status" } },
+    { TMV_SPANS, "input_cost", STATS, { "span_model_name", "span_model_provider" } },
+    { TMV_SPANS, "output_cost", STATS, { "span_model_name", "span_model_provider" } },
+    { TMV_SPANS, "total_cost", STATS, { "span_model_name", "span_model_provider" } },
+    { TMV_ASSESSMENTS, "assessment_count", A_(COUNT), { "assessment_name", "assessment_value" } },
+    { TMV_ASSESSMENTS, "assessment_value", A_(AVG) | A_(MIN) | A_(MAX) | A_(PERCENTILE), { "assessment_name" } },
+};
+static const char *const agg_names[] = { "COUNT", "SUM", "AVG", "MIN", "MAX", "PERCENTILE" };
+static const char *const view_names[] = { "TRACES", "SPANS", "ASSESSMENTS" };
+
+static int enum_value(const cJSON *v, const char *const *names, int n, int first_number)
+{
+    for (int i = 0; v && i < n; i++)
+        if ((cJSON_IsString(v) && !strcmp(v->valuestring, names[i])) ||
+            (cJSON_IsNumber(v) && v->valuestring && atoi(v->valuestring) == i + first_number))
+            return i;
+    return -1;
+}
+
+/* A QueryTraceMetrics filter ("trace.status = 'OK'", "trace.tag.k = 'v'",
+ * "trace.metadata.k = 'v'", "span.name = 'x'"): one clause, in the search grammar. */
+static int metric_filter(struct arena *a, const char *text, struct sf_filter *acc, struct error *err)
+{
+    const char *s = text;
+    while (*s == ' ')
+        s++;
+    if (!strncmp(s, "trace.tag.", 10) || !strncmp(s, "trace.metadata.", 15))
+        s += 6;
+    else if (strncmp(s, "trace.status", 12) && strncmp(s, "span.name", 9) && strncmp(s, "span.status", 11) &&
+             strncmp(s, "span.type", 9))
+        return error_set(err, BAD, "Invalid filter '%s': supported are trace.status, trace.tag.<key>, "
+                         "trace.metadata.<key>, span.name, span.status and span.type", text);
+    struct sf_filter f;
+    if (sf_parse_trace_filter(a, s, &f, err))
+        return -1;
+    if (f.n != 1)
+        return error_set(err, BAD, "Invalid filter: '%s'. Expected one filter clause.", text);
+    acc->clauses = arena_grow(a, acc->clauses, acc->n * sizeof *acc->clauses, (acc->n + 1) * sizeof *acc->clauses);
+    acc->clauses[acc->n++] = f.clauses[0];
+    return 0;
+}
+
+static int get_required_experiment_ids(struct request *req, int64_t **exp, size_t *n, struct error *err)
+{
+    bool present;
+    if (get_experiment_ids(req, exp, n, &present, err))
+        return -1;
+    if (!present)
+        return error_set(err, BAD, "Missing value for required parameter 'experiment_ids'. "
+                         "See the API docs for more information about request parameters.");
+    return 0;
+}
+
+int api_query_trace_metrics(struct request *req, struct response *resp, struct error *err)
+{
+    struct trace_metric_query q = { .limit = MAX_METRIC_RESULTS };
+    const cJSON *in = req->input, *first;
+    size_t n_aggs, n_dims, n_filters;
+    const char **dims, **filters, *token = NULL;
+    int64_t *exp;
+    bool has_interval, present;
+    if (get_required_experiment_ids(req, &exp, &q.n_experiments, err) ||
+        json_get_string(in, "metric_name", true, &q.metric_name, err) ||
+        json_get_object_array(in, "aggregations", &first, &n_aggs, err) ||
+        json_get_string_array(req->arena, in, "dimensions", &dims, &n_dims, err) ||
+        json_get_string_array(req->arena, in, "filters", &filters, &n_filters, err) ||
+        json_get_int64(in, "time_interval_seconds", false, &q.interval_s, &has_interval, err) ||
+        json_get_int64(in, "start_time_ms", false, &q.start_ms, &q.has_start, err) ||
+        json_get_int64(in, "end_time_ms", false, &q.end_ms, &q.has_end, err) ||
+        json_get_int64(in, "max_results", false, &q.limit, &present, err) ||
+        json_get_string(in, "page_token", false, &token, err) ||
+        page_token_decode(req->arena, token, &q.offset, err))
+        return -1;
+    q.experiment_ids = exp;
+    if (!present)
+        q.limit = MAX_METRIC_RESULTS;
+    int view = enum_value(cJSON_GetObjectItemCaseSensitive(in, "view_type"), view_names, 3, 1);
+    if (view < 0)
+        return error_set(err, BAD, "Missing or invalid value for required parameter 'view_type': "
+                         "one of TRACES, SPANS, ASSESSMENTS");
+    q.view = (enum trace_metric_view)view;
+    if (q.limit < 1 || q.limit > MAX_METRIC_RESULTS)
+        return error_set(err, BAD, "max_results must be between 1 and %d", MAX_METRIC_RESULTS);
+    if (!cJSON_GetObjectItemCaseSensitive(in, "aggregations") || !n_aggs)
+        return error_set(err, BAD, "Missing value for required parameter 'aggregations'.");
+    if (n_aggs > TRACE_METRIC_MAX_AGGS || n_dims > TRACE_METRIC_MAX_DIMS)
+        return error_set(err, BAD, "At most %d aggregations and %d dimensions", TRACE_METRIC_MAX_AGGS,
+                         TRACE_METRIC_MAX_DIMS);
+    if (has_interval && q.interval_s > 0 && (!q.has_start || !q.has_end))
+        return error_set(err, BAD, "start_time_ms and end_time_ms are required if time_interval_seconds is set");
+    if (has_interval && (q.interval_s < 0 || (q.interval_s > 0 && q.has_start && q.has_end &&
+                                              (q.end_ms - q.start_ms) / (q.interval_s * 1000) > 100000)))
+        return error_set(err, BAD, "time_interval_seconds must be positive and give at most 100000 buckets");
+    int cfg = -1;
+    for (size_t i = 0; i < sizeof metric_configs / sizeof *metric_configs && cfg < 0; i++)
+        if (metric_configs[i].view == q.view && !strcmp(metric_configs[i].name, q.metric_name))
+            cfg = (int)i;
+    if (cfg < 0)
+        return error_set(err, BAD, "metric_name '%s' is not a %s metric", q.metric_name, view_names[view]);
+    for (const cJSON *e = first; e; e = e->next) {
+        int t = enum_value(cJSON_GetObjectItemCaseSensitive(e, "aggregation_type"), agg_names, 6, 1);
+        if (t < 0 || !(metric_configs[cfg].aggs & (1u << t)))
+            return error_set(err, BAD, "Found invalid aggregation_type for metric '%s'", q.metric_name);
+        double pct = 0;
+        if (t == TMA_PERCENTILE &&
+            (json_get_double(e, "percentile_value", true, &pct, &present, err) || pct < 0 || pct > 100))
+            return error_set(err, BAD, "percentile_value must be between 0 and 100");
+        q.percentiles[q.n_aggs] = pct;
+        q.aggs[q.n_aggs++] = (enum trace_metric_agg)t;
+    }
+    for (size_t i = 0; i < n_dims; i++) {
+        bool ok = false;
+        for (int d = 0; d < 6 && metric_configs[cfg].dims[d] && !ok; d++)
+            ok = !strcmp(metric_configs[cfg].dims[d], dims[i]);
+        if (!ok)
+            return error_set(err, BAD, "Found invalid dimension(s): ['%s'].", dims[i]);
+        q.dims[q.n_dims++] = dims[i];
+    }
+    for (size_t i = 0; i < n_filters; i++)
+        if (metric_filter(req->arena, filters[i], &q.filter, err))
+            return -1;
+    struct trace_metric_point *pts;
+    size_t n;
+    if (store_query_trace_metrics(req->arena, &q, &pts, &n, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    if (n) {
+        jw_karr(&w, "data_points");
+        for (size_t i = 0; i < n; i++) {
+            jw_obj(&w);
+            jw_kstr(&w, "metric_name", q.metric_name);
+            size_t k = 0;
+            if (q.interval_s > 0 || q.n_dims) {
+                jw_kobj(&w, "dimensions");
+                if (q.interval_s > 0)
+                    jw_kstr(&w, "time_bucket", pts[i].dim_values[k++]);
+                for (size_t d = 0; d < q.n_dims; d++, k++)
+                    jw_kstr(&w, q.dims[d], pts[i].dim_values[k] ? pts[i].dim_values[k] : "");
+                jw_obj_end(&w);
+            }
+            jw_kobj(&w, "values");
+            for (size_t j = 0; j < q.n_aggs; j++) {
+                if (!pts[i].has_value[j])
+                    continue;
+                char key[40];
+                if (q.aggs[j] == TMA_PERCENTILE) {
+                    struct strbuf pk;
+                    sb_init(&pk, req->arena, 32);
+                    struct jw kw;
+                    jw_init(&kw, &pk);
+                    jw_double(&kw, q.percentiles[j]);     /* Python's repr: 50.0, 99.9 */
+                    snprintf(key, sizeof key, "P%s", pk.buf);
+                } else {
+                    snprintf(key, sizeof key, "%s", agg_names[q.aggs[j]]);
+                }
+                jw_kdouble(&w, key, pts[i].values[j]);
+            }
+            jw_obj_end(&w);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    if ((int64_t)n == q.limit)
+        jw_kstr(&w, "next_page_token", page_token_encode(req->arena, q.offset + q.limit));
+    reply_end(&w);
+    return 0;
+}
+
+/* NPMI of two trace filters (mlflow/store/analytics/trace_correlation.py) */
+static double npmi_core(double n11, double n10, double n01, double n00, double smoothing)
+{
+    double a = n11 + smoothing, b = n10 + smoothing, c = n01 + smoothing, d = n00 + smoothing;
+    double total = a + b + c + d, n1 = a + b, n2 = a + c;
+    if (n1 <= 0 || n2 <= 0 || a <= 0)
+        return NAN;
+    if (n10 == 0 && n01 == 0 && n00 == 0)
+        return 1.0;
+    double pmi = (log(a) + log(total)) - (log(n1) + log(n2));
+    double v = pmi / -(log(a) - log(total));
+    return v < -1 ? -1 : v > 1 ? 1 : v;
+}
+
+int api_calculate_trace_filter_correlation(struct request *req, struct response *resp, struct error *err)
+{
+    const char *s1, *s2, *base = NULL;
+    int64_t *exp;
+    size_t n_exp;
+    struct sf_filter f1, f2, fb = { 0 };
+    if (get_required_experiment_ids(req, &exp, &n_exp, err) ||
+        json_get_string(req->input, "filter_string1", true, &s1, err) ||
+        json_get_string(req->input, "filter_string2", true, &s2, err) ||
+        json_get_string(req->input, "base_filter", false, &base, err) ||
+        sf_parse_trace_filter(req->arena, s1, &f1, err) ||
+        sf_parse_trace_filter(req->arena, s2, &f2, err) ||
+        (base && sf_parse_trace_filter(req->arena, base, &fb, err)))
+        return -1;
+    struct trace_correlation_counts k = { 0 };
+    if (n_exp && store_trace_correlation_counts(req->arena, exp, n_exp, &f1, &f2, &fb, &k, err))
+        return -1;
+    double npmi = NAN, smoothed = NAN;
+    double n11 = (double)k.joint, n10 = (double)(k.filter1 - k.joint), n01 = (double)(k.filter2 - k.joint);
+    double n00 = (double)(k.total - k.filter1 - k.filter2 + k.joint);
+    if (k.total > 0 && k.filter1 > 0 && k.filter2 > 0 && n10 >= 0 && n01 >= 0 && n00 >= 0) {
+        npmi = k.joint == 0 ? -1.0 : npmi_core(n11, n10, n01, n00, 0);
+        smoothed = npmi_core(n11, n10, n01, n00, 0.5);   /* Jeffreys prior */
+    }
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kdouble(&w, "npmi", npmi);
+    jw_kdouble(&w, "npmi_smoothed", smoothed);
+    jw_kint64(&w, "filter1_count", k.filter1);
+    jw_kint64(&w, "filter2_count", k.filter2);
+    jw_kint64(&w, "joint_count", k.joint);
+    jw_kint64(&w, "total_count", k.total);
+    reply_end(&w);
+    return 0;
 }

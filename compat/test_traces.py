@@ -289,3 +289,68 @@ def test_start_trace_v3_without_spans_then_search(exp, base_url):
     r = requests.post(f"{base_url}{M3}/traces/search",
                       json={"locations": loc, "filter": "trace.execution_time_ms > 1000 AND trace.status = 'IN_PROGRESS'"})
     assert [t["trace_id"] for t in r.json()["traces"]] == [tid]
+
+
+def test_overview_metrics_and_correlation(exp, base_url):
+    """The experiment overview tab: QueryTraceMetrics and the NPMI correlation."""
+    for i in range(4):
+        @mlflow.trace(name="good" if i < 3 else "bad")
+        def f(v):
+            mlflow.update_current_trace(tags={"k": "x" if v < 2 else "y"})
+            if v == 3:
+                raise RuntimeError("bad")
+            return v
+        try:
+            f(i)
+        except RuntimeError:
+            pass
+    tid = mlflow.get_last_active_trace_id()
+    mlflow.log_feedback(trace_id=tid, name="ok", value=True)
+    url = f"{base_url}{M3}/traces/metrics"
+
+    def metrics(**body):
+        body.setdefault("experiment_ids", [exp])
+        r = requests.post(url, json=body)
+        assert r.status_code == 200, r.text
+        return r.json().get("data_points", [])
+
+    pts = metrics(view_type="TRACES", metric_name="trace_count", aggregations=[{"aggregation_type": "COUNT"}])
+    assert pts == [{"metric_name": "trace_count", "values": {"COUNT": 4.0}}]
+    pts = metrics(view_type="TRACES", metric_name="trace_count", aggregations=[{"aggregation_type": "COUNT"}],
+                  dimensions=["trace_status"])
+    assert {p["dimensions"]["trace_status"]: p["values"]["COUNT"] for p in pts} == {"OK": 3.0, "ERROR": 1.0}
+    now = int(time.time() * 1000)
+    pts = metrics(view_type="TRACES", metric_name="latency",
+                  aggregations=[{"aggregation_type": "AVG"}, {"aggregation_type": "PERCENTILE", "percentile_value": 50}],
+                  dimensions=["trace_name"], time_interval_seconds=3600, start_time_ms=now - 7200_000,
+                  end_time_ms=now + 3600_000)
+    assert sorted(p["dimensions"]["trace_name"] for p in pts) == ["bad", "good"]
+    assert all(p["dimensions"]["time_bucket"].endswith(":00:00+00:00") and "P50.0" in p["values"] for p in pts)
+    pts = metrics(view_type="TRACES", metric_name="trace_count", aggregations=[{"aggregation_type": "COUNT"}],
+                  filters=["trace.tag.k = 'y'"])
+    assert pts[0]["values"]["COUNT"] == 2.0
+    pts = metrics(view_type="SPANS", metric_name="span_count", aggregations=[{"aggregation_type": "COUNT"}],
+                  dimensions=["span_name"])
+    assert {p["dimensions"]["span_name"]: p["values"]["COUNT"] for p in pts} == {"good": 3.0, "bad": 1.0}
+    pts = metrics(view_type="ASSESSMENTS", metric_name="assessment_count",
+                  aggregations=[{"aggregation_type": "COUNT"}], dimensions=["assessment_name"])
+    assert pts == [{"metric_name": "assessment_count", "dimensions": {"assessment_name": "ok"},
+                    "values": {"COUNT": 1.0}}]
+    for bad in ({"view_type": "TRACES", "metric_name": "nope", "aggregations": [{"aggregation_type": "COUNT"}]},
+                {"view_type": "TRACES", "metric_name": "latency", "aggregations": [{"aggregation_type": "COUNT"}]},
+                {"view_type": "TRACES", "metric_name": "latency", "aggregations": [{"aggregation_type": "AVG"}],
+                 "dimensions": ["trace_status"]},
+                {"view_type": "TRACES", "metric_name": "trace_count", "aggregations": [{"aggregation_type": "COUNT"}],
+                 "time_interval_seconds": 60},
+                {"view_type": "BOGUS", "metric_name": "trace_count", "aggregations": [{"aggregation_type": "COUNT"}]}):
+        body = dict(bad, experiment_ids=[exp])
+        r = requests.post(url, json=body)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", (bad, r.text)
+    r = requests.post(f"{base_url}{M3}/traces/calculate-filter-correlation", json={
+        "experiment_ids": [exp], "filter_string1": "trace.status = 'ERROR'", "filter_string2": "tag.k = 'y'"})
+    body = r.json()
+    assert (body["filter1_count"], body["filter2_count"], body["joint_count"], body["total_count"]) == (1, 2, 1, 4)
+    assert abs(body["npmi"] - 0.5) < 1e-9 and -1 <= body["npmi_smoothed"] <= 1
+    r = requests.post(f"{base_url}{M3}/traces/calculate-filter-correlation", json={
+        "experiment_ids": [exp], "filter_string1": "tag.k = 'nope'", "filter_string2": "tag.k = 'y'"})
+    assert r.json()["npmi"] == "NaN" or r.json()["npmi"] != r.json()["npmi"]

@@ -1211,3 +1211,245 @@ int store_delete_assessment(struct arena *a, const char *trace_id, const char *a
     struct assess_ctx x = { .a = a, .trace_id = trace_id, .assessment_id = assessment_id };
     return db_tx(delete_assessment_tx, &x, err);
 }
+
+/* ---- analytics ---- */
+
+struct metric_def {
+    enum trace_metric_view view;
+    const char *name;
+    const char *value;     /* SQL over t (trace_info), s (spans) or a (assessments); NULL: COUNT(*) only */
+    bool distinct_count;
+};
+
+#define TOKENS(k) "((SELECT m.value FROM trace_metadata m WHERE m.trace_id = t.trace_id" \
+                  " AND m.key = 'mlflow.trace.tokenUsage')::jsonb ->> '" k "')::numeric"
+#define ASSESSMENT_VALUE "CASE jsonb_typeof((a.value_json::jsonb) -> 'value')" \
+    " WHEN 'number' THEN ((a.value_json::jsonb) ->> 'value')::numeric" \
+    " WHEN 'boolean' THEN CASE WHEN ((a.value_json::jsonb) ->> 'value') = 'true' THEN 1 ELSE 0 END END"
+static const struct metric_def metric_defs[] = {
+    { TMV_TRACES, "trace_count", NULL, false },
+    { TMV_TRACES, "session_count", "(SELECT m.value FROM trace_metadata m WHERE m.trace_id = t.trace_id"
+                                   " AND m.key = 'mlflow.trace.session')", true },
+    { TMV_TRACES, "latency", "t.execution_duration", false },
+    { TMV_TRACES, "input_tokens", TOKENS("input_tokens"), false },
+    { TMV_TRACES, "output_tokens", TOKENS("output_tokens"), false },
+    { TMV_TRACES, "total_tokens", TOKENS("total_tokens"), false },
+    { TMV_TRACES, "cache_read_input_tokens", TOKENS("cache_read_input_tokens"), false },
+    { TMV_TRACES, "cache_creation_input_tokens", TOKENS("cache_creation_input_tokens"), false },
+    { TMV_SPANS, "span_count", NULL, false },
+    { TMV_SPANS, "latency", "((s.end_time_ns - s.start_time_ns) / 1e6)", false },
+    /* span costs are not computed on ingest (DIFFERENCES.md): no points */
+    { TMV_SPANS, "input_cost", "NULL::numeric", false },
+    { TMV_SPANS, "output_cost", "NULL::numeric", false },
+    { TMV_SPANS, "total_cost", "NULL::numeric", false },
+    { TMV_ASSESSMENTS, "assessment_count", NULL, false },
+    { TMV_ASSESSMENTS, "assessment_value", ASSESSMENT_VALUE, false },
+};
+
+static const struct { enum trace_metric_view view; const char *name, *sql; } metric_dims[] = {
+    { TMV_TRACES, "trace_name", "(SELECT g.value FROM trace_tags g WHERE g.trace_id = t.trace_id"
+                                " AND g.key = 'mlflow.traceName')" },
+    { TMV_TRACES, "trace_status", "t.state" },
+    { TMV_SPANS, "span_name", "s.name" },
+    { TMV_SPANS, "span_type", "s.span_type" },
+    { TMV_SPANS, "span_status", "s.status" },
+    { TMV_SPANS, "span_model_name", "NULL::text" },
+    { TMV_SPANS, "span_model_provider", "NULL::text" },
+    { TMV_ASSESSMENTS, "assessment_name", "a.name" },
+    { TMV_ASSESSMENTS, "assessment_value", "((a.value_json::jsonb) -> 'value')::text" },
+};
+
+struct metrics_ctx {
+    struct arena *a;
+    const struct trace_metric_query *q;
+    struct trace_metric_point *out;
+    size_t n;
+};
+
+static int metrics_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct metrics_ctx *x = p;
+    const struct trace_metric_query *m = x->q;
+    struct arena *a = x->a;
+    const struct metric_def *def = NULL;
+    for (size_t i = 0; i < sizeof metric_defs / sizeof *metric_defs && !def; i++)
+        if (metric_defs[i].view == m->view && !strcmp(metric_defs[i].name, m->metric_name))
+            def = &metric_defs[i];
+    if (!def)
+        return error_set(err, BAD, "Unknown metric '%s'", m->metric_name);
+    struct strbuf sql, group;
+    struct sql_params params;
+    sb_init(&sql, a, 512);
+    sb_init(&group, a, 128);
+    sql_params_init(&params, a);
+    struct q q = { a, &sql, &params, err };
+    const char *time_ms = m->view == TMV_SPANS ? "(s.start_time_ns / 1000000)" : "t.request_time";
+    sb_puts(&sql, "SELECT ");
+    size_t n_cols = 0;
+    if (m->interval_s > 0) {
+        const char *iv = param(&q, i64s(a, m->interval_s * 1000));
+        sb_printf(&sql, "to_char(to_timestamp((floor(%s::numeric / %s::bigint) * %s::bigint) / 1000.0)"
+                  " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || '+00:00', ", time_ms, iv, iv);
+        sb_puts(&group, "1");
+        n_cols++;
+    }
+    for (size_t d = 0; d < m->n_dims; d++) {
+        const char *dim_sql = NULL;
+        for (size_t i = 0; i < sizeof metric_dims / sizeof *metric_dims && !dim_sql; i++)
+            if (metric_dims[i].view == m->view && !strcmp(metric_dims[i].name, m->dims[d]))
+                dim_sql = metric_dims[i].sql;
+        if (!dim_sql)
+            return error_set(err, BAD, "Unknown dimension '%s'", m->dims[d]);
+        sb_printf(&sql, "%s, ", dim_sql);
+        sb_printf(&group, "%s%zu", group.len ? ", " : "", n_cols + 1);
+        n_cols++;
+    }
+    const char *v = def->value ? def->value : "NULL";
+    for (size_t i = 0; i < m->n_aggs; i++) {
+        if (i)
+            sb_puts(&sql, ", ");
+        switch (m->aggs[i]) {
+        case TMA_COUNT:
+            if (def->distinct_count)
+                sb_printf(&sql, "count(DISTINCT %s)::float8", v);
+            else
+                sb_puts(&sql, "count(*)::float8");
+            break;
+        case TMA_SUM: sb_printf(&sql, "sum(%s)::float8", v); break;
+        case TMA_AVG: sb_printf(&sql, "avg(%s)::float8", v); break;
+        case TMA_MIN: sb_printf(&sql, "min(%s)::float8", v); break;
+        case TMA_MAX: sb_printf(&sql, "max(%s)::float8", v); break;
+        case TMA_PERCENTILE:
+            sb_printf(&sql, "percentile_cont(%s::float8) WITHIN GROUP (ORDER BY %s)::float8",
+                      param(&q, arena_printf(a, "%.17g", m->percentiles[i] / 100.0)), v);
+            break;
+        }
+    }
+    const char **exp = arena_alloc(a, (m->n_experiments + 1) * sizeof *exp);
+    for (size_t i = 0; i < m->n_experiments; i++)
+        exp[i] = i64s(a, m->experiment_ids[i]);
+    sb_puts(&sql, m->view == TMV_SPANS ? " FROM spans s JOIN trace_info t ON t.trace_id = s.trace_id"
+                : m->view == TMV_ASSESSMENTS ? " FROM assessments a JOIN trace_info t ON t.trace_id = a.trace_id"
+                : " FROM trace_info t");
+    sb_printf(&sql, " WHERE t.experiment_id = ANY(%s::bigint[])", param(&q, pg_text_array(a, exp, m->n_experiments)));
+    if (m->view == TMV_ASSESSMENTS)
+        sb_puts(&sql, " AND a.valid");
+    if (m->has_start)
+        sb_printf(&sql, " AND %s >= %s::bigint", time_ms, param(&q, i64s(a, m->start_ms)));
+    if (m->has_end)
+        sb_printf(&sql, " AND %s < %s::bigint", time_ms, param(&q, i64s(a, m->end_ms)));
+    for (size_t i = 0; i < m->filter.n; i++) {
+        const struct sf_clause *cl = &m->filter.clauses[i];
+        if (m->view == TMV_SPANS && cl->entity == SF_SPAN && strncmp(cl->key, "attributes.", 11)) {
+            /* span filters of the SPANS view select the span rows themselves */
+            sb_puts(&sql, " AND ");
+            string_cmp(&q, !strcmp(cl->key, "name") ? "s.name" : !strcmp(cl->key, "type") ? "s.span_type"
+                           : !strcmp(cl->key, "status") ? "s.status" : "s.content", cl);
+        } else if (clause_sql(&q, cl)) {
+            return -1;
+        }
+    }
+    if (group.len)
+        sb_printf(&sql, " GROUP BY %s ORDER BY %s", group.buf, group.buf);
+    sb_printf(&sql, " OFFSET %" PRId64 " LIMIT %" PRId64, m->offset, m->limit);
+    PGresult *r = db_exec_sql(c, sql.buf, params.n, params.values, err);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    x->out = arena_alloc(a, ((size_t)rows + 1) * sizeof *x->out);
+    x->n = 0;
+    for (int row = 0; row < rows; row++) {
+        struct trace_metric_point *pt = &x->out[x->n];
+        memset(pt, 0, sizeof *pt);
+        bool any = false;
+        for (size_t i = 0; i < n_cols; i++)
+            pt->dim_values[i] = nullable(a, r, row, (int)i);
+        for (size_t i = 0; i < m->n_aggs; i++) {
+            int col = (int)(n_cols + i);
+            pt->has_value[i] = !PQgetisnull(r, row, col);
+            pt->values[i] = pt->has_value[i] ? db_double(r, row, col) : 0;
+            any |= pt->has_value[i];
+        }
+        if (any)   /* MLflow leaves out points with no value at all */
+            x->n++;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_query_trace_metrics(struct arena *a, const struct trace_metric_query *q, struct trace_metric_point **out,
+                              size_t *n, struct error *err)
+{
+    struct metrics_ctx x = { a, q, NULL, 0 };
+    if (db_run(metrics_tx, &x, err))
+        return -1;
+    *out = x.out;
+    *n = x.n;
+    return 0;
+}
+
+struct corr_ctx {
+    struct arena *a;
+    const int64_t *exp;
+    size_t n_exp;
+    const struct sf_filter *f1, *f2, *base;
+    struct trace_correlation_counts *out;
+};
+
+static int filter_predicate(struct q *q, const struct sf_filter *f)
+{
+    sb_puts(q->sql, "(TRUE");
+    for (size_t i = 0; f && i < f->n; i++)
+        if (clause_sql(q, &f->clauses[i]))
+            return -1;
+    sb_putc(q->sql, ')');
+    return 0;
+}
+
+static int corr_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct corr_ctx *x = p;
+    struct strbuf sql;
+    struct sql_params params;
+    sb_init(&sql, x->a, 512);
+    sql_params_init(&params, x->a);
+    struct q q = { x->a, &sql, &params, err };
+    sb_puts(&sql, "SELECT count(*) FILTER (WHERE ");
+    if (filter_predicate(&q, x->f1))
+        return -1;
+    sb_puts(&sql, "), count(*) FILTER (WHERE ");
+    if (filter_predicate(&q, x->f2))
+        return -1;
+    sb_puts(&sql, "), count(*) FILTER (WHERE ");
+    if (filter_predicate(&q, x->f1))
+        return -1;
+    sb_puts(&sql, " AND ");
+    if (filter_predicate(&q, x->f2))
+        return -1;
+    const char **exp = arena_alloc(x->a, (x->n_exp + 1) * sizeof *exp);
+    for (size_t i = 0; i < x->n_exp; i++)
+        exp[i] = i64s(x->a, x->exp[i]);
+    sb_printf(&sql, "), count(*) FROM trace_info t WHERE t.experiment_id = ANY(%s::bigint[])",
+              param(&q, pg_text_array(x->a, exp, x->n_exp)));
+    for (size_t i = 0; x->base && i < x->base->n; i++)
+        if (clause_sql(&q, &x->base->clauses[i]))
+            return -1;
+    PGresult *r = db_exec_sql(c, sql.buf, params.n, params.values, err);
+    if (!r)
+        return -1;
+    x->out->filter1 = db_int64(r, 0, 0);
+    x->out->filter2 = db_int64(r, 0, 1);
+    x->out->joint = db_int64(r, 0, 2);
+    x->out->total = db_int64(r, 0, 3);
+    PQclear(r);
+    return 0;
+}
+
+int store_trace_correlation_counts(struct arena *a, const int64_t *experiment_ids, size_t n_experiments,
+                                   const struct sf_filter *f1, const struct sf_filter *f2,
+                                   const struct sf_filter *base, struct trace_correlation_counts *out,
+                                   struct error *err)
+{
+    struct corr_ctx x = { a, experiment_ids, n_experiments, f1, f2, base, out };
+    return db_run(corr_tx, &x, err);
+}

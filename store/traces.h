@@ -98,6 +98,39 @@ int store_link_prompts_to_trace(struct arena *a, const char *trace_id, const cha
 int store_log_spans(struct arena *a, int64_t experiment_id, const struct span_in *spans, size_t n,
                     struct error *err);
 
+/* ---- analytics: QueryTraceMetrics and CalculateTraceFilterCorrelation ---- */
+enum trace_metric_view { TMV_TRACES, TMV_SPANS, TMV_ASSESSMENTS };
+enum trace_metric_agg { TMA_COUNT, TMA_SUM, TMA_AVG, TMA_MIN, TMA_MAX, TMA_PERCENTILE };
+#define TRACE_METRIC_MAX_AGGS 8
+#define TRACE_METRIC_MAX_DIMS 4
+struct trace_metric_query {
+    enum trace_metric_view view;
+    const char *metric_name;        /* validated by api/ against MLflow's table */
+    const int64_t *experiment_ids; size_t n_experiments;
+    enum trace_metric_agg aggs[TRACE_METRIC_MAX_AGGS];
+    double percentiles[TRACE_METRIC_MAX_AGGS];
+    size_t n_aggs;
+    const char *dims[TRACE_METRIC_MAX_DIMS]; size_t n_dims;
+    struct sf_filter filter;        /* trace./span. clauses (span. ones apply to the span rows in the SPANS view) */
+    int64_t interval_s;             /* 0: no time buckets */
+    bool has_start, has_end;
+    int64_t start_ms, end_ms;
+    int64_t offset, limit;
+};
+struct trace_metric_point {
+    const char *dim_values[TRACE_METRIC_MAX_DIMS + 1];   /* time_bucket first when bucketed */
+    bool has_value[TRACE_METRIC_MAX_AGGS];
+    double values[TRACE_METRIC_MAX_AGGS];
+};
+int store_query_trace_metrics(struct arena *a, const struct trace_metric_query *q, struct trace_metric_point **out,
+                              size_t *n, struct error *err);
+
+struct trace_correlation_counts { int64_t filter1, filter2, joint, total; };
+int store_trace_correlation_counts(struct arena *a, const int64_t *experiment_ids, size_t n_experiments,
+                                   const struct sf_filter *f1, const struct sf_filter *f2,
+                                   const struct sf_filter *base, struct trace_correlation_counts *out,
+                                   struct error *err);
+
 /* ---- assessments ---- */
 int store_create_assessment(struct arena *a, const struct assessment *in, struct assessment *out,
                             struct error *err);
