@@ -102,4 +102,9 @@ HANDLER(api_update_assessment);
 HANDLER(api_delete_assessment);
 HANDLER(api_query_trace_metrics);
 HANDLER(api_calculate_trace_filter_correlation);
+HANDLER(api_start_trace_v2);
+HANDLER(api_end_trace_v2);
+HANDLER(api_get_trace_info_v2);
+HANDLER(api_search_traces_v2);
+HANDLER(api_get_trace_artifact);
 #endif

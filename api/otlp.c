@@ -820,3 +820,134 @@ int api_otlp_traces(struct request *req, struct response *resp, struct error *er
     resp->content_type = "application/x-protobuf";   /* an empty ExportTraceServiceResponse */
     return 0;
 }
+
+/* ---- stored OTLP JSON -> MLflow's span dict (traces.json, get-trace-artifact) ---- */
+
+/* An AnyValue in our stored form, as Python's json.dumps writes the decoded value. */
+static void py_json_stored(struct strbuf *sb, const cJSON *v)
+{
+    const cJSON *x = v ? v->child : NULL;
+    if (!x) {
+        sb_puts(sb, "null");
+        return;
+    }
+    if (!strcmp(x->string, "string_value")) {
+        json_escape(sb, x->valuestring, strlen(x->valuestring));
+    } else if (!strcmp(x->string, "bool_value")) {
+        sb_puts(sb, cJSON_IsTrue(x) ? "true" : "false");
+    } else if (!strcmp(x->string, "int_value") || !strcmp(x->string, "double_value")) {
+        /* json_parse keeps each number's literal text (int64 exact); the
+         * deep-span fallback parser does not: print the double */
+        if (x->valuestring) {
+            sb_puts(sb, x->valuestring);
+        } else if (!strcmp(x->string, "int_value")) {
+            sb_printf(sb, "%.0f", x->valuedouble);
+        } else {
+            struct jw w;
+            jw_init(&w, sb);
+            jw_double(&w, x->valuedouble);
+        }
+    } else if (!strcmp(x->string, "array_value")) {
+        const cJSON *vals = cJSON_GetObjectItemCaseSensitive(x, "values");
+        sb_putc(sb, '[');
+        for (const cJSON *e = vals ? vals->child : NULL; e; e = e->next) {
+            py_json_stored(sb, e);
+            if (e->next)
+                sb_puts(sb, ", ");
+        }
+        sb_putc(sb, ']');
+    } else if (!strcmp(x->string, "kvlist_value")) {
+        const cJSON *vals = cJSON_GetObjectItemCaseSensitive(x, "values");
+        sb_putc(sb, '{');
+        for (const cJSON *e = vals ? vals->child : NULL; e; e = e->next) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+            json_escape(sb, k && k->valuestring ? k->valuestring : "", k && k->valuestring ? strlen(k->valuestring) : 0);
+            sb_puts(sb, ": ");
+            py_json_stored(sb, cJSON_GetObjectItemCaseSensitive(e, "value"));
+            if (e->next)
+                sb_puts(sb, ", ");
+        }
+        sb_putc(sb, '}');
+    } else {
+        json_escape(sb, x->valuestring ? x->valuestring : "", x->valuestring ? strlen(x->valuestring) : 0);
+    }
+}
+
+static void copy_field(struct jw *w, const cJSON *span, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(span, key);
+    jw_key(w, key);
+    if (!v)
+        jw_raw(w, "null", 4);
+    else if (cJSON_IsString(v))
+        jw_str(w, v->valuestring);
+    else if (v->valuestring)
+        jw_raw(w, v->valuestring, strlen(v->valuestring));
+    else
+        jw_int64(w, (int64_t)v->valuedouble);
+}
+
+int otlp_span_to_mlflow_dict(struct arena *a, const char *content, struct strbuf *out, struct error *err)
+{
+    /* stored spans nest AnyValues up to OTLP_MAX_DEPTH: deeper than json_parse
+     * allows for request bodies, but bounded by our own ingest check */
+    struct error perr;
+    cJSON *span = json_parse(a, content, strlen(content), &perr);
+    if (!span) {
+        json_set_thread_arena(a);
+        span = cJSON_ParseWithLength(content, strlen(content));
+        json_set_thread_arena(NULL);
+    }
+    if (!span)
+        return error_set(err, ERR_INTERNAL_ERROR, "A stored span could not be read");
+    struct jw w;
+    jw_init(&w, out);
+    jw_obj(&w);
+    copy_field(&w, span, "trace_id");
+    copy_field(&w, span, "span_id");
+    copy_field(&w, span, "parent_span_id");
+    copy_field(&w, span, "name");
+    copy_field(&w, span, "start_time_unix_nano");
+    copy_field(&w, span, "end_time_unix_nano");
+    jw_karr(&w, "events");
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(span, "events");
+    for (const cJSON *e = events ? events->child : NULL; e; e = e->next) {
+        jw_obj(&w);
+        copy_field(&w, e, "name");
+        copy_field(&w, e, "time_unix_nano");
+        jw_kobj(&w, "attributes");
+        const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(e, "attributes");
+        for (const cJSON *kv = attrs ? attrs->child : NULL; kv; kv = kv->next) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
+            struct strbuf v;
+            sb_init(&v, a, 32);
+            py_json_stored(&v, cJSON_GetObjectItemCaseSensitive(kv, "value"));
+            jw_key(&w, k && k->valuestring ? k->valuestring : "");
+            jw_raw(&w, v.buf, v.len);   /* event attributes keep their values, not dumped strings */
+        }
+        jw_obj_end(&w);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(span, "status");
+    const cJSON *code = st ? cJSON_GetObjectItemCaseSensitive(st, "code") : NULL;
+    const cJSON *msg = st ? cJSON_GetObjectItemCaseSensitive(st, "message") : NULL;
+    jw_kobj(&w, "status");
+    jw_kstr(&w, "code", code && code->valuestring ? code->valuestring : "STATUS_CODE_UNSET");
+    jw_kstr(&w, "message", msg && msg->valuestring ? msg->valuestring : "");
+    jw_obj_end(&w);
+    jw_kobj(&w, "attributes");
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(span, "attributes");
+    for (const cJSON *kv = attrs ? attrs->child : NULL; kv; kv = kv->next) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
+        struct strbuf v;
+        sb_init(&v, a, 32);
+        py_json_stored(&v, cJSON_GetObjectItemCaseSensitive(kv, "value"));
+        jw_kstr(&w, k && k->valuestring ? k->valuestring : "", v.buf);   /* MLflow keeps them JSON-dumped */
+    }
+    jw_obj_end(&w);
+    jw_karr(&w, "links");
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    return 0;
+}

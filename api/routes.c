@@ -109,6 +109,14 @@ const struct route api_routes[] = {
     { "POST",   M3 "/traces/calculate-filter-correlation",   api_calculate_trace_filter_correlation, T },
     { "POST",   M "/traces/delete-traces",                   api_delete_traces,           T },
     { "POST",   M "/traces/link-to-run",                     api_link_traces_to_run,      T },
+    /* the deprecated v2 routes */
+    { "POST",   M "/traces",                                 api_start_trace_v2,          T },
+    { "GET",    M "/traces",                                 api_search_traces_v2,        T },
+    { "PATCH",  M "/traces/{request_id}",                    api_end_trace_v2,            T },
+    { "GET",    M "/traces/{request_id}/info",               api_get_trace_info_v2,       T },
+    /* the UI's trace data download (MLflow serves it under /ajax-api/{2.0,3.0}/mlflow only) */
+    { "GET",    M "/get-trace-artifact",                     api_get_trace_artifact,      ROUTE_TRACKING | ROUTE_STREAM },
+    { "GET",    M3 "/get-trace-artifact",                    api_get_trace_artifact,      ROUTE_TRACKING | ROUTE_STREAM },
     { "POST",   M "/traces/link-prompts",                    api_link_prompts_to_trace,   T },
     { "GET",    M3 "/traces/{trace_id}",                     api_get_trace_info_v3,       T },
     { "PATCH",  M3 "/traces/{trace_id}/tags",                api_set_trace_tag,           T },

@@ -6,6 +6,8 @@
 #include "common.h"
 #include "handlers.h"
 #include "search_filter.h"
+#include "artifacts_api.h"
+#include "otlp.h"
 #include "../store/traces.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -483,8 +485,10 @@ int api_batch_get_trace_infos(struct request *req, struct response *resp, struct
 
 /* ---- search ---- */
 
+static void write_trace_info_v2(struct jw *w, const void *item);
+
 static int search(struct request *req, struct response *resp, struct error *err, const int64_t *exp, size_t n_exp,
-                  const char *list_field)
+                  item_writer write_item)
 {
     const char *filter = NULL, *token = NULL;
     const char **order;
@@ -517,9 +521,9 @@ static int search(struct request *req, struct response *resp, struct error *err,
     struct jw w;
     reply_begin(resp, &w);
     if (n) {
-        jw_karr(&w, list_field);
+        jw_karr(&w, "traces");
         for (size_t i = 0; i < n; i++)
-            write_trace_info_item(&w, &out[i]);
+            write_item(&w, &out[i]);
         jw_arr_end(&w);
     }
     if ((int64_t)n == max_results)
@@ -546,7 +550,7 @@ int api_search_traces_v3(struct request *req, struct response *resp, struct erro
         if (mexp && get_experiment_id(mexp, "experiment_id", &exp[m++], err))
             return -1;
     }
-    return search(req, resp, err, exp, m, "traces");
+    return search(req, resp, err, exp, m, write_trace_info_item);
 }
 
 /* ---- delete, tags, links ---- */
@@ -1061,5 +1065,156 @@ int api_calculate_trace_filter_correlation(struct request *req, struct response 
     jw_kint64(&w, "joint_count", k.joint);
     jw_kint64(&w, "total_count", k.total);
     reply_end(&w);
+    return 0;
+}
+
+/* ---- the deprecated v2 routes (TraceInfoV2: request_id, timestamp_ms, lists of key/value) ---- */
+
+static void write_kv_list_v2(struct jw *w, const char *key, const struct kv *kv, size_t n)
+{
+    write_tags(w, key, kv, n);
+}
+
+static const char *status_v2(const char *state)
+{
+    return !strcmp(state, "STATE_UNSPECIFIED") ? "TRACE_STATUS_UNSPECIFIED" : state;
+}
+
+static void write_trace_info_v2(struct jw *w, const void *item)
+{
+    const struct trace_info *t = item;
+    char exp[24];
+    snprintf(exp, sizeof exp, "%" PRId64, t->experiment_id);
+    jw_obj(w);
+    jw_kstr(w, "request_id", t->trace_id);
+    jw_kstr(w, "experiment_id", exp);
+    jw_kint64(w, "timestamp_ms", t->request_time);
+    if (t->has_duration)
+        jw_kint64(w, "execution_time_ms", t->execution_duration);
+    jw_kstr(w, "status", status_v2(t->state));
+    write_kv_list_v2(w, "request_metadata", t->metadata, t->n_metadata);
+    write_kv_list_v2(w, "tags", t->tags, t->n_tags);
+    jw_obj_end(w);
+}
+
+static int reply_trace_info_v2(struct response *resp, const struct trace_info *t)
+{
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_key(&w, "trace_info");
+    write_trace_info_v2(&w, t);
+    reply_end(&w);
+    return 0;
+}
+
+static int get_v2_lists(struct request *req, struct trace_info *t, struct error *err)
+{
+    if (get_kv_list(req->arena, req->input, "request_metadata", &t->metadata, &t->n_metadata, err) ||
+        get_kv_list(req->arena, req->input, "tags", &t->tags, &t->n_tags, err))
+        return -1;
+    for (size_t i = 0; i < t->n_metadata; i++)
+        if (!t->metadata[i].key || !t->metadata[i].value)
+            return error_set(err, BAD, "Missing key or value in request_metadata");
+    for (size_t i = 0; i < t->n_tags; i++)
+        if (!t->tags[i].key || !t->tags[i].value)
+            return error_set(err, BAD, "Missing key or value in tags");
+    return validate_trace_tags(req->arena, t->tags, t->n_tags, err);
+}
+
+int api_start_trace_v2(struct request *req, struct response *resp, struct error *err)
+{
+    struct trace_info in = { 0 }, out;
+    bool present;
+    if (get_experiment_id(req->input, "experiment_id", &in.experiment_id, err) ||
+        json_get_int64(req->input, "timestamp_ms", false, &in.request_time, &present, err) ||
+        get_v2_lists(req, &in, err))
+        return -1;
+    uint64_t r[2];
+    for (int i = 0; i < 2; i++)
+        r[i] = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)&r;
+    in.trace_id = arena_printf(req->arena, "tr-%016" PRIx64 "%016" PRIx64, r[0], r[1]);
+    in.state = "IN_PROGRESS";
+    if (store_put_trace_v2(req->arena, &in, &out, err))
+        return -1;
+    return reply_trace_info_v2(resp, &out);
+}
+
+int api_end_trace_v2(struct request *req, struct response *resp, struct error *err)
+{
+    struct trace_info cur, in, out;
+    int64_t end_ms = 0;
+    bool present;
+    const char *status = NULL;
+    if (store_get_trace_info(req->arena, req->path_params[0], &cur, err))
+        return -1;
+    in = cur;
+    if (json_get_int64(req->input, "timestamp_ms", false, &end_ms, &present, err) ||
+        json_get_string(req->input, "status", false, &status, err) ||
+        get_v2_lists(req, &in, err))
+        return -1;
+    in.has_duration = true;
+    in.execution_duration = end_ms - cur.request_time;
+    in.state = "STATE_UNSPECIFIED";
+    static const char *const v2[] = { "TRACE_STATUS_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS" };
+    for (int i = 0; status && i < 4; i++)
+        if (!strcmp(status, v2[i]))
+            in.state = trace_states[i];
+    if (status && *status && !strcmp(in.state, "STATE_UNSPECIFIED") && strcmp(status, v2[0]))
+        return error_set(err, BAD, "Invalid value '%s' for parameter 'status'", status);
+    in.n_assessments = 0;
+    if (store_put_trace_v2(req->arena, &in, &out, err))
+        return -1;
+    return reply_trace_info_v2(resp, &out);
+}
+
+int api_get_trace_info_v2(struct request *req, struct response *resp, struct error *err)
+{
+    struct trace_info t;
+    if (store_get_trace_info(req->arena, req->path_params[0], &t, err))
+        return -1;
+    return reply_trace_info_v2(resp, &t);
+}
+
+int api_search_traces_v2(struct request *req, struct response *resp, struct error *err)
+{
+    int64_t *exp;
+    size_t n_exp;
+    if (get_required_experiment_ids(req, &exp, &n_exp, err))
+        return -1;
+    return search(req, resp, err, exp, n_exp, write_trace_info_v2);
+}
+
+/* GET /ajax-api/{2.0,3.0}/mlflow/get-trace-artifact?request_id=…: the
+ * trace's spans as MLflow's traces.json ({"spans": [span dicts]}), built
+ * from the spans in the database. Attachments (`path`) are not stored. */
+int api_get_trace_artifact(struct request *req, struct response *resp, struct error *err)
+{
+    const char *id = query_value(req, "request_id"), *path = query_value(req, "path");
+    if (!id || !*id)
+        return error_set(err, ERR_BAD_REQUEST, "Request must include the \"request_id\" query parameter.");
+    struct trace *t;
+    size_t n;
+    if (store_get_traces(req->arena, &id, 1, NULL, 0, true, true, &t, &n, err))
+        return -1;
+    if (!n)
+        return error_set(err, ERR_RESOURCE_DOES_NOT_EXIST, "Trace with ID '%s' not found.", id);
+    if (path && *path)
+        return error_set(err, ERR_RESOURCE_DOES_NOT_EXIST, "Attachment '%s' not found for trace '%s'.", path, id);
+    struct strbuf body;
+    sb_init(&body, req->arena, 1024 + t[0].n_spans * 512);
+    sb_puts(&body, "{\"spans\":[");
+    for (size_t i = 0; i < t[0].n_spans; i++) {
+        if (i)
+            sb_putc(&body, ',');
+        if (otlp_span_to_mlflow_dict(req->arena, t[0].spans[i].content, &body, err))
+            return -1;
+    }
+    sb_puts(&body, "]}");
+    if (req->out.begin(req->out.ctx, 200, "text/plain", (long long)body.len,
+                       "Content-Disposition: attachment; filename=traces.json\r\n") ||
+        req->out.write(req->out.ctx, body.buf, body.len) || req->out.end(req->out.ctx))
+        req->out.abort(req->out.ctx);
+    req->streamed = true;
+    (void)resp;
     return 0;
 }

@@ -228,6 +228,7 @@ struct start_ctx {
     struct arena *a;
     const struct trace_info *in;
     struct trace_info *out;
+    bool finalize;       /* start_trace v3 marks the top-level fields final; the v2 routes do not */
 };
 
 static int start_tx(struct db_conn *c, void *p, struct error *err)
@@ -260,7 +261,7 @@ static int start_tx(struct db_conn *c, void *p, struct error *err)
     memcpy(meta, t->metadata, t->n_metadata * sizeof *meta);
     meta[t->n_metadata] = (struct kv){ TRACE_META_FINALIZED, "true" };
     if (upsert_kv(c, a, "trace_tags", t->trace_id, tags, t->n_tags + 1, err) ||
-        upsert_kv(c, a, "trace_metadata", t->trace_id, meta, t->n_metadata + 1, err))
+        upsert_kv(c, a, "trace_metadata", t->trace_id, meta, t->n_metadata + (x->finalize ? 1 : 0), err))
         return -1;
     for (size_t i = 0; i < t->n_assessments; i++) {
         struct assessment as = t->assessments[i];
@@ -284,7 +285,13 @@ static int start_tx(struct db_conn *c, void *p, struct error *err)
 
 int store_start_trace(struct arena *a, const struct trace_info *in, struct trace_info *out, struct error *err)
 {
-    struct start_ctx x = { a, in, out };
+    struct start_ctx x = { a, in, out, true };
+    return db_tx(start_tx, &x, err);
+}
+
+int store_put_trace_v2(struct arena *a, const struct trace_info *in, struct trace_info *out, struct error *err)
+{
+    struct start_ctx x = { a, in, out, false };
     return db_tx(start_tx, &x, err);
 }
 

@@ -63,6 +63,8 @@ struct trace {
 
 /* start_trace (v3): create or complete the trace row (spans may have come first). */
 int store_start_trace(struct arena *a, const struct trace_info *in, struct trace_info *out, struct error *err);
+/* the deprecated v2 start/end routes: the same upsert, without marking the trace final */
+int store_put_trace_v2(struct arena *a, const struct trace_info *in, struct trace_info *out, struct error *err);
 int store_get_trace_info(struct arena *a, const char *trace_id, struct trace_info *out, struct error *err);
 /* Traces by id, in the order asked, unknown ids skipped. experiment_ids NULL:
  * any experiment. with_spans: load the spans (complete traces only unless
