@@ -1058,8 +1058,10 @@ int api_calculate_trace_filter_correlation(struct request *req, struct response 
     }
     struct jw w;
     reply_begin(resp, &w);
-    jw_kdouble(&w, "npmi", npmi);
-    jw_kdouble(&w, "npmi_smoothed", smoothed);
+    if (!isnan(npmi))          /* MLflow leaves an undefined NPMI out */
+        jw_kdouble(&w, "npmi", npmi);
+    if (!isnan(smoothed))
+        jw_kdouble(&w, "npmi_smoothed", smoothed);
     jw_kint64(&w, "filter1_count", k.filter1);
     jw_kint64(&w, "filter2_count", k.filter2);
     jw_kint64(&w, "joint_count", k.joint);
@@ -1132,7 +1134,7 @@ int api_start_trace_v2(struct request *req, struct response *resp, struct error 
     uint64_t r[2];
     for (int i = 0; i < 2; i++)
         r[i] = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)&r;
-    in.trace_id = arena_printf(req->arena, "tr-%016" PRIx64 "%016" PRIx64, r[0], r[1]);
+    in.trace_id = arena_printf(req->arena, "%016" PRIx64 "%016" PRIx64, r[0], r[1]);   /* v2 ids: 32 hex digits */
     in.state = "IN_PROGRESS";
     if (store_put_trace_v2(req->arena, &in, &out, err))
         return -1;

@@ -252,7 +252,7 @@ def test_rest_routes_and_errors(exp, base_url):
     r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": {
         "trace_id": "tr-z", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
             "experiment_id": exp}}, "request_time": "yesterday", "state": "OK"}}})
-    assert r.status_code == 400
+    assert r.status_code == (200 if TARGET == "mlflow" else 400)   # MLflow lets a bad timestamp through
     r = requests.post(f"{base_url}/api/2.0/mlflow/traces/link-to-run",
                       json={"trace_ids": [tid] * 101, "run_id": "r"})
     assert r.status_code == 400
@@ -355,7 +355,7 @@ def test_overview_metrics_and_correlation(exp, base_url):
     assert abs(body["npmi"] - 0.5) < 1e-9 and -1 <= body["npmi_smoothed"] <= 1
     r = requests.post(f"{base_url}{M3}/traces/calculate-filter-correlation", json={
         "experiment_ids": [exp], "filter_string1": "tag.k = 'nope'", "filter_string2": "tag.k = 'y'"})
-    assert r.json()["npmi"] == "NaN" or r.json()["npmi"] != r.json()["npmi"]
+    assert "npmi" not in r.json() and r.json()["filter1_count"] == 0      # undefined: left out, as MLflow
 
 
 def test_v2_routes_and_trace_artifact(exp, base_url):
@@ -368,7 +368,7 @@ def test_v2_routes_and_trace_artifact(exp, base_url):
     assert r.status_code == 200, r.text
     info = r.json()["trace_info"]
     rid = info["request_id"]
-    assert rid.startswith("tr-") and info["status"] == "IN_PROGRESS" and info["timestamp_ms"] == 1700000000000
+    assert len(rid) == 32 and info["status"] == "IN_PROGRESS" and info["timestamp_ms"] == 1700000000000
     r = requests.patch(f"{api}/{rid}", json={"timestamp_ms": 1700000001500, "status": "OK",
                                              "tags": [{"key": "t2", "value": "b"}]})
     info = r.json()["trace_info"]
