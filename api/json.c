@@ -36,15 +36,38 @@ void json_set_thread_arena(struct arena *a)
  * starts and ends (cJSON keeps numbers as doubles, which lose int64 digits). */
 struct num_span { const char *start; size_t len; };
 
+/* issue 15: a parsed value costs about 100 bytes (a cJSON node, its text),
+ * 50 times a "0," in the body; so a body may hold at most one value per 64
+ * bytes of the body limit, counted here before any tree is built. */
+static size_t max_values = (16u << 20) / 64;
+
+void json_set_max_values(size_t n)
+{
+    max_values = n;
+}
+
+static int too_many_values(struct error *err)
+{
+    return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                     "Request body has more than %zu JSON values (one per 64 bytes of the body limit)",
+                     max_values);
+}
+
 static int scan_json(struct arena *a, const char *s, size_t len, struct num_span **spans,
                      size_t *n_spans, struct error *err)
 {
     int depth = 0;
-    size_t cap = 16, n = 0;
+    size_t cap = 16, n = 0, values = 0;
     struct num_span *v = arena_alloc(a, cap * sizeof *v);
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (c == '"') {
+        if ((c == '"' || c == '[' || c == '{' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' ||
+             c == 'n') && ++values > max_values)
+            return too_many_values(err);
+        if (c == 't' || c == 'f' || c == 'n') {
+            while (i + 1 < len && s[i + 1] >= 'a' && s[i + 1] <= 'z')
+                i++;
+        } else if (c == '"') {
             for (i++; i < len && s[i] != '"'; i++) {
                 if (s[i] == '\\') {
                     /* cJSON would cut the string at an escaped NUL: refuse it */

@@ -17,6 +17,9 @@ void json_set_thread_arena(struct arena *a);
 /* Parse a body. Rejects nesting deeper than JSON_MAX_DEPTH before parsing.
  * Each number node keeps its literal text in valuestring. */
 cJSON *json_parse(struct arena *a, const char *text, size_t len, struct error *err);
+/* The most values (strings, numbers, literals, objects, arrays; keys count)
+ * one body may hold; 400 above, found before the tree is built. */
+void json_set_max_values(size_t n);
 
 /* Readers: return 0 when the field is absent (out untouched, *present false if
  * given) or valid, -1 with an MLflow-style INVALID_PARAMETER_VALUE otherwise.

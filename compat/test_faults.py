@@ -408,3 +408,85 @@ def test_sigkilled_postmaster_is_restarted(embedded):
     print(f"\n{kills} SIGKILLs of the postmaster under 8 writers: recovery max {max(rec):.2f} s, "
           f"mean {sum(rec) / len(rec):.2f} s")
     assert max(rec) < 5, rec
+
+
+# ------------------------------------------ 1. memory per JSON body (release)
+def rss_kb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def reset_peak(pid):
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")   # VmHWM := VmRSS
+
+
+@pytest.fixture
+def release_server(pg_socket):
+    """The release build: ASan's allocator would hide what malloc does."""
+    from conftest import REPO, CairnLauncher
+    launcher = CairnLauncher(pg_socket)
+    launcher.binary = os.path.join(REPO, "build/cairn-server")
+    srv = launcher.start()
+    yield srv
+    problems = launcher.stop(srv)
+    assert not problems, problems
+
+
+def amplification_body(limit=16 << 20):
+    head = b'{"name":"a","tags":['
+    n = (limit - len(head) - 2) // 2
+    return head + b"0," * (n - 1) + b"0]}"
+
+
+def post_raw(url, body, timeout=120):
+    return requests.post(url + API + "/experiments/create", data=body,
+                         headers={"Content-Type": "application/json"}, timeout=timeout)
+
+
+def test_one_json_body_costs_at_most_4x_its_limit(release_server):
+    srv = release_server
+    pid = srv.proc.pid
+    body = amplification_body()
+    r = post_raw(srv.url, b'{"name":"' + unique("w").encode() + b'"}')
+    assert r.status_code == 200
+    idle = rss_kb(pid)
+    reset_peak(pid)
+    r = post_raw(srv.url, body)
+    assert r.status_code == 400, r.text[:300]
+    assert "JSON values" in r.json()["message"]
+    growth_mb = (rss_kb(pid, "VmHWM") - idle) / 1024
+    print(f"\none 16 MiB body of 8M values: RSS peak +{growth_mb:.0f} MB")
+    assert growth_mb <= 64, growth_mb
+    # a body of many values under the cap still works
+    ok = b'{"name":"' + unique("v").encode() + b'","tags":[' + b",".join(
+        b'{"key":"k%d","value":"v"}' % i for i in range(20000)) + b"]}"
+    r = post_raw(srv.url, ok)
+    assert r.status_code in (200, 400), r.text[:300]
+    assert "JSON values" not in r.text
+
+
+def test_96_concurrent_worst_case_bodies_stay_under_1_gib(release_server):
+    from concurrent.futures import ThreadPoolExecutor
+    srv = release_server
+    pid = srv.proc.pid
+    body = amplification_body()
+    idle = rss_kb(pid)
+    reset_peak(pid)
+    with ThreadPoolExecutor(96) as ex:
+        codes = list(ex.map(lambda i: post_raw(srv.url, body).status_code, range(96)))
+    peak_mb = rss_kb(pid, "VmHWM") / 1024
+    assert set(codes) <= {400, 503}, codes
+    assert codes.count(400) >= 48, codes
+    deadline = time.monotonic() + 10
+    while rss_kb(pid) - idle > 20 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = rss_kb(pid)
+    print(f"\n96 concurrent 16 MiB bodies: peak RSS {peak_mb:.0f} MB, idle {idle / 1024:.0f} MB, "
+          f"after {after / 1024:.0f} MB, {codes.count(503)} answered 503")
+    assert peak_mb < 1024, peak_mb
+    assert after - idle <= 20 * 1024, (idle, after)
+    assert requests.get(srv.url + "/health", timeout=5).status_code == 200

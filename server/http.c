@@ -6,7 +6,10 @@
 #include "../api/json.h"
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <errno.h>
 #include <fnmatch.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +122,46 @@ static const char *framing_error(const struct mg_request_info *ri)
         return "Bad Request: both Content-Length and Transfer-Encoding";
     return NULL;
 }
+
+/* Large bodies share an in-flight budget: a request whose body is over
+ * 1 MiB reserves its length (the body limit when chunked) from 12 times
+ * the body limit before reading it, waiting up to 10 s (then 503), so
+ * 96 workers cannot each hold a full-size body and its parse tree at once.
+ * The memory goes back to the system when such a request ends. */
+#define BIG_BODY (1u << 20)
+#define BUDGET_WAIT_S 10
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_freed = PTHREAD_COND_INITIALIZER;
+static size_t budget_used;
+
+static bool budget_take(size_t n)
+{
+    size_t total = opt.max_body * 12;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += BUDGET_WAIT_S;
+    pthread_mutex_lock(&budget_lock);
+    while (budget_used + n > total) {
+        if (pthread_cond_timedwait(&budget_freed, &budget_lock, &until) == ETIMEDOUT &&
+            budget_used + n > total) {
+            pthread_mutex_unlock(&budget_lock);
+            return false;
+        }
+    }
+    budget_used += n;
+    pthread_mutex_unlock(&budget_lock);
+    return true;
+}
+
+static void budget_give(size_t n)
+{
+    pthread_mutex_lock(&budget_lock);
+    budget_used -= n;
+    pthread_cond_broadcast(&budget_freed);
+    pthread_mutex_unlock(&budget_lock);
+}
+
+static __thread size_t budget_held;   /* this request's reservation */
 
 /* ---- end hardening block ---- */
 
@@ -518,6 +561,17 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
                               "Bad Request. Content-Type must be one of ['application/json'].");
                 return reply_error(conn, a, &err, origin, false);
             }
+            if (ri->content_length > (long long)BIG_BODY ||
+                (ri->content_length < 0 && mg_get_header(conn, "Transfer-Encoding"))) {
+                size_t want = ri->content_length < 0 || ri->content_length > (long long)opt.max_body
+                                  ? opt.max_body : (size_t)ri->content_length;
+                if (!budget_take(want)) {
+                    error_set(&err, ERR_TEMPORARILY_UNAVAILABLE,
+                              "Too many large request bodies in flight; retry the request");
+                    return reply_error(conn, a, &err, origin, true);
+                }
+                budget_held = want;
+            }
             char *body = read_body(conn, a, &len, &too_big, &err);
             if (too_big) {
                 error_set(&err, ERR_INVALID_PARAMETER_VALUE,
@@ -572,6 +626,11 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     arena_init(&a);
     int status = dispatch(conn, &a);
     arena_free(&a);
+    if (budget_held) {
+        budget_give(budget_held);
+        budget_held = 0;
+        malloc_trim(0);
+    }
     atomic_fetch_sub(&in_flight, 1);
     return status;
 }

@@ -244,6 +244,7 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 512 * 1024);
     setvbuf(stdout, NULL, _IOLBF, 0);
     json_init();
+    json_set_max_values(c.http.max_body / 64 > 4096 ? c.http.max_body / 64 : 4096);   /* issue 15 */
 
     char *data_dir = absolute(c.data_dir), *dest = NULL, *file_root = NULL;
     char conninfo[4096];
