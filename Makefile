@@ -30,6 +30,11 @@ build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=build/gen -Iproto $<
 # ---- end issue 14 ----
 
+# ---- issue 12: MLflow's built web UI, unpacked from the pinned mlflow wheel (a download, not an install) ----
+DEB_PACKAGES += chromium
+MLFLOW_UI_WHEEL_URL := https://files.pythonhosted.org/packages/78/a6/d693e1b3d704d6728a9746cd065bbb58fe19c8558d62536e2d5accd00709/mlflow-3.17.2-py3-none-any.whl
+MLFLOW_UI_WHEEL_SHA256 := 4e44c03791beb518d8b0a40b0982d958c2634d902f46d67d7907c82107f21fac
+
 .PHONY: all build asan run test test-unit test-integration test-compat deps venv clean help bench
 
 all: build
@@ -46,7 +51,7 @@ help:
 	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
 	@echo "make clean      remove build/"
 
-build: build/cairn-server
+build: build/cairn-server build/ui/index.html
 asan: build/asan/cairn-server
 
 build/migrations.c: $(MIGRATIONS) sql/gen_migrations.sh
@@ -70,6 +75,10 @@ build/cairn-server: $(REL_OBJS)
 
 build/asan/cairn-server: $(ASAN_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+build/ui/index.html: scripts/fetch-ui.py
+	$(PY) scripts/fetch-ui.py --url $(MLFLOW_UI_WHEEL_URL) --sha256 $(MLFLOW_UI_WHEEL_SHA256) --dest build/ui
+	@touch $@
 
 build/asan/libcairn.a: $(filter-out build/asan/server/main.o,$(ASAN_OBJS))
 	rm -f $@ && ar rcs $@ $^

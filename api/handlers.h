@@ -107,4 +107,17 @@ HANDLER(api_end_trace_v2);
 HANDLER(api_get_trace_info_v2);
 HANDLER(api_search_traces_v2);
 HANDLER(api_get_trace_artifact);
+/* ---- issue 12: the web UI's routes ---- */
+/* graphql.c */
+HANDLER(api_graphql);
+/* ui.c */
+HANDLER(api_search_datasets);
+HANDLER(api_ui_telemetry_get);
+HANDLER(api_ui_telemetry_post);
+HANDLER(api_gateway_proxy);
+HANDLER(api_empty_list);
+HANDLER(api_assistant_config);
+HANDLER(api_assistant_providers);
+HANDLER(api_presigned_upload_url);
+HANDLER(api_presigned_download_url);
 #endif

@@ -438,6 +438,12 @@ void jw_strn(struct jw *w, const char *s, size_t n)
 
 void jw_str(struct jw *w, const char *s) { jw_strn(w, s, strlen(s)); }
 
+void jw_null(struct jw *w)
+{
+    value_prefix(w);
+    sb_puts(w->sb, "null");
+}
+
 void jw_int64(struct jw *w, int64_t v)
 {
     value_prefix(w);

@@ -61,6 +61,7 @@ void jw_number_text(struct jw *w, const char *text);
 void jw_bool(struct jw *w, bool v);
 /* issue 14: a value that is already valid JSON text (stored span content) */
 void jw_raw(struct jw *w, const char *json, size_t n);
+void jw_null(struct jw *w);
 /* key + value; the string form is skipped when s is NULL */
 void jw_kstr(struct jw *w, const char *key, const char *s);
 void jw_kint64(struct jw *w, const char *key, int64_t v);

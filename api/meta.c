@@ -28,6 +28,16 @@ int api_server_info(struct request *req, struct response *resp, struct error *er
     reply_begin(resp, &w);
     jw_kstr(&w, "store_type", "SqlStore");
     jw_kbool(&w, "workspaces_enabled", false);
+    /* the rest of MLflow 3.17's fields (issue 12): no trace archival, no
+     * multipart or presigned transfers through this server, no AI gateway */
+    jw_kbool(&w, "trace_archival_enabled", false);
+    jw_kbool(&w, "multipart_uploads_enabled", false);
+    jw_kbool(&w, "multipart_downloads_enabled", false);
+    jw_kbool(&w, "presigned_upload_run_id_supported", true);
+    jw_kbool(&w, "presigned_upload_model_id_supported", true);
+    jw_kobj(&w, "features_enabled");
+    jw_kbool(&w, "gateway", false);
+    jw_obj_end(&w);
     reply_end(&w);
     return 0;
 }

@@ -127,6 +127,25 @@ const struct route api_routes[] = {
     { "GET",    M3 "/traces/{trace_id}/assessments/{assessment_id}", api_get_assessment,   T },
     { "PATCH",  M3 "/traces/{trace_id}/assessments/{assessment_id}", api_update_assessment, T },
     { "DELETE", M3 "/traces/{trace_id}/assessments/{assessment_id}", api_delete_assessment, T },
+    /* ---- issue 12: what MLflow's web UI calls besides the REST API (api/graphql.c, api/ui.c) ---- */
+    { "POST",   "/graphql",                                 api_graphql,                 T },
+    { "GET",    "/graphql",                                 api_graphql,                 T },
+    { "POST",   M "/experiments/search-datasets",           api_search_datasets,         T },
+    { "GET",    M3 "/ui-telemetry",                         api_ui_telemetry_get,        J },
+    { "POST",   M3 "/ui-telemetry",                         api_ui_telemetry_post,       J },
+    { "GET",    M "/gateway-proxy",                         api_gateway_proxy,           T },
+    { "POST",   M "/gateway-proxy",                         api_gateway_proxy,           T },
+    { "GET",    M3 "/gateway/endpoints/list",               api_empty_list,              T },
+    { "GET",    M3 "/gateway/secrets/list",                 api_empty_list,              T },
+    { "GET",    M3 "/gateway/model-definitions/list",       api_empty_list,              T },
+    { "GET",    M3 "/gateway/guardrails/list",              api_empty_list,              T },
+    { "GET",    M3 "/gateway/budgets/list",                 api_empty_list,              T },
+    { "GET",    M3 "/assistant/config",                     api_assistant_config,        J },
+    { "GET",    M3 "/assistant/providers",                  api_assistant_providers,     J },
+    { "GET",    M3 "/datasets/search",                      api_empty_list,              T },
+    { "POST",   M3 "/datasets/search",                      api_empty_list,              T },
+    { "POST",   M "/artifacts/presigned-upload-url",        api_presigned_upload_url,    T },
+    { "POST",   M "/artifacts/presigned-download-url",      api_presigned_download_url,  T },
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -2,6 +2,7 @@
  * table in api/routes.c. Limits, Host and Content-Type checks, CORS, and
  * drain-before-stop live here; no civetweb type crosses into api/. */
 #include "http.h"
+#include "static.h"
 #include "../api/api.h"
 #include "../api/json.h"
 #include <arpa/inet.h>
@@ -491,6 +492,9 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         return reply_text(conn, 403, "Invalid Host header - possible DNS rebinding attack detected", false);
 
     const char *method = ri->request_method;
+    /* MLflow's web UI: "/" and /static-files/… (server/static.c) */
+    if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && static_is_ui_path(path))
+        return static_serve(conn, a, path, opt.static_prefix ? opt.static_prefix : "");
     bool api = !strncmp(path, "/api/", 5) || !strncmp(path, "/ajax-api/", 10);
     bool state_changing = strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
     if (api && origin && state_changing && !origin_allowed(origin))

@@ -1,6 +1,7 @@
 /* cairn-server: `mlflow server`'s flags, plus --data-dir. */
 #include "embedded_pg.h"
 #include "http.h"
+#include "static.h"
 #include "../api/api.h"
 #include "../api/json.h"
 #include "../store/artifacts.h"
@@ -43,6 +44,7 @@ struct config {
     const char *default_artifact_root;
     const char *artifacts_destination;
     const char *data_dir;
+    const char *ui_dir;
     int pool_size;
     int db_connect_s, db_statement_s, db_acquire_s;   /* issue 15 */
 };
@@ -68,6 +70,7 @@ static void usage(FILE *f)
           "  --cors-allowed-origins O1,O2   origins allowed to make cross-origin requests\n"
           "  --max-body-size BYTES          JSON body limit (default 16 MiB)\n"
           "  --data-dir DIR                 data directory (default ./var)\n"
+          "  --ui-dir DIR                   MLflow's built web UI (default: build/ui beside the binary)\n"
           "  --version, --help\n", f);
 }
 
@@ -167,6 +170,8 @@ static int parse_args(int argc, char **argv, struct config *c)
             c->http.cors_origins = split_list(VALUE(), &c->http.n_cors_origins);
         } else if (!strcmp(arg, "--data-dir")) {
             c->data_dir = VALUE();
+        } else if (!strcmp(arg, "--ui-dir")) {
+            c->ui_dir = VALUE();
         } else if (!strcmp(arg, "--app-name")) {
             fprintf(stderr, "cairn: --app-name %s is not supported: Cairn has no authentication app yet; "
                             "refusing to start rather than serve without it\n", VALUE());
@@ -236,6 +241,12 @@ int main(int argc, char **argv)
     };
     if (parse_args(argc, argv, &c))
         return 2;
+    int ui = static_init(c.ui_dir);
+    if (ui < 0)
+        return 2;
+    if (ui > 0)
+        fprintf(stderr, "cairn: warning: no MLflow UI found beside the binary (run `make build` or pass "
+                        "--ui-dir); \"/\" says how to get it\n");
     /* Memory goes back after a burst: few malloc arenas (not one per worker
      * thread), big blocks (request arenas of large replies) mmapped and
      * unmapped on free, and the heap trimmed above 512 KiB of free space. */
