@@ -47,6 +47,7 @@ help:
 	@echo "make bench      Cairn against MLflow's own server, side by side (QUICK=1: under 3 minutes)"
 	@echo "make bench-soak the 10-minute mixed soak"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
+	@echo "make test-ui-mlflow the web-UI suite against MLflow's own server (slow; checks the suite)"
 	@echo "make deps       install the Debian packages (apt-get)"
 	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
 	@echo "make clean      remove build/"
@@ -119,6 +120,11 @@ build/tests/%: tests/%.c build/asan/libcairn.a $(HEADERS) tests/test.h
 # Parts with their own build rules (they may add to TEST_BINS and .PHONY targets)
 -include trainer/trainer.mk
 -include compat/bench/bench.mk
+
+# issue 12: compat/test_ui.py against MLflow's own server, same data and assertions (slow)
+.PHONY: test-ui-mlflow
+test-ui-mlflow: deps venv build
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py
 
 # scripts/test.sh installs (make deps venv), builds and runs everything, timing each phase
 test:

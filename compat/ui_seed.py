@@ -12,8 +12,9 @@ import uuid
 import zlib
 
 PNG_W, PNG_H = 24, 16
-SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
-       '<rect width="40" height="30" fill="#3a7"/></svg>\n')
+SVG_W, SVG_H = 40, 30
+SVG = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_W}" height="{SVG_H}">'
+       f'<rect width="{SVG_W}" height="{SVG_H}" fill="#3a7"/></svg>\n')
 
 
 def png_bytes(w=PNG_W, h=PNG_H):
@@ -77,7 +78,8 @@ def seed(uri):
     model = LogisticRegression().fit(X, y)
     mlflow.set_experiment(experiment_id=exp_id)
     with mlflow.start_run(run_id=first):
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2],
+                                        pip_requirements=["scikit-learn"])  # no slow inference
     out["logged_model_id"] = info.model_id
     out["model_uri"] = info.model_uri
 
