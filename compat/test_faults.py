@@ -490,3 +490,38 @@ def test_96_concurrent_worst_case_bodies_stay_under_1_gib(release_server):
     assert peak_mb < 1024, peak_mb
     assert after - idle <= 20 * 1024, (idle, after)
     assert requests.get(srv.url + "/health", timeout=5).status_code == 200
+
+
+# ------------------------------- a failed upload leaves no empty directories
+@pytest.fixture
+def tiny_fs():
+    """A 1 MiB tmpfs (root only; skipped where mounting is not allowed)."""
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp(prefix="cairn-tinyfs-")
+    os.chmod(d, 0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", d], capture_output=True).returncode:
+        os.rmdir(d)
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", d], capture_output=True)
+        os.rmdir(d)
+
+
+def test_failed_upload_removes_the_directories_it_created(cairn_factory, tiny_fs):
+    srv = cairn_factory(["--artifacts-destination", tiny_fs])
+    base = srv.url + "/api/2.0/mlflow-artifacts/artifacts"
+    assert requests.put(base + "/keep/small.txt", data=b"x" * 100, timeout=30).status_code == 200
+    r = requests.put(base + "/keep/deep/er/big.bin", data=b"y" * (2 << 20), timeout=60)
+    assert r.status_code == 500, r.text[:300]
+    r = requests.put(base + "/fresh/a/b/big.bin", data=b"y" * (2 << 20), timeout=60)
+    assert r.status_code == 500, r.text[:300]
+    listing = requests.get(base, params={"path": ""}, timeout=30).json()
+    assert [f["path"] for f in listing.get("files", [])] == ["keep"], listing
+    listing = requests.get(base, params={"path": "keep"}, timeout=30).json()
+    assert [f["path"] for f in listing.get("files", [])] == ["small.txt"], listing
+    assert sorted(os.listdir(tiny_fs)) == ["keep"]
+    # and the space is back: a small upload to the same place works
+    assert requests.put(base + "/fresh/a/b/ok.txt", data=b"z", timeout=30).status_code == 200

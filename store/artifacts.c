@@ -24,9 +24,13 @@ static int io_error(struct error *err, const char *what, int e)
     return error_set(err, ERR_INTERNAL_ERROR, "Failed to %s artifact: %s", what, strerror(e));
 }
 
-/* mkdir -p for the directories of rel under root (root included). */
-static int make_parents(struct arena *a, const char *root, const char *rel, struct error *err)
+/* mkdir -p for the directories of rel under root (root included). *made
+ * gets the outermost directory of rel this call created (NULL if none), so
+ * a failed upload can take them away again. */
+static int make_parents(struct arena *a, const char *root, const char *rel, const char **made,
+                        struct error *err)
 {
+    *made = NULL;
     struct strbuf sb;
     sb_init(&sb, a, strlen(root) + strlen(rel) + 2);
     /* the root itself, component by component (it may not exist yet) */
@@ -44,9 +48,13 @@ static int make_parents(struct arena *a, const char *root, const char *rel, stru
         sb_putc(&sb, '/');
         sb_putn(&sb, s, len);
         s += len + 1;
-        if (mkdir(sb.buf, 0755) && errno != EEXIST)
+        if (mkdir(sb.buf, 0755) == 0) {
+            if (!*made)
+                *made = arena_strdup(a, sb.buf);
+        } else if (errno != EEXIST) {
             return errno == ENOTDIR ? error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path")
                                     : io_error(err, "create the directory of the", errno);
+        }
         struct stat st;
         if (stat(sb.buf, &st) || !S_ISDIR(st.st_mode))
             return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");
@@ -102,17 +110,41 @@ out:
     return rc;
 }
 
+/* issue 15: a failed upload takes away the directories it created (from
+ * the deepest up to *made; rmdir leaves any another upload has filled since). */
+static void remove_made(struct arena *a, const char *root, const char *rel, const char *made)
+{
+    if (!made)
+        return;
+    const char *slash = strrchr(rel, '/');
+    if (!slash)
+        return;
+    char *dir = arena_printf(a, "%s/%.*s", root, (int)(slash - rel), rel);
+    size_t stop = strlen(made);
+    while (strlen(dir) >= stop) {
+        if (rmdir(dir) != 0 && errno != ENOENT)
+            break;   /* not empty: another upload's */
+        char *cut = strrchr(dir, '/');
+        if (!cut)
+            break;
+        *cut = '\0';
+    }
+}
+
 int artifact_put(struct arena *a, const char *root, const char *rel, artifact_read_fn read, void *ctx,
                  long long content_length, struct error *err)
 {
-    const char *full;
+    const char *full, *made = NULL;
     if (!*rel)
         return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");
     /* check before creating directories (a symlinked parent must not make
      * us mkdir outside the root), and again after */
-    if (path_resolve(a, root, rel, &full, err) || make_parents(a, root, rel, err) ||
-        path_resolve(a, root, rel, &full, err))
+    if (path_resolve(a, root, rel, &full, err))
         return -1;
+    if (make_parents(a, root, rel, &made, err) || path_resolve(a, root, rel, &full, err)) {
+        remove_made(a, root, rel, made);
+        return -1;
+    }
     const char *slash = strrchr(full, '/');
     const char *dir = arena_strndup(a, full, (size_t)(slash - full));
     uint64_t rnd;
@@ -120,8 +152,11 @@ int artifact_put(struct arena *a, const char *root, const char *rel, artifact_re
         rnd = (uint64_t)rand() << 32 ^ (uint64_t)rand();
     const char *tmp = arena_printf(a, "%s/" ARTIFACT_TMP_PREFIX "%016llx", dir, (unsigned long long)rnd);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return io_error(err, "store", errno);
+    if (fd < 0) {
+        io_error(err, "store", errno);
+        remove_made(a, root, rel, made);
+        return -1;
+    }
     int rc = copy_in(fd, read, ctx, content_length, err);
     /* never retry a failed fsync: the dirty pages may be gone (PostgreSQL's lesson) */
     if (!rc && fsync(fd))
@@ -135,6 +170,7 @@ int artifact_put(struct arena *a, const char *root, const char *rel, artifact_re
     }
     if (rc) {
         unlink(tmp);
+        remove_made(a, root, rel, made);
         return -1;
     }
     if (fsync_dir(dir))
