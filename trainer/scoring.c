@@ -45,6 +45,14 @@ static double pow10i(int k)
     return pow(10.0, k);
 }
 
+/* v × 10^(8-e); in two steps where 10^(8-e) alone would overflow (subnormal v) */
+static double scale_digits(double v, int e)
+{
+    if (e >= 8) return v / pow10i(e - 8);
+    if (8 - e > 300) return v * 1e300 * pow10i(8 - e - 300);
+    return v * pow10i(8 - e);
+}
+
 void sb_float9(struct sbuf *b, double v)
 {
     if (isnan(v)) { sb_puts(b, "NaN"); return; }
@@ -54,10 +62,9 @@ void sb_float9(struct sbuf *b, double v)
     if (v == 0) { memcpy(o, "0.0", 4); sb_puts(b, out); return; }
     int e = (int)floor(log10(v));
     /* nine significant digits as an integer in [1e8, 1e9) */
-    double scaled = e >= 8 ? v / pow10i(e - 8) : v * pow10i(8 - e);
-    double m = nearbyint(scaled);
-    if (m >= 1e9) { e++; m = nearbyint(e >= 8 ? v / pow10i(e - 8) : v * pow10i(8 - e)); }
-    else if (m < 1e8) { e--; m = nearbyint(e >= 8 ? v / pow10i(e - 8) : v * pow10i(8 - e)); }
+    double m = nearbyint(scale_digits(v, e));
+    if (m >= 1e9) { e++; m = nearbyint(scale_digits(v, e)); }
+    else if (m < 1e8) { e--; m = nearbyint(scale_digits(v, e)); }
     if (m >= 1e9) { m /= 10; e++; }
     char d[10];
     long mi = (long)m;
