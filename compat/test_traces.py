@@ -73,6 +73,10 @@ def test_decorated_and_nested_spans(exp):
     assert root.start_time_ns <= spans["manual"].start_time_ns <= spans["manual"].end_time_ns <= root.end_time_ns
     assert t.info.request_preview == '{"x": 3}'
     assert t.info.execution_duration >= 0
+    for f in ("span.attributes.custom.num = '42'", "span.type = 'TOOL'", "span.name IN ('manual', 'x')",
+              "text LIKE '%hello%'"):
+        found = mlflow.search_traces(locations=[exp], filter_string=f, return_type="list")
+        assert [x.info.trace_id for x in found] == [t.info.trace_id], f
 
 
 def test_error_span_and_trace_tags(exp):
@@ -258,9 +262,10 @@ def test_rest_routes_and_errors(exp, base_url):
     assert r.status_code == 400
     r = requests.post(f"{base_url}/api/2.0/mlflow/traces/link-prompts",
                       json={"trace_id": tid, "prompt_versions": [{"name": "qa", "version": "2"}]})
-    assert r.status_code == 200
-    tags = requests.get(f"{base_url}{M3}/traces/{tid}").json()["trace"]["trace_info"]["tags"]
-    assert "qa" in tags["mlflow.linkedPrompts"]
+    assert r.status_code == 200 and r.json() == {}
+    r = requests.post(f"{base_url}/api/2.0/mlflow/traces/link-prompts",
+                      json={"trace_id": "tr-nope", "prompt_versions": [{"name": "qa", "version": "2"}]})
+    assert r.status_code == 404
 
 
 def test_start_trace_v3_without_spans_then_search(exp, base_url):

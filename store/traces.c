@@ -485,6 +485,9 @@ static void kv_clause(struct q *q, const char *table, const char *key, const str
         return;
     }
     sb_printf(q->sql, "EXISTS (SELECT 1 FROM %s g WHERE g.trace_id = t.trace_id AND g.key = %s AND ", table, k);
+    /* equality also on the indexed prefix, so (key, left(value, 200)) finds the few matching rows */
+    if (c->op == SF_EQ && c->kind == SF_VAL_STRING)
+        sb_printf(q->sql, "left(g.value, 200) = left(%s, 200) AND ", param(q, c->str));
     string_cmp(q, "g.value", c);
     sb_putc(q->sql, ')');
 }
@@ -860,12 +863,6 @@ static int link_prompts_tx(struct db_conn *c, void *p, struct error *err)
     struct link_ctx *x = p;
     DB_STMT(ins, "INSERT INTO trace_links (trace_id, kind, target) VALUES ($1, 'prompt', $2)"
                  " ON CONFLICT DO NOTHING");
-    /* mlflow.linkedPrompts: a JSON list of {"name", "version"}, in link order, no repeats */
-    DB_STMT(tag, "INSERT INTO trace_tags (trace_id, key, value) SELECT $1, 'mlflow.linkedPrompts',"
-                 " COALESCE((SELECT jsonb_agg(jsonb_build_object('name', split_part(target, '/', 1),"
-                 " 'version', split_part(target, '/', 2)))::text FROM trace_links"
-                 " WHERE trace_id = $1 AND kind = 'prompt'), '[]')"
-                 " ON CONFLICT (trace_id, key) DO UPDATE SET value = EXCLUDED.value");
     const char *tid = x->ids[0];
     if (exists_for_update(c, x->a, tid, err))
         return -1;
@@ -876,11 +873,7 @@ static int link_prompts_tx(struct db_conn *c, void *p, struct error *err)
             return -1;
         PQclear(r);
     }
-    const char *v[1] = { tid };
-    PGresult *r = db_exec(c, &tag, 1, v, err);
-    if (!r)
-        return -1;
-    PQclear(r);
+    /* as MLflow: an association only; the mlflow.linkedPrompts tag is the client's */
     return 0;
 }
 

@@ -10,7 +10,7 @@
 #define TRACE_TAG_ARTIFACT_LOCATION "mlflow.artifactLocation"
 #define TRACE_TAG_SPANS_LOCATION "mlflow.trace.spansLocation"
 #define TRACE_TAG_NAME "mlflow.traceName"
-#define TRACE_TAG_LINKED_PROMPTS "mlflow.linkedPrompts"
+#define TRACE_TAG_LINKED_PROMPTS "mlflow.linkedPrompts"   /* set by the client */
 #define TRACE_META_FINALIZED "mlflow.trace.infoFinalized"
 #define TRACE_META_SOURCE_RUN "mlflow.sourceRun"
 #define TRACE_META_SIZE_STATS "mlflow.trace.sizeStats"
@@ -92,7 +92,7 @@ int store_set_trace_tag(struct arena *a, const char *trace_id, const char *key, 
 int store_delete_trace_tag(struct arena *a, const char *trace_id, const char *key, struct error *err);
 int store_link_traces_to_run(struct arena *a, const char *const *ids, size_t n, const char *run_id,
                              struct error *err);
-/* prompts: "name/version" targets; also merged into the mlflow.linkedPrompts tag */
+/* prompts: "name/version" targets (MLflow's entity associations; no tag) */
 int store_link_prompts_to_trace(struct arena *a, const char *trace_id, const char *const *names,
                                 const char *const *versions, size_t n, struct error *err);
 

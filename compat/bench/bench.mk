@@ -22,6 +22,13 @@ build/bench/loadgen: compat/bench/loadgen.c
 
 bench: deps build build/bench/loadgen .venv/bin/mlflow
 	@$(BENCH_PY) $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(if $(QUICK),,@.venv/bin/python compat/bench/traces.py)
+
+# issue 14: the trace rows (OTLP ingest, search_traces, get_trace) on their own
+# (QUICK=1: 10,000 traces, short runs); the full profile also runs at the end of make bench
+.PHONY: bench-traces
+bench-traces: deps build .venv/bin/mlflow
+	@.venv/bin/python compat/bench/traces.py $(if $(QUICK),--quick)
 
 bench-soak: deps build build/bench/loadgen .venv/bin/mlflow
 	@$(BENCH_PY) --soak $(if $(QUICK),--quick) $(BENCH_ARGS)
