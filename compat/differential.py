@@ -45,6 +45,12 @@ PROXY_QUERY = re.compile(r"^(\d+)(?=/|$)")
 TEXT_EXP = re.compile(r"(mlflow-artifacts:/+)(\d+)(?=/)")   # inside downloaded text (MLmodel)
 TOKEN_KEYS = {"next_page_token", "page_token"}
 IGNORED_KEYS = {"message"}          # error messages are never compared
+# issue 14: traces carry protobuf Timestamp/Duration strings, span times in
+# nanoseconds and random base64 span/trace ids
+TRACE_TIME_KEYS = {"request_time", "create_time", "last_update_time", "execution_duration"}
+TRACE_NS_KEYS = {"start_time_unix_nano", "end_time_unix_nano", "time_unix_nano"}
+TRACE_B64_ID_KEYS = {"trace_id", "span_id", "parent_span_id"}
+TRACE_MS_KEYS = {"timestamp_ms", "execution_time_ms"}
 
 
 # ------------------------------------------------------------------ recording
@@ -165,6 +171,16 @@ class Normaliser:
             return self.text(v)
         if key in TIME_KEYS and isinstance(v, int) and abs(v - self.now_ms) < 2 * 86400 * 1000:
             return "<now>"
+        if key in ("mlflow.trace.sizeBytes", "mlflow.trace.sizeStats"):
+            return "<size>"     # measured by the client over ids that differ in length
+        if key in TRACE_TIME_KEYS and isinstance(v, str):
+            return "<time>"
+        if key in TRACE_NS_KEYS and isinstance(v, (int, str)):
+            return "<ns>"
+        if key in TRACE_MS_KEYS and isinstance(v, (int, str)):
+            return "<ms>"
+        if key in TRACE_B64_ID_KEYS and isinstance(v, str) and not v.startswith("tr-") and not HEX32.fullmatch(v):
+            return "<id>"
         if key in TOKEN_KEYS and isinstance(v, str):
             return "<token>" if v else ""
         if key == "user_id" and isinstance(v, str):

@@ -196,7 +196,59 @@ def sc_inputs(uid):
     mlflow.search_runs(filter_string="dataset.name = 'arr'", output_format="list")
 
 
+def sc_traces(uid):
+    """issue 14: spans over OTLP, start_trace, get/search/batch-get, tags, assessments, delete."""
+    import os
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+    exp = mlflow.set_experiment(f"traces-{uid}").experiment_id
+
+    @mlflow.trace(span_type="LLM")
+    def inner(x):
+        return {"y": x * 2, "l": [1, 2.5, "s"]}
+
+    @mlflow.trace(name="outer")
+    def outer(x):
+        mlflow.update_current_trace(tags={"team": "a"})
+        with mlflow.start_span("manual") as s:
+            s.set_inputs({"q": x})
+            s.set_attribute("n", 7)
+        return inner(x)
+
+    @mlflow.trace
+    def boom():
+        raise ValueError("no")
+
+    outer(1)
+    tid = mlflow.get_last_active_trace_id()
+    try:
+        boom()
+    except ValueError:
+        pass
+    c = MlflowClient()
+    mlflow.get_trace(tid)
+    mlflow.search_traces(locations=[exp], filter_string="tag.team = 'a'", return_type="list")
+    mlflow.search_traces(locations=[exp], filter_string="trace.status = 'ERROR'", order_by=["timestamp_ms ASC"],
+                         return_type="list")
+    mlflow.search_traces(locations=[exp], filter_string="span.type = 'LLM' AND trace.name = 'outer'",
+                         return_type="list")
+    expect_error(mlflow.search_traces, locations=[exp], filter_string="trace.bogus = 'x'")
+    fb = mlflow.log_feedback(trace_id=tid, name="rel", value=0.5, rationale="r")
+    ex = mlflow.log_expectation(trace_id=tid, name="ans", value={"k": [1]})
+    mlflow.get_assessment(tid, fb.assessment_id)
+    from mlflow.entities import Feedback
+    mlflow.update_assessment(trace_id=tid, assessment_id=fb.assessment_id, assessment=Feedback(name="rel", value=0.9))
+    mlflow.override_feedback(trace_id=tid, assessment_id=fb.assessment_id, value=0.1)
+    mlflow.delete_assessment(trace_id=tid, assessment_id=ex.assessment_id)
+    c.set_trace_tag(tid, "k", "v")
+    c.delete_trace_tag(tid, "k")
+    expect_error(c.delete_trace_tag, tid, "k")
+    mlflow.get_trace(tid)
+    c.delete_traces(experiment_id=exp, trace_ids=[tid])
+    mlflow.search_traces(locations=[exp], return_type="list")
+
+
 SCENARIOS = {
+    "traces": sc_traces,
     "experiments": sc_experiments,
     "run_lifecycle": sc_run_lifecycle,
     "values": sc_values,
