@@ -14,6 +14,9 @@ HEADERS := $(wildcard server/*.h api/*.h store/*.h)
 
 DEB_PACKAGES := build-essential pkg-config libcivetweb-dev libcjson-dev libpq-dev libcurl4-openssl-dev \
                 libopenblas-dev liblapacke-dev postgresql postgresql-contrib python3-venv
+# issue 16 (basic-auth): PBKDF2, HMAC and constant-time compare from OpenSSL
+DEB_PACKAGES += libssl-dev
+LDLIBS += -lcrypto
 PY ?= python3
 
 # ---- issue 14: tracing — OTLP protobufs (proto/, from opentelemetry-proto 1.9.0) compiled by protoc-c into build/gen ----

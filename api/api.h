@@ -12,6 +12,12 @@
 
 #define API_MAX_PATH_PARAMS 4
 
+struct auth_user {                    /* issue 16 */
+    int64_t id;
+    const char *username;
+    bool is_admin;
+};
+
 struct query_param {
     const char *key, *value;       /* percent-decoded */
 };
@@ -50,6 +56,7 @@ struct request {
     /* issue 14: any request header by name (case-insensitive), NULL if absent */
     const char *(*header)(const struct request *req, const char *name);
     void *header_ctx;
+    const struct auth_user *user;     /* issue 16: the authenticated caller; NULL when auth is off */
 };
 
 struct response {
@@ -68,6 +75,51 @@ enum {
     ROUTE_TEXT = 4,        /* plain-text reply */
     ROUTE_ARTIFACTS = 8,   /* disabled under --no-serve-artifacts */
     ROUTE_TRACKING = 16,   /* disabled under --artifacts-only */
+    ROUTE_AUTH_APP = 32,   /* only with --app-name basic-auth (404 otherwise, as MLflow) */
+};
+
+/* ---- issue 16: authentication and permissions ----
+ * Every route names the permission rule a non-admin caller must pass
+ * (server/auth.c and api/auth_rules.c apply them; MLflow's validator names in
+ * mlflow/server/auth/__init__.py). A route without a rule (AUTH_RULE_MISSING,
+ * the zero value) stops the server at start-up. */
+enum auth_rule {
+    AUTH_RULE_MISSING = 0,
+    AUTH_PUBLIC,              /* no credentials asked (/health, server-info) */
+    AUTH_ANY_USER,            /* any authenticated user */
+    AUTH_ADMIN,               /* admins only */
+    AUTH_EXP_CREATE, AUTH_EXP_READ, AUTH_EXP_READ_BY_NAME, AUTH_EXP_UPDATE, AUTH_EXP_DELETE,
+    AUTH_EXP_SEARCH,          /* results filtered to readable experiments */
+    AUTH_RUN_CREATE, AUTH_RUN_READ, AUTH_RUN_UPDATE, AUTH_RUN_DELETE,
+    AUTH_RUN_LOG,             /* update on the run and on every logged model named (model_id) */
+    AUTH_RUN_SEARCH,          /* experiment_ids reduced to readable ones */
+    AUTH_METRIC_BULK,         /* read on every run_id / run_ids */
+    AUTH_RUN_ARTIFACT_READ,   /* get-artifact: run_id or run_uuid */
+    AUTH_MV_ARTIFACT_READ,    /* model-versions/get-artifact: name */
+    AUTH_ARTIFACT_READ, AUTH_ARTIFACT_UPDATE, AUTH_ARTIFACT_DELETE,   /* mlflow-artifacts proxy paths */
+    AUTH_LM_CREATE, AUTH_LM_READ, AUTH_LM_UPDATE, AUTH_LM_DELETE,
+    AUTH_LM_SEARCH,           /* results filtered to readable experiments */
+    AUTH_RM_CREATE, AUTH_RM_READ, AUTH_RM_UPDATE, AUTH_RM_DELETE,
+    AUTH_RM_SEARCH,           /* results filtered to readable models and prompts */
+    AUTH_MV_CREATE, AUTH_MV_READ, AUTH_MV_UPDATE, AUTH_MV_DELETE,
+    AUTH_MV_SEARCH,           /* results filtered */
+    AUTH_ALIAS_SET, AUTH_ALIAS_DELETE,
+    AUTH_USER_SELF,           /* the username parameter is the caller */
+    AUTH_USER_LIST, AUTH_USER_CREATE,
+    AUTH_ROLES_MANAGE, AUTH_ROLES_VIEW, AUTH_ROLES_LIST, AUTH_USER_ROLES_VIEW,
+    AUTH_RESOURCE_MANAGE,     /* users/permissions/grant|revoke: MANAGE on the resource */
+    AUTH_USER_PERMISSION_GET,
+    AUTH_OTLP_TRACES,         /* create a trace in the X-Mlflow-Experiment-Id experiment */
+    AUTH_TRACE_START, AUTH_TRACE_READ, AUTH_TRACE_UPDATE, AUTH_TRACE_DELETE,
+    AUTH_TRACE_BATCH_READ,    /* read on every trace_ids' experiment */
+    AUTH_TRACE_SEARCH,        /* read on every location's experiment */
+    AUTH_TRACE_LINK_RUN,      /* update on the run, read on every trace */
+    AUTH_TRACE_START_V2,      /* create a trace in experiment_id */
+    AUTH_TRACE_SEARCH_IDS,    /* read on the trace tier of every experiment_ids */
+    AUTH_EXP_IDS_READ,        /* read on every experiment_ids (search-datasets) */
+    AUTH_PRESIGNED_UPLOAD,    /* update on the run_id's run or the model_id's logged model */
+    AUTH_ASSESSMENT_CREATE, AUTH_ASSESSMENT_READ, AUTH_ASSESSMENT_UPDATE, AUTH_ASSESSMENT_DELETE,
+    AUTH_RULE_COUNT
 };
 
 struct route {
@@ -75,6 +127,7 @@ struct route {
     const char *pattern;   /* "/api/2.0/mlflow/runs/get"; "{x}" is one segment, "{x*}" the rest */
     api_handler handler;
     int flags;
+    enum auth_rule auth;   /* issue 16: the permission rule (see above) */
 };
 
 extern const struct route api_routes[];

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "graphql_parse.h"
 #include "handlers.h"
+#include "auth.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -197,6 +198,7 @@ struct gctx {
     const char *errors[MAX_ERRORS];
     size_t n_errors;
     bool fatal;                   /* a validation error: data is null */
+    const struct auth_user *user; /* issue 16: each root field is checked as its REST route */
 };
 
 static void add_error(struct gctx *c, const char *msg)
@@ -216,10 +218,10 @@ static int invalid(struct gctx *c, const char *msg)
 
 static const cJSON *call_rest(struct gctx *c, api_handler h, const char *method, cJSON *input, struct error *err)
 {
-    struct request r = { .arena = c->a, .method = method, .path = "/graphql", .input = input };
+    struct request r = { .arena = c->a, .method = method, .path = "/graphql", .input = input, .user = c->user };
     struct response resp = { .status = 200, .content_type = "application/json" };
     sb_init(&resp.body, c->a, 1024);
-    if (h(&r, &resp, err))
+    if (auth_call_handler(h, &r, &resp, err))   /* issue 16: the REST route's permission rule */
         return NULL;
     if (r.streamed) {   /* none of the handlers below streams; never write to a socket from here */
         error_set(err, ERR_INTERNAL_ERROR, "The reply was too large for GraphQL");
@@ -896,7 +898,8 @@ int api_graphql(struct request *req, struct response *resp, struct error *err)
 
     struct jw w;
     reply_begin(resp, &w);
-    struct gctx c = { .a = req->arena, .doc = doc, .variables = variables, .w = &w, .validating = true };
+    struct gctx c = { .a = req->arena, .doc = doc, .variables = variables, .w = &w, .validating = true,
+                      .user = req->user };
     c.active = arena_alloc(req->arena, doc->n_frags + 1);
     c.op = pick_operation(&c, op_name);
     struct root_walk rw = { query_roots, sizeof query_roots / sizeof *query_roots, &t_query, 0, 0 };

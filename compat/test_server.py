@@ -217,7 +217,8 @@ def test_unknown_flags_and_refused_stores():
     out = subprocess.run([binary(), "--backend-store-uri", "sqlite:///mlflow.db"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 2 and "PostgreSQL" in out.stderr
-    out = subprocess.run([binary(), "--app-name", "basic-auth"], capture_output=True, text=True, timeout=30)
+    # basic-auth is served (compat/test_auth.py); any other app is refused, never ignored
+    out = subprocess.run([binary(), "--app-name", "my-plugin-app"], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "--app-name" in out.stderr
 
 

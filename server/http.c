@@ -5,6 +5,8 @@
 #include "static.h"
 #include "../api/api.h"
 #include "../api/json.h"
+#include "../api/auth.h"
+#include "auth.h"
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
@@ -218,6 +220,56 @@ static int reply_error(struct mg_connection *conn, struct arena *a, const struct
     return status;
 }
 
+/* ---- issue 16: authentication replies ---- */
+
+/* 401 carries the Basic challenge; 429 when an address has failed too often */
+static int reply_auth(struct mg_connection *conn, int status, const char *text, const char *extra,
+                      const char *origin)
+{
+    char clen[24];
+    snprintf(clen, sizeof clen, "%zu", strlen(text));
+    mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Content-Type", "text/html; charset=utf-8", -1);
+    mg_response_header_add(conn, "Content-Length", clen, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    if (status == 401)
+        mg_response_header_add(conn, "WWW-Authenticate", "Basic realm=\"mlflow\"", -1);
+    if (extra)
+        mg_response_header_add_lines(conn, extra);
+    if (origin && origin_allowed(origin)) {
+        mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
+        mg_response_header_add(conn, "Access-Control-Allow-Credentials", "true", -1);
+        mg_response_header_add(conn, "Vary", "Origin", -1);
+    }
+    mg_response_header_send(conn);
+    mg_write(conn, text, strlen(text));
+    return status;
+}
+
+/* 0 with *user filled, or the status of the reply already sent */
+static int authenticate(struct mg_connection *conn, struct arena *a, struct auth_user *user, const char *origin)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    int retry = 0;
+    switch (auth_authenticate(mg_get_header(conn, "Authorization"), ri->remote_addr, a, user, &retry)) {
+    case AUTH_OK:
+        return 0;
+    case AUTH_RATE_LIMITED:
+        return reply_auth(conn, 429, "Too many failed logins from this address; retry later",
+                          arena_printf(a, "Retry-After: %d", retry), origin);
+    case AUTH_UNAVAILABLE: {
+        struct error err = { 0 };
+        error_set(&err, ERR_TEMPORARILY_UNAVAILABLE, "Auth database unavailable; retry the request");
+        return reply_error(conn, a, &err, origin, false);
+    }
+    default:
+        return reply_auth(conn, 401, "You are not authenticated. Please see "
+                          "https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow "
+                          "on how to authenticate.", NULL, origin);
+    }
+}
+
 /* ---- routing ---- */
 
 /* Matches path against pattern, filling path params. "{x}" matches one
@@ -260,6 +312,8 @@ static const struct route *find_route(const char *method, const char *path, stru
             bool has_param = strchr(r->pattern, '{') != NULL;
             if (has_param != (pass == 1))
                 continue;
+            if ((r->flags & ROUTE_AUTH_APP) && !auth_enabled())
+                continue;   /* issue 16: the basic-auth app's routes exist only with it */
             if (!route_match(r->pattern, path, req))
                 continue;
             if (!strcmp(r->method, method))
@@ -493,8 +547,14 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
 
     const char *method = ri->request_method;
     /* MLflow's web UI: "/" and /static-files/… (server/static.c) */
-    if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && static_is_ui_path(path))
+    if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && static_is_ui_path(path)) {
+        /* issue 16: the UI's files are public, its page "/" is for signed-in users (as MLflow) */
+        struct auth_user ui_user;
+        int status = auth_enabled() && strncmp(path, "/static-files/", 14) ? authenticate(conn, a, &ui_user, origin) : 0;
+        if (status)
+            return status;
         return static_serve(conn, a, path, opt.static_prefix ? opt.static_prefix : "");
+    }
     bool api = !strncmp(path, "/api/", 5) || !strncmp(path, "/ajax-api/", 10);
     bool state_changing = strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
     if (api && origin && state_changing && !origin_allowed(origin))
@@ -526,6 +586,14 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     req.path = route_path;
     bool wrong_method;
     const struct route *route = find_route(method, route_path, &req, &wrong_method);
+    /* ---- issue 16: HTTP Basic before anything else answers (unknown paths too, as MLflow) ---- */
+    struct auth_user user;
+    if (auth_enabled() && !(route && route->auth == AUTH_PUBLIC)) {
+        int status = authenticate(conn, a, &user, origin);
+        if (status)
+            return status;
+        req.user = &user;
+    }
     if (!route) {
         if (wrong_method)
             return reply_text(conn, 405, "Method Not Allowed", false);
@@ -612,9 +680,20 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         }
     }
 
+    /* issue 16: the route's permission rule (admins pass) */
+    if (req.user) {
+        int denied = auth_check(route, &req, &err);
+        if (denied < 0)
+            return reply_error(conn, a, &err, origin, false);
+        if (denied)
+            return reply_auth(conn, 403, "Permission denied", NULL, origin);
+    }
+
     struct response resp = { .status = 200, .content_type = "application/json" };
     sb_init(&resp.body, a, 1024);
     if (route->handler(&req, &resp, &err))
+        return reply_error(conn, a, &err, origin, false);
+    if (req.user && auth_after(route, &req, &resp, &err))   /* issue 16 */
         return reply_error(conn, a, &err, origin, false);
     if (req.streamed)
         return resp.status;

@@ -2,6 +2,8 @@
 #include "embedded_pg.h"
 #include "http.h"
 #include "static.h"
+#include "auth.h"
+#include "../api/auth.h"
 #include "../api/api.h"
 #include "../api/json.h"
 #include "../store/artifacts.h"
@@ -47,6 +49,7 @@ struct config {
     const char *ui_dir;
     int pool_size;
     int db_connect_s, db_statement_s, db_acquire_s;   /* issue 15 */
+    const char *app_name;     /* issue 16: "basic-auth" or NULL */
 };
 
 static void usage(FILE *f)
@@ -71,6 +74,8 @@ static void usage(FILE *f)
           "  --max-body-size BYTES          JSON body limit (default 16 MiB)\n"
           "  --data-dir DIR                 data directory (default ./var)\n"
           "  --ui-dir DIR                   MLflow's built web UI (default: build/ui beside the binary)\n"
+          "  --app-name basic-auth          users and permissions, as MLflow's basic-auth app\n"
+          "                                 (MLFLOW_AUTH_CONFIG_PATH, MLFLOW_AUTH_ADMIN_PASSWORD, …)\n"
           "  --version, --help\n", f);
 }
 
@@ -173,9 +178,12 @@ static int parse_args(int argc, char **argv, struct config *c)
         } else if (!strcmp(arg, "--ui-dir")) {
             c->ui_dir = VALUE();
         } else if (!strcmp(arg, "--app-name")) {
-            fprintf(stderr, "cairn: --app-name %s is not supported: Cairn has no authentication app yet; "
-                            "refusing to start rather than serve without it\n", VALUE());
-            return -1;
+            c->app_name = VALUE();
+            if (strcmp(c->app_name, "basic-auth")) {
+                fprintf(stderr, "cairn: --app-name %s is not supported: Cairn has only MLflow's 'basic-auth' "
+                                "app; refusing to start rather than serve without it\n", c->app_name);
+                return -1;
+            }
         } else if (!strcmp(arg, "--gunicorn-opts") || !strcmp(arg, "--uvicorn-opts") ||
                    !strcmp(arg, "--waitress-opts") || !strcmp(arg, "--expose-prometheus")) {
             fprintf(stderr, "cairn: warning: ignoring %s %s (not applicable to Cairn)\n", arg, VALUE());
@@ -247,6 +255,8 @@ int main(int argc, char **argv)
     if (ui > 0)
         fprintf(stderr, "cairn: warning: no MLflow UI found beside the binary (run `make build` or pass "
                         "--ui-dir); \"/\" says how to get it\n");
+    if (auth_check_route_table())   /* issue 16: fail closed on a route without a rule */
+        return 2;
     /* Memory goes back after a burst: few malloc arenas (not one per worker
      * thread), big blocks (request arenas of large replies) mmapped and
      * unmapped on free, and the heap trimmed above 512 KiB of free space. */
@@ -311,6 +321,8 @@ int main(int argc, char **argv)
     db_up = true;
     if (embedded && embedded_pg_supervise(db_reconnect_all))
         fprintf(stderr, "cairn: warning: cannot watch the embedded PostgreSQL\n");
+    if (c.app_name && auth_configure(conninfo))   /* issue 16 */
+        goto out;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -342,6 +354,7 @@ int main(int argc, char **argv)
     http_drain_and_stop(30000);
     rc = 0;
 out:
+    auth_shutdown();
     if (db_up)
         db_shutdown();
     if (pg_started)

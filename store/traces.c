@@ -255,10 +255,12 @@ static int start_tx(struct db_conn *c, void *p, struct error *err)
         return -1;
     PQclear(r);
     struct kv *tags = arena_alloc(a, (t->n_tags + 1) * sizeof *tags);
-    memcpy(tags, t->tags, t->n_tags * sizeof *tags);
+    if (t->n_tags)   /* no tags: t->tags may be NULL, and memcpy must not see it */
+        memcpy(tags, t->tags, t->n_tags * sizeof *tags);
     tags[t->n_tags] = (struct kv){ TRACE_TAG_ARTIFACT_LOCATION, trace_artifact_location(a, location, t->trace_id) };
     struct kv *meta = arena_alloc(a, (t->n_metadata + 1) * sizeof *meta);
-    memcpy(meta, t->metadata, t->n_metadata * sizeof *meta);
+    if (t->n_metadata)
+        memcpy(meta, t->metadata, t->n_metadata * sizeof *meta);
     meta[t->n_metadata] = (struct kv){ TRACE_META_FINALIZED, "true" };
     if (upsert_kv(c, a, "trace_tags", t->trace_id, tags, t->n_tags + 1, err) ||
         upsert_kv(c, a, "trace_metadata", t->trace_id, meta, t->n_metadata + (x->finalize ? 1 : 0), err))

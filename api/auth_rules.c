@@ -1,0 +1,1093 @@
+/* Permission rules of the basic-auth app (issue 16), as MLflow 3.17's
+ * mlflow/server/auth/__init__.py and requirements.py decide them, with
+ * workspaces off (every grant lives in the "default" workspace). */
+#include "auth.h"
+#include "common.h"
+#include "handlers.h"
+#include "../store/auth_store.h"
+#include "../store/paths.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+struct auth_api_config auth_api_config = { .default_permission = PERM_READ, .basic = true };
+
+static const struct {
+    const char *name;
+    int priority;   /* DENY never wins a max */
+    bool read, use, update, del, manage;
+} perms[PERM_COUNT] = {
+    [PERM_NO_PERMISSIONS] = { "NO_PERMISSIONS", 0, false, false, false, false, false },
+    [PERM_READ] = { "READ", 1, true, false, false, false, false },
+    [PERM_USE] = { "USE", 2, true, true, false, false, false },
+    [PERM_EDIT] = { "EDIT", 3, true, true, true, false, false },
+    [PERM_MANAGE] = { "MANAGE", 4, true, true, true, true, true },
+    [PERM_DENY] = { "DENY", -1, false, false, false, false, false },
+};
+
+int perm_from_name(const char *name)
+{
+    for (int i = 0; name && i < PERM_COUNT; i++)
+        if (!strcmp(perms[i].name, name))
+            return i;
+    return -1;
+}
+
+const char *perm_name(enum perm p) { return perms[p].name; }
+
+/* ---- resource types (permissions.py TYPE) ---- */
+
+static const struct { const char *type; bool by_id; } types[] = {
+    { "workspace", false }, { "experiment", true }, { "registered_model", true }, { "prompt", true },
+    { "scorer", true }, { "gateway_secret", true }, { "gateway_endpoint", true },
+    { "gateway_model_definition", true }, { "mcp_server", true }, { "run", false }, { "trace", false },
+    { "assessment", false }, { "logged_model", false }, { "review_queue", false },
+    { "registered_model_version", false }, { "prompt_version", false }, { "scorer_version", false },
+    { "mcp_server_version", false },
+};
+
+static int type_index(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof types / sizeof *types; i++)
+        if (!strcmp(types[i].type, type))
+            return (int)i;
+    return -1;
+}
+
+bool auth_valid_resource_type(const char *type) { return type_index(type) >= 0; }
+
+static bool pattern_matches(const char *pattern, const char *type, const char *id)
+{
+    int t = type_index(type);
+    return t >= 0 && (!strcmp(pattern, "*") || (types[t].by_id && id && !strcmp(pattern, id)));
+}
+
+int auth_validate_grant(const char *type, const char *pattern, const char *permission, struct error *err)
+{
+    int p = perm_from_name(permission);
+    if (p < 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid permission '%s'. Valid permissions are: "
+                         "('READ', 'USE', 'EDIT', 'MANAGE', 'NO_PERMISSIONS', 'DENY')", permission);
+    int t = type_index(type);
+    if (t < 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid resource type '%s'.", type);
+    if (!strcmp(type, "workspace")) {
+        if (p != PERM_USE && p != PERM_MANAGE)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid permission '%s' for "
+                             "resource_type='workspace'. Workspace-wide grants accept only: ('MANAGE', 'USE').",
+                             permission);
+    } else if (p == PERM_NO_PERMISSIONS) {
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid permission '%s' for resource_type='%s'. "
+                         "Resource-level grants accept only: ('DENY', 'EDIT', 'MANAGE', 'READ', 'USE').",
+                         permission, type);
+    }
+    if (strcmp(pattern, "*") && !types[t].by_id)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid resource_pattern '%s' for resource_type='%s'. "
+                         "This resource type supports only wildcard ('*') grants.", pattern, type);
+    return 0;
+}
+
+/* ---- requirements (requirements.py) ---- */
+
+enum action { A_READ, A_USE, A_UPDATE, A_DELETE, A_MANAGE, A_CREATE, A_NOT_DENIED };
+
+struct rung { const char *type, *id; enum action action; };
+struct requirement {
+    struct rung own;
+    struct rung fallback;        /* type NULL: none */
+};
+
+static bool action_met(enum action a, enum perm p)
+{
+    switch (a) {
+    case A_READ: return perms[p].read;
+    case A_USE: case A_CREATE: return perms[p].use;
+    case A_UPDATE: return perms[p].update;
+    case A_DELETE: return perms[p].del;
+    case A_MANAGE: return perms[p].manage;
+    case A_NOT_DENIED: return p != PERM_DENY;
+    }
+    return false;
+}
+
+/* The caller's grants, loaded once per request. */
+struct auth_grants {
+    struct auth_grant *g;
+    size_t n;
+    bool workspace_admin;
+};
+
+static int load_grants(struct request *req, struct auth_grants *gs, struct error *err)
+{
+    memset(gs, 0, sizeof *gs);
+    if (auth_user_grants(req->arena, req->user->id, AUTH_DEFAULT_WORKSPACE, &gs->g, &gs->n, err))
+        return -1;
+    for (size_t i = 0; i < gs->n; i++)
+        if (!strcmp(gs->g[i].resource_type, "workspace") && !strcmp(gs->g[i].resource_pattern, "*") &&
+            !strcmp(gs->g[i].permission, "MANAGE"))
+            gs->workspace_admin = true;
+    return 0;
+}
+
+/* -1: no grant at this key (silent) */
+static int fold(const struct auth_grants *gs, const char *type, const char *id)
+{
+    if (gs->workspace_admin)
+        return PERM_MANAGE;
+    bool denied = false;
+    int best = -1;
+    for (size_t i = 0; i < gs->n; i++) {
+        const struct auth_grant *g = &gs->g[i];
+        if (strcmp(g->resource_type, type) || !pattern_matches(g->resource_pattern, type, id))
+            continue;
+        int p = perm_from_name(g->permission);
+        if (p == PERM_DENY)
+            denied = true;
+        else if (p >= 0 && (best < 0 || perms[p].priority > perms[best].priority))
+            best = p;
+    }
+    return denied ? PERM_DENY : best;
+}
+
+static enum perm floor_positive(enum perm p)
+{
+    enum perm d = auth_api_config.default_permission;
+    if (p == PERM_NO_PERMISSIONS || p == PERM_DENY)
+        return p;
+    return perms[p].priority >= perms[d].priority ? p : d;
+}
+
+static bool requirement_met(const struct auth_grants *gs, const struct requirement *r)
+{
+    const struct rung *rungs[2] = { &r->own, r->fallback.type ? &r->fallback : NULL };
+    const struct rung *last = &r->own;
+    for (int i = 0; i < 2 && rungs[i]; i++) {
+        last = rungs[i];
+        int g = fold(gs, rungs[i]->type, rungs[i]->id ? rungs[i]->id : "*");
+        if (g >= 0)
+            return action_met(rungs[i]->action, g == PERM_DENY ? PERM_DENY : floor_positive(g));
+    }
+    /* workspaces off: an absent grant is default_permission */
+    return action_met(last->action, floor_positive(auth_api_config.default_permission));
+}
+
+static bool authorize(const struct auth_grants *gs, const struct requirement *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!requirement_met(gs, &reqs[i]))
+            return false;
+    return true;
+}
+
+#define REQ(t, i, a) { { t, i, a }, { NULL, NULL, A_READ } }
+#define REQ_FB(t, i, a, ft, fi) { { t, i, a }, { ft, fi, a } }
+
+/* ---- request parameters (_get_request_param) ---- */
+
+static const char *param(struct request *req, const char *name)
+{
+    const cJSON *v = req->input ? cJSON_GetObjectItemCaseSensitive(req->input, name) : NULL;
+    if (!v && req->query)
+        for (size_t i = 0; i < req->n_query; i++)
+            if (!strcmp(req->query[i].key, name))
+                return req->query[i].value;
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsNumber(v))
+        return v->valuestring;   /* the literal text (json_parse keeps it) */
+    if (cJSON_IsArray(v) && cJSON_IsString(v->child))
+        return v->child->valuestring;
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    return NULL;
+}
+
+static int required(struct request *req, const char *name, const char **out, struct error *err)
+{
+    *out = param(req, name);
+    if (!*out && !strcmp(name, "run_id"))
+        *out = param(req, "run_uuid");
+    if (!*out)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
+                         "See the API docs for more information about request parameters.", name);
+    return 0;
+}
+
+static const char *i64str(struct arena *a, int64_t v)
+{
+    return arena_printf(a, "%" PRId64, v);
+}
+
+/* ---- the rules ---- */
+
+struct ctx {
+    struct request *req;
+    struct auth_grants gs;
+    struct error *err;
+};
+
+static const char *const experiment_cascade[] = {
+    "run", "trace", "logged_model", "assessment", "review_queue", "scorer", "scorer_version",
+};
+
+static int exp_rule(struct ctx *c, enum action a)
+{
+    const char *id;
+    if (required(c->req, "experiment_id", &id, c->err))
+        return -1;
+    if (a != A_DELETE) {
+        struct requirement r[] = { REQ("experiment", id, a) };
+        return authorize(&c->gs, r, 1);
+    }
+    /* delete and restore reach every experiment-scoped tier */
+    struct requirement r[8] = { REQ("experiment", id, A_DELETE) };
+    for (size_t i = 0; i < 7; i++)
+        r[i + 1] = (struct requirement)REQ_FB(experiment_cascade[i], "*", A_DELETE, "experiment", id);
+    return authorize(&c->gs, r, 8);
+}
+
+static int exp_by_name(struct ctx *c)
+{
+    const char *name;
+    int64_t exp;
+    if (required(c->req, "experiment_name", &name, c->err))
+        return -1;
+    int found = auth_lookup_experiment_by_name(name, &exp, c->err);
+    if (found < 0)
+        return -1;
+    if (!found)
+        return error_set(c->err, ERR_RESOURCE_DOES_NOT_EXIST, "Could not find experiment with name %s", name);
+    struct requirement r[] = { REQ("experiment", i64str(c->req->arena, exp), A_READ) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* create in an experiment: update on it, the created tier not denied */
+static int create_in_experiment(struct ctx *c, const char *exp, const char *created)
+{
+    struct requirement r[] = { REQ("experiment", exp, A_UPDATE), REQ(created, "*", A_NOT_DENIED) };
+    return authorize(&c->gs, r, 2);
+}
+
+/* a run: experiment READ baseline, the run tier carries the action; a missing run denies */
+static int run_id_rule(struct ctx *c, const char *run_id, enum action a)
+{
+    int64_t exp;
+    int found = auth_lookup_run_experiment(run_id, &exp, c->err);
+    if (found <= 0)
+        return found < 0 ? -1 : 0;
+    const char *e = i64str(c->req->arena, exp);
+    struct requirement r[] = { REQ("experiment", e, A_READ), REQ_FB("run", "*", a, "experiment", e) };
+    return authorize(&c->gs, r, 2);
+}
+
+static int run_rule(struct ctx *c, enum action a)
+{
+    const char *run_id;
+    if (required(c->req, "run_id", &run_id, c->err))
+        return -1;
+    return run_id_rule(c, run_id, a);
+}
+
+static int logged_model_id_rule(struct ctx *c, const char *model_id, enum action a)
+{
+    int64_t exp;
+    int found = auth_lookup_logged_model_experiment(model_id, &exp, c->err);
+    if (found <= 0)
+        return found < 0 ? -1 : 0;
+    const char *e = i64str(c->req->arena, exp);
+    struct requirement r[] = { REQ("experiment", e, A_READ), REQ_FB("logged_model", "*", a, "experiment", e) };
+    return authorize(&c->gs, r, 2);
+}
+
+static int logged_model_rule(struct ctx *c, enum action a)
+{
+    const char *id = c->req->n_path_params ? c->req->path_params[0] : param(c->req, "model_id");
+    if (!id)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'model_id'.");
+    return logged_model_id_rule(c, id, a);
+}
+
+/* log-metric / log-batch / log-inputs / log-outputs: the run, and every logged model written to */
+static int run_log_rule(struct ctx *c)
+{
+    int ok = run_rule(c, A_UPDATE);
+    if (ok != 1)
+        return ok;
+    const cJSON *in = c->req->input;
+    const char *one = param(c->req, "model_id");
+    if (one && *one && (ok = logged_model_id_rule(c, one, A_UPDATE)) != 1)
+        return ok;
+    static const char *const lists[] = { "metrics", "models" };
+    for (size_t l = 0; l < 2; l++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(in, lists[l]), *it;
+        cJSON_ArrayForEach(it, (cJSON_IsArray(arr) ? arr : NULL)) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "model_id");
+            if (cJSON_IsString(m) && *m->valuestring && (ok = logged_model_id_rule(c, m->valuestring, A_UPDATE)) != 1)
+                return ok;
+        }
+    }
+    return 1;
+}
+
+static int metric_bulk_rule(struct ctx *c)
+{
+    const char *field = cJSON_GetObjectItemCaseSensitive(c->req->input, "run_ids") ? "run_ids" : "run_id";
+    const char **ids;
+    size_t n;
+    if (json_get_string_array(c->req->arena, c->req->input, field, &ids, &n, c->err))
+        return -1;
+    if (!n)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE,
+                         "GetMetricHistoryBulk request must specify at least one run_id.");
+    for (size_t i = 0; i < n; i++) {
+        int64_t exp;
+        int found = auth_lookup_run_experiment(ids[i], &exp, c->err);
+        if (found < 0)
+            return -1;
+        if (!found)   /* MLflow raises here rather than denying */
+            return error_set(c->err, ERR_RESOURCE_DOES_NOT_EXIST, "Run with id=%s not found", ids[i]);
+        const char *e = i64str(c->req->arena, exp);
+        struct requirement r[] = { REQ("experiment", e, A_READ), REQ_FB("run", "*", A_READ, "experiment", e) };
+        if (!authorize(&c->gs, r, 2))
+            return 0;
+    }
+    return 1;
+}
+
+static int run_artifact_rule(struct ctx *c)
+{
+    const char *id = param(c->req, "run_id");
+    if (!id || !*id)
+        id = param(c->req, "run_uuid");
+    if (!id || !*id)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Request must specify run_id or run_uuid parameter");
+    return run_id_rule(c, id, A_READ);
+}
+
+/* ---- the artifact proxy: the experiment (and tier) a path belongs to ---- */
+
+static bool is_run_id(const char *s, size_t n)
+{
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static int artifact_rule(struct ctx *c, enum action a)   /* A_READ, A_UPDATE, A_MANAGE (delete) */
+{
+    const char *raw = c->req->n_path_params ? c->req->path_params[0] : param(c->req, "path"), *path;
+    struct error ignored;
+    if (!raw || !*raw)
+        return action_met(a, auth_api_config.default_permission);   /* no experiment: the default (workspaces off) */
+    /* judged on the canonical path the handler will use; one that does not canonicalize denies */
+    if (path_sanitize(c->req->arena, raw, &path, &ignored))
+        return 0;
+    size_t digits = strspn(path, "0123456789");
+    if (!digits || (path[digits] != '/' && path[digits] != '\0'))
+        return action_met(a, auth_api_config.default_permission);
+    const char *exp = arena_strndup(c->req->arena, path, digits);
+    const char *rest = path + digits + (path[digits] == '/');
+    size_t s0 = strcspn(rest, "/");
+    const char *child = NULL, *tiers[3];
+    size_t n_tiers = 0;
+    bool recursive = a == A_MANAGE;
+    if (!*rest) {
+        if (recursive) {
+            tiers[0] = "run"; tiers[1] = "trace"; tiers[2] = "logged_model";
+            n_tiers = 3;
+        }
+    } else if (s0 == 6 && !strncmp(rest, "models", 6)) {
+        child = "logged_model";
+    } else if (s0 == 6 && !strncmp(rest, "traces", 6)) {
+        child = "trace";
+    } else if ((rest[s0] == '/' && !strncmp(rest + s0 + 1, "artifacts", 9) &&
+                (rest[s0 + 10] == '/' || rest[s0 + 10] == '\0')) || is_run_id(rest, s0) || recursive) {
+        child = "run";
+    }
+    if (child)
+        tiers[n_tiers++] = child;
+    if (!n_tiers) {
+        struct requirement r[] = { REQ("experiment", exp, a) };
+        return authorize(&c->gs, r, 1);
+    }
+    struct requirement r[4] = { REQ("experiment", exp, A_READ) };
+    for (size_t i = 0; i < n_tiers; i++)
+        r[i + 1] = (struct requirement)REQ_FB(tiers[i], "*", a, "experiment", exp);
+    return authorize(&c->gs, r, n_tiers + 1);
+}
+
+/* ---- the registry: registered models and prompts share routes ---- */
+
+/* 1 with type set; 0 when the model does not exist */
+static int registry_target(struct ctx *c, const char *name, const char **type, const char **vtype)
+{
+    bool prompt = false;
+    int found = auth_lookup_registered_model(name, &prompt, c->err);
+    if (found <= 0)
+        return found;
+    *type = prompt ? "prompt" : "registered_model";
+    *vtype = prompt ? "prompt_version" : "registered_model_version";
+    return 1;
+}
+
+/* get / update / rename / tags: the entity's own namespace, registered_model when missing */
+static int rm_rule(struct ctx *c, enum action a)
+{
+    const char *name, *type = "registered_model", *vtype;
+    if (required(c->req, "name", &name, c->err))
+        return -1;
+    if (registry_target(c, name, &type, &vtype) < 0)
+        return -1;
+    struct requirement r[] = { REQ(type, name, a) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* delete (cascades to versions), version reads/writes: a missing model denies */
+static int rm_version_rule(struct ctx *c, enum action container_action, enum action version_action,
+                           bool version_fallback)
+{
+    const char *name, *type, *vtype;
+    if (required(c->req, "name", &name, c->err))
+        return -1;
+    int found = registry_target(c, name, &type, &vtype);
+    if (found <= 0)
+        return found;
+    struct requirement r[2] = { REQ(type, name, container_action), REQ(vtype, "*", version_action) };
+    if (version_fallback)
+        r[1].fallback = (struct rung){ type, name, version_action };
+    return authorize(&c->gs, r, 2);
+}
+
+static int alias_rule(struct ctx *c, enum action container_action)
+{
+    int ok = rm_rule(c, container_action);
+    if (ok != 1)
+        return ok;
+    const char *name = param(c->req, "name"), *type, *vtype;
+    int found = registry_target(c, name, &type, &vtype);
+    if (found <= 0)
+        return found;
+    struct requirement r[] = { REQ_FB(vtype, "*", A_READ, type, name) };
+    return authorize(&c->gs, r, 1);
+}
+
+static bool tags_mark_prompt(const cJSON *tags)
+{
+    const cJSON *t;
+    bool prompt = false;
+    cJSON_ArrayForEach(t, (cJSON_IsArray(tags) ? tags : NULL)) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key"), *v = cJSON_GetObjectItemCaseSensitive(t, "value");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, "mlflow.prompt.is_prompt") && cJSON_IsString(v))
+            prompt = !strcasecmp(v->valuestring, "true");
+    }
+    return prompt;
+}
+
+static int rm_create_rule(struct ctx *c)
+{
+    const char *name = param(c->req, "name");
+    const char *type = tags_mark_prompt(cJSON_GetObjectItemCaseSensitive(c->req->input, "tags"))
+                       ? "prompt" : "registered_model";
+    struct requirement r[] = { REQ(type, name && *name ? name : "*", A_NOT_DENIED) };
+    return authorize(&c->gs, r, 1);
+}
+
+static int mv_create_rule(struct ctx *c)
+{
+    int ok = rm_version_rule(c, A_UPDATE, A_NOT_DENIED, false);
+    if (ok != 1)
+        return ok;
+    const char *run_id = param(c->req, "run_id"), *model_id = param(c->req, "model_id");
+    const char *source = param(c->req, "source");
+    if (source && !strncmp(source, "models:/", 8)) {
+        const char *s = source + 8;
+        if (!strncmp(s, "m-", 2)) {
+            const char *id = arena_strndup(c->req->arena, s, strcspn(s, "/"));
+            if ((ok = logged_model_id_rule(c, id, A_READ)) != 1)
+                return ok;
+        } else {
+            const char *name = arena_strndup(c->req->arena, s, strcspn(s, "/@"));
+            const char *type = "registered_model", *vtype;
+            int found = registry_target(c, name, &type, &vtype);
+            if (found <= 0)
+                return found;
+            struct requirement r[] = { REQ(type, name, A_READ) };
+            return authorize(&c->gs, r, 1);
+        }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(c->req->input, "run_id") &&
+        (!run_id || !*run_id || (ok = run_id_rule(c, run_id, A_READ)) != 1))
+        return run_id && *run_id ? ok : 0;
+    if (cJSON_GetObjectItemCaseSensitive(c->req->input, "model_id") &&
+        (!model_id || !*model_id || (ok = logged_model_id_rule(c, model_id, A_READ)) != 1))
+        return model_id && *model_id ? ok : 0;
+    return 1;
+}
+
+static int mv_artifact_rule(struct ctx *c)
+{
+    const char *name = param(c->req, "name"), *type, *vtype;
+    if (!name || !*name)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Request must specify name parameter");
+    struct requirement pos[] = { REQ("registered_model", name, A_READ) };
+    if (!authorize(&c->gs, pos, 1))
+        return 0;
+    int found = registry_target(c, name, &type, &vtype);
+    if (found <= 0)
+        return found;
+    struct requirement r[] = { REQ_FB(vtype, "*", A_NOT_DENIED, type, name) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* ---- traces and assessments (issue 14's routes) ---- */
+
+static int trace_experiment(struct ctx *c, const char *trace_id, const char **exp)
+{
+    int64_t e;
+    int found = auth_lookup_trace_experiment(trace_id, &e, c->err);
+    if (found == 1)
+        *exp = i64str(c->req->arena, e);
+    return found;
+}
+
+static const char *trace_id_of(struct ctx *c)
+{
+    if (c->req->n_path_params)
+        return c->req->path_params[0];
+    const char *id = param(c->req, "trace_id");
+    return id ? id : param(c->req, "request_id");
+}
+
+/* a point route on one trace: experiment READ baseline, the trace tier carries the action;
+ * assessment routes add the assessment tier */
+static int trace_rule(struct ctx *c, enum action a, bool assessment, enum action assess_a, enum action assess_fb)
+{
+    const char *id = trace_id_of(c), *e = NULL;
+    if (!id)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'trace_id'.");
+    int found = trace_experiment(c, id, &e);
+    if (found <= 0)
+        return found;
+    struct requirement r[3] = { REQ("experiment", e, A_READ), REQ_FB("trace", "*", a, "experiment", e),
+                                { { "assessment", "*", assess_a }, { "experiment", e, assess_fb } } };
+    return authorize(&c->gs, r, assessment ? 3 : 2);
+}
+
+static int assessment_create_rule(struct ctx *c)
+{
+    const char *id = trace_id_of(c), *e = NULL;
+    if (!id)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'trace_id'.");
+    int found = trace_experiment(c, id, &e);
+    if (found <= 0)
+        return found;
+    /* experiment update with neither tier denied, or experiment read plus trace update */
+    struct requirement base[] = { REQ("experiment", e, A_READ), REQ_FB("trace", "*", A_READ, "experiment", e),
+                                  REQ("assessment", "*", A_NOT_DENIED) };
+    struct requirement via_exp[] = { REQ("experiment", e, A_UPDATE) };
+    struct requirement via_trace[] = { REQ_FB("trace", "*", A_UPDATE, "experiment", e) };
+    return authorize(&c->gs, base, 3) && (authorize(&c->gs, via_exp, 1) || authorize(&c->gs, via_trace, 1));
+}
+
+/* read on the trace tier in every experiment named (none: denied) */
+static int bulk_trace_read(struct ctx *c, const char *const *exps, size_t n)
+{
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        struct requirement r[] = { REQ("experiment", exps[i], A_READ), REQ_FB("trace", "*", A_READ, "experiment", exps[i]) };
+        if (!authorize(&c->gs, r, 2))
+            return 0;
+    }
+    return 1;
+}
+
+static int traces_of_ids_rule(struct ctx *c)
+{
+    const char **ids;
+    size_t n;
+    if (json_get_string_array(c->req->arena, c->req->input, "trace_ids", &ids, &n, c->err))
+        return -1;
+    const char **exps = arena_alloc(c->req->arena, (n + 1) * sizeof *exps);
+    for (size_t i = 0; i < n; i++) {
+        int found = trace_experiment(c, ids[i], &exps[i]);
+        if (found <= 0)
+            return found;
+    }
+    return bulk_trace_read(c, exps, n);
+}
+
+static int trace_search_rule(struct ctx *c)
+{
+    const cJSON *locs = cJSON_GetObjectItemCaseSensitive(c->req->input, "locations"), *l;
+    size_t n = 0;
+    const char **exps = arena_alloc(c->req->arena, ((size_t)cJSON_GetArraySize(locs) + 1) * sizeof *exps);
+    cJSON_ArrayForEach(l, (cJSON_IsArray(locs) ? locs : NULL)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(l, "mlflow_experiment");
+        const cJSON *e = m ? cJSON_GetObjectItemCaseSensitive(m, "experiment_id") : NULL;
+        if ((cJSON_IsString(e) || cJSON_IsNumber(e)) && e->valuestring && *e->valuestring)
+            exps[n++] = e->valuestring;
+    }
+    return bulk_trace_read(c, exps, n);
+}
+
+static int trace_search_ids_rule(struct ctx *c)
+{
+    const char **exps;
+    size_t n;
+    if (json_get_string_array(c->req->arena, c->req->input, "experiment_ids", &exps, &n, c->err))
+        return -1;
+    return bulk_trace_read(c, exps, n);
+}
+
+static int experiment_ids_read_rule(struct ctx *c)
+{
+    const char **exps;
+    size_t n;
+    if (json_get_string_array(c->req->arena, c->req->input, "experiment_ids", &exps, &n, c->err))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct requirement r[] = { REQ("experiment", exps[i], A_READ) };
+        if (!authorize(&c->gs, r, 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* exactly one of run_id and model_id, as the handler insists (400 before any look-up) */
+static int presigned_upload_rule(struct ctx *c)
+{
+    const char *run_id = param(c->req, "run_id"), *model_id = param(c->req, "model_id");
+    bool has_run = run_id && *run_id, has_model = model_id && *model_id;
+    if (has_run == has_model)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Exactly one of run_id and model_id must be provided.");
+    return has_model ? logged_model_id_rule(c, model_id, A_UPDATE) : run_id_rule(c, run_id, A_UPDATE);
+}
+
+static int trace_start_rule(struct ctx *c, const char *exp, bool with_assessments)
+{
+    if (!exp || !*exp)
+        return 0;
+    struct requirement r[] = { REQ("experiment", exp, A_UPDATE), REQ("trace", "*", A_NOT_DENIED),
+                               REQ("assessment", "*", A_NOT_DENIED) };
+    return authorize(&c->gs, r, with_assessments ? 3 : 2);
+}
+
+static int trace_start_v3_rule(struct ctx *c)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->req->input, "trace");
+    const cJSON *info = t ? cJSON_GetObjectItemCaseSensitive(t, "trace_info") : NULL;
+    const cJSON *loc = info ? cJSON_GetObjectItemCaseSensitive(info, "trace_location") : NULL;
+    const cJSON *m = loc ? cJSON_GetObjectItemCaseSensitive(loc, "mlflow_experiment") : NULL;
+    const cJSON *e = m ? cJSON_GetObjectItemCaseSensitive(m, "experiment_id") : NULL;
+    const cJSON *as = info ? cJSON_GetObjectItemCaseSensitive(info, "assessments") : NULL;
+    return trace_start_rule(c, (cJSON_IsString(e) || cJSON_IsNumber(e)) ? e->valuestring : NULL,
+                            cJSON_GetArraySize(as) > 0);
+}
+
+static int otlp_rule(struct ctx *c)
+{
+    const char *e = c->req->header ? c->req->header(c->req, "x-mlflow-experiment-id") : NULL;
+    if (!e || !*e)
+        return error_set(c->err, ERR_BAD_REQUEST, "Missing required header: X-Mlflow-Experiment-Id");
+    return trace_start_rule(c, e, false);
+}
+
+static int trace_delete_rule(struct ctx *c)
+{
+    const char *e;
+    if (required(c->req, "experiment_id", &e, c->err))
+        return -1;
+    struct requirement r[] = { REQ("experiment", e, A_READ),
+                               { { "trace", "*", A_DELETE }, { "experiment", e, A_DELETE } },
+                               { { "assessment", "*", A_DELETE }, { "experiment", e, A_UPDATE } } };
+    return authorize(&c->gs, r, 3);
+}
+
+static int trace_link_run_rule(struct ctx *c)
+{
+    int ok = run_rule(c, A_UPDATE);
+    return ok == 1 ? traces_of_ids_rule(c) : ok;
+}
+
+/* ---- users and roles ---- */
+
+static bool in_list(const char *s, const char *const *v, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        if (!strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+static int is_workspace_admin(struct ctx *c, const char *ws)
+{
+    const char **v;
+    size_t n;
+    if (auth_admin_workspaces(c->req->arena, c->req->user->id, &v, &n, c->err))
+        return -1;
+    return in_list(ws, v, n);
+}
+
+/* the workspace a role request targets; NULL with *missing when the role does not exist */
+static int role_workspace(struct ctx *c, const char **ws)
+{
+    const char *s;
+    int64_t id;
+    *ws = NULL;
+    if ((s = param(c->req, "role_id"))) {
+        struct auth_role ro;
+        if (parse_int64(s, &id))
+            return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Parameter 'role_id' must be an integer. Got: '%s'", s);
+        if (auth_role_get(c->req->arena, id, &ro, c->err))
+            return c->err->code == ERR_RESOURCE_DOES_NOT_EXIST ? 0 : -1;
+        *ws = ro.workspace;
+        return 0;
+    }
+    if ((s = param(c->req, "role_permission_id"))) {
+        struct auth_role_perm rp;
+        struct auth_role ro;
+        if (parse_int64(s, &id))
+            return error_set(c->err, ERR_INVALID_PARAMETER_VALUE,
+                             "Parameter 'role_permission_id' must be an integer. Got: '%s'", s);
+        if (auth_role_perm_get(c->req->arena, id, &rp, c->err) || auth_role_get(c->req->arena, rp.role_id, &ro, c->err))
+            return c->err->code == ERR_RESOURCE_DOES_NOT_EXIST ? 0 : -1;
+        *ws = ro.workspace;
+        return 0;
+    }
+    if ((s = param(c->req, "workspace"))) {
+        if (!*s)
+            return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Parameter 'workspace' must be a non-empty string.");
+        *ws = s;
+        return 0;
+    }
+    return error_set(c->err, ERR_INVALID_PARAMETER_VALUE,
+                     "Request must include one of: role_id, role_permission_id, workspace.");
+}
+
+static int roles_rule(struct ctx *c, bool manage)
+{
+    const char *ws;
+    if (role_workspace(c, &ws))
+        return -1;
+    if (!ws)
+        return 0;
+    if (manage)
+        return is_workspace_admin(c, ws);
+    const char **v;
+    size_t n;
+    if (auth_present_workspaces(c->req->arena, c->req->user->id, &v, &n, c->err))
+        return -1;
+    return in_list(ws, v, n);
+}
+
+static int roles_list_rule(struct ctx *c)
+{
+    const char **present;
+    size_t n_present, asked = 0;
+    if (auth_present_workspaces(c->req->arena, c->req->user->id, &present, &n_present, c->err))
+        return -1;
+    for (size_t i = 0; i < c->req->n_query; i++) {
+        if (strcmp(c->req->query[i].key, "workspace") || !*c->req->query[i].value)
+            continue;
+        asked++;
+        if (!in_list(c->req->query[i].value, present, n_present))
+            return 0;
+    }
+    return asked > 0;
+}
+
+static int user_roles_view_rule(struct ctx *c)
+{
+    const char *target;
+    if (required(c->req, "username", &target, c->err))
+        return -1;
+    if (!strcmp(target, c->req->user->username))
+        return 1;
+    struct auth_user_row u;
+    if (auth_user_get(c->req->arena, target, &u, c->err))
+        return c->err->code == ERR_RESOURCE_DOES_NOT_EXIST ? 0 : -1;
+    const char **mine, **theirs;
+    size_t n_mine, n_theirs;
+    if (auth_admin_workspaces(c->req->arena, c->req->user->id, &mine, &n_mine, c->err) ||
+        auth_present_workspaces(c->req->arena, u.id, &theirs, &n_theirs, c->err))
+        return -1;
+    for (size_t i = 0; i < n_mine; i++)
+        if (in_list(mine[i], theirs, n_theirs))
+            return 1;
+    return 0;
+}
+
+static int reject_workspace_type(const char *type, struct error *err)
+{
+    if (type && !strcmp(type, "workspace"))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "resource_type 'workspace' is not supported by the "
+                         "per-user permission convenience APIs. Use set_workspace_permission / "
+                         "delete_workspace_permission for workspace-wide grants.");
+    return 0;
+}
+
+/* the types get_user_permission and grant resolve (MLflow's _RESOURCE_WORKSPACE_FETCHER, plus scorer) */
+static bool resolvable_type(const char *type)
+{
+    static const char *const v[] = { "experiment", "registered_model", "gateway_secret", "gateway_endpoint",
+                                     "gateway_model_definition", "mcp_server", "scorer" };
+    return in_list(type, v, sizeof v / sizeof *v);
+}
+
+int auth_resolve_user_permission(struct request *req, int64_t user_id, const char *type, const char *id,
+                                 enum perm *out, struct error *err)
+{
+    if (reject_workspace_type(type, err))
+        return -1;
+    if (!auth_valid_resource_type(type))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid resource type '%s'.", type);
+    if (strcmp(id, "*") && !resolvable_type(type))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "resource_type '%s' is not supported by the per-user "
+                         "permission convenience APIs.", type);
+    if (!strcmp(type, "scorer") && strcmp(id, "*") && !strchr(id, '/'))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "Invalid scorer resource_id. Expected '<experiment_id>/<scorer_name>'.");
+    struct auth_grants gs;
+    struct auth_user u = { .id = user_id };
+    const struct auth_user *saved = req->user;
+    req->user = &u;
+    int rc = load_grants(req, &gs, err);
+    req->user = saved;
+    if (rc)
+        return -1;
+    int g = fold(&gs, type, id);
+    *out = g < 0 ? auth_api_config.default_permission : floor_positive(g);
+    return 1;
+}
+
+static int resource_manage_rule(struct ctx *c)
+{
+    const char *type, *id;
+    if (required(c->req, "resource_type", &type, c->err) || required(c->req, "resource_id", &id, c->err))
+        return -1;
+    if (!strcmp(id, "*")) {
+        if (reject_workspace_type(type, c->err))
+            return -1;
+        if (!auth_valid_resource_type(type))
+            return error_set(c->err, ERR_INVALID_PARAMETER_VALUE, "Invalid resource type '%s'.", type);
+        return is_workspace_admin(c, AUTH_DEFAULT_WORKSPACE);
+    }
+    enum perm p;
+    if (auth_resolve_user_permission(c->req, c->req->user->id, type, id, &p, c->err) < 0)
+        return -1;
+    return perms[p].manage;
+}
+
+static int user_permission_get_rule(struct ctx *c)
+{
+    const char *type, *target, *id;
+    if (required(c->req, "resource_type", &type, c->err) || reject_workspace_type(type, c->err) ||
+        required(c->req, "username", &target, c->err))
+        return -1;
+    if (!strcmp(target, c->req->user->username))
+        return 1;
+    struct auth_user_row u;
+    if (auth_user_get(c->req->arena, target, &u, c->err))
+        return c->err->code == ERR_RESOURCE_DOES_NOT_EXIST ? 0 : -1;
+    if (required(c->req, "resource_id", &id, c->err))
+        return -1;
+    /* the resource's workspace: only known types that exist resolve (workspaces off: default) */
+    if (strcmp(id, "*")) {
+        int64_t e;
+        bool prompt;
+        int found = !strcmp(type, "experiment") ? (parse_int64(id, &e) ? 0 : 1)
+                  : !strcmp(type, "registered_model") ? auth_lookup_registered_model(id, &prompt, c->err)
+                  : resolvable_type(type) ? 1 : 0;
+        if (found <= 0)
+            return found;
+    }
+    return is_workspace_admin(c, AUTH_DEFAULT_WORKSPACE);
+}
+
+static int user_create_rule(struct ctx *c)
+{
+    const char **v;
+    size_t n;
+    if (auth_admin_workspaces(c->req->arena, c->req->user->id, &v, &n, c->err))
+        return -1;
+    return n > 0;
+}
+
+static int user_self_rule(struct ctx *c)
+{
+    const char *u;
+    if (required(c->req, "username", &u, c->err))
+        return -1;
+    return !strcmp(u, c->req->user->username);
+}
+
+/* ---- dispatch ---- */
+
+static int apply(enum auth_rule rule, struct ctx *c)
+{
+    switch (rule) {
+    case AUTH_RULE_MISSING: case AUTH_RULE_COUNT: case AUTH_ADMIN: return 0;
+    case AUTH_PUBLIC: case AUTH_ANY_USER: case AUTH_USER_LIST: return 1;
+    /* search routes authorize by filtering (auth_after / the experiment_ids list) */
+    case AUTH_EXP_SEARCH: case AUTH_RM_SEARCH: case AUTH_MV_SEARCH: case AUTH_LM_SEARCH: case AUTH_RUN_SEARCH:
+        return 1;
+    case AUTH_EXP_CREATE: {
+        struct requirement r[] = { REQ("experiment", "*", A_NOT_DENIED) };
+        return authorize(&c->gs, r, 1);
+    }
+    case AUTH_EXP_READ: return exp_rule(c, A_READ);
+    case AUTH_EXP_READ_BY_NAME: return exp_by_name(c);
+    case AUTH_EXP_UPDATE: return exp_rule(c, A_UPDATE);
+    case AUTH_EXP_DELETE: return exp_rule(c, A_DELETE);
+    case AUTH_RUN_CREATE: {
+        const char *e;
+        if (required(c->req, "experiment_id", &e, c->err))
+            return -1;
+        return create_in_experiment(c, e, "run");
+    }
+    case AUTH_RUN_READ: return run_rule(c, A_READ);
+    case AUTH_RUN_UPDATE: return run_rule(c, A_UPDATE);
+    case AUTH_RUN_DELETE: return run_rule(c, A_DELETE);
+    case AUTH_RUN_LOG: return run_log_rule(c);
+    case AUTH_METRIC_BULK: return metric_bulk_rule(c);
+    case AUTH_RUN_ARTIFACT_READ: return run_artifact_rule(c);
+    case AUTH_MV_ARTIFACT_READ: return mv_artifact_rule(c);
+    case AUTH_ARTIFACT_READ: return artifact_rule(c, A_READ);
+    case AUTH_ARTIFACT_UPDATE: return artifact_rule(c, A_UPDATE);
+    case AUTH_ARTIFACT_DELETE: return artifact_rule(c, A_MANAGE);
+    case AUTH_LM_CREATE: {
+        const char *e, *src = param(c->req, "source_run_id");
+        if (required(c->req, "experiment_id", &e, c->err))
+            return -1;
+        int ok = create_in_experiment(c, e, "logged_model");
+        return ok == 1 && src && *src ? run_id_rule(c, src, A_READ) : ok;
+    }
+    case AUTH_LM_READ: return logged_model_rule(c, A_READ);
+    case AUTH_LM_UPDATE: return logged_model_rule(c, A_UPDATE);
+    case AUTH_LM_DELETE: return logged_model_rule(c, A_DELETE);
+    case AUTH_RM_CREATE: return rm_create_rule(c);
+    case AUTH_RM_READ: return rm_rule(c, A_READ);
+    case AUTH_RM_UPDATE: return rm_rule(c, A_UPDATE);
+    case AUTH_RM_DELETE: return rm_version_rule(c, A_DELETE, A_DELETE, true);
+    case AUTH_MV_CREATE: return mv_create_rule(c);
+    case AUTH_MV_READ: return rm_version_rule(c, A_READ, A_NOT_DENIED, false);
+    case AUTH_MV_UPDATE: return rm_version_rule(c, A_READ, A_UPDATE, true);
+    case AUTH_MV_DELETE: return rm_version_rule(c, A_READ, A_DELETE, true);
+    case AUTH_ALIAS_SET: return alias_rule(c, A_UPDATE);
+    case AUTH_ALIAS_DELETE: return alias_rule(c, A_DELETE);
+    case AUTH_USER_SELF: return user_self_rule(c);
+    case AUTH_USER_CREATE: return user_create_rule(c);
+    case AUTH_ROLES_MANAGE: return roles_rule(c, true);
+    case AUTH_ROLES_VIEW: return roles_rule(c, false);
+    case AUTH_ROLES_LIST: return roles_list_rule(c);
+    case AUTH_USER_ROLES_VIEW: return user_roles_view_rule(c);
+    case AUTH_RESOURCE_MANAGE: return resource_manage_rule(c);
+    case AUTH_USER_PERMISSION_GET: return user_permission_get_rule(c);
+    case AUTH_OTLP_TRACES: return otlp_rule(c);
+    case AUTH_TRACE_START: return trace_start_v3_rule(c);
+    case AUTH_TRACE_READ: return trace_rule(c, A_READ, false, A_READ, A_READ);
+    case AUTH_TRACE_UPDATE: return trace_rule(c, A_UPDATE, false, A_READ, A_READ);
+    case AUTH_TRACE_DELETE: return trace_delete_rule(c);
+    case AUTH_TRACE_BATCH_READ: return traces_of_ids_rule(c);
+    case AUTH_TRACE_SEARCH: return trace_search_rule(c);
+    case AUTH_TRACE_LINK_RUN: return trace_link_run_rule(c);
+    case AUTH_TRACE_START_V2: return trace_start_rule(c, param(c->req, "experiment_id"), false);
+    case AUTH_TRACE_SEARCH_IDS: return trace_search_ids_rule(c);
+    case AUTH_EXP_IDS_READ: return experiment_ids_read_rule(c);
+    case AUTH_PRESIGNED_UPLOAD: return presigned_upload_rule(c);
+    case AUTH_ASSESSMENT_CREATE: return assessment_create_rule(c);
+    case AUTH_ASSESSMENT_READ: return trace_rule(c, A_READ, true, A_READ, A_READ);
+    case AUTH_ASSESSMENT_UPDATE: return trace_rule(c, A_READ, true, A_UPDATE, A_UPDATE);
+    case AUTH_ASSESSMENT_DELETE: return trace_rule(c, A_READ, true, A_DELETE, A_UPDATE);
+    }
+    return 0;
+}
+
+const struct auth_grants *auth_load_grants(struct request *req, struct error *err)
+{
+    struct auth_grants *gs = arena_alloc(req->arena, sizeof *gs);
+    return load_grants(req, gs, err) ? NULL : gs;
+}
+
+bool auth_row_readable(const struct auth_grants *gs, const char *type, const char *id, const char *tier)
+{
+    struct requirement r[2] = { REQ_FB(type, id, A_READ, "workspace", "*"), REQ(tier, "*", A_NOT_DENIED) };
+    return authorize(gs, r, tier ? 2 : 1);
+}
+
+/* search-runs: experiment_ids reduced to the readable ones (filter_experiment_ids) */
+static int filter_run_search(struct ctx *c)
+{
+    cJSON *ids = cJSON_GetObjectItemCaseSensitive(c->req->input, "experiment_ids");
+    struct requirement run_ok[] = { REQ("run", "*", A_NOT_DENIED) };
+    bool runs_visible = authorize(&c->gs, run_ok, 1);
+    json_set_thread_arena(c->req->arena);
+    cJSON *kept = cJSON_CreateArray();
+    const cJSON *it;
+    cJSON_ArrayForEach(it, (cJSON_IsArray(ids) ? ids : NULL)) {
+        const char *id = cJSON_IsString(it) || cJSON_IsNumber(it) ? it->valuestring : NULL;
+        struct requirement r[] = { REQ_FB("experiment", id, A_READ, "workspace", "*") };
+        if (id && runs_visible && authorize(&c->gs, r, 1))
+            cJSON_AddItemToArray(kept, cJSON_CreateString(id));
+    }
+    if (cJSON_IsString(ids)) {   /* a GET with one experiment_ids */
+        struct requirement r[] = { REQ_FB("experiment", ids->valuestring, A_READ, "workspace", "*") };
+        if (runs_visible && authorize(&c->gs, r, 1))
+            cJSON_AddItemToArray(kept, cJSON_CreateString(ids->valuestring));
+    }
+    if (ids)
+        cJSON_ReplaceItemInObjectCaseSensitive(c->req->input, "experiment_ids", kept);
+    json_set_thread_arena(NULL);
+    return 1;
+}
+
+int auth_check(const struct route *route, struct request *req, struct error *err)
+{
+    if (!req->user || req->user->is_admin || route->auth == AUTH_PUBLIC)
+        return 0;
+    struct ctx c = { .req = req, .err = err };
+    if (route->auth == AUTH_ANY_USER || route->auth == AUTH_USER_LIST)
+        return 0;
+    if (load_grants(req, &c.gs, err))
+        return -1;
+    int ok = apply(route->auth, &c);
+    if (ok == 1 && route->auth == AUTH_RUN_SEARCH && req->input)
+        ok = filter_run_search(&c);
+    return ok < 0 ? -1 : ok == 1 ? 0 : 1;
+}
+
+int auth_call_handler(api_handler h, struct request *req, struct response *resp, struct error *err)
+{
+    const struct route *route = NULL;
+    for (size_t i = 0; i < api_routes_count; i++)
+        if (api_routes[i].handler == h && (!route || !strcmp(api_routes[i].method, req->method)))
+            route = &api_routes[i];
+    if (req->user && !req->user->is_admin) {
+        int denied = route ? auth_check(route, req, err) : 1;
+        if (denied < 0)
+            return -1;
+        if (denied)
+            return error_set(err, ERR_PERMISSION_DENIED, "Permission denied");
+    }
+    if (h(req, resp, err))
+        return -1;
+    return req->user && route ? auth_after(route, req, resp, err) : 0;
+}
+
+int auth_check_route_table(void)
+{
+    int bad = 0;
+    for (size_t i = 0; i < api_routes_count; i++) {
+        const struct route *r = &api_routes[i];
+        if (r->auth <= AUTH_RULE_MISSING || r->auth >= AUTH_RULE_COUNT) {
+            fprintf(stderr, "cairn: route %s %s has no permission rule: give it one in api/routes.c "
+                            "(see enum auth_rule in api/api.h)\n", r->method, r->pattern);
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
