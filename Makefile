@@ -49,6 +49,7 @@ help:
 	@echo "make asan       build build/asan/cairn-server"
 	@echo "make bench      Cairn against MLflow's own server, side by side (QUICK=1: under 3 minutes)"
 	@echo "make bench-soak the 10-minute mixed soak"
+	@echo "make bench-auth log-metric with --app-name basic-auth vs without (about a minute)"
 	@echo "make bench-traces  trace rows only: OTLP ingest, search_traces, get_trace vs MLflow (QUICK=1: ~4 min)"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
 	@echo "make test-ui-mlflow the web-UI suite against MLflow's own server (slow; checks the suite)"

@@ -32,3 +32,9 @@ bench-traces: deps build .venv/bin/mlflow
 
 bench-soak: deps build build/bench/loadgen .venv/bin/mlflow
 	@$(BENCH_PY) --soak $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+# issue 16: log-metric with --app-name basic-auth (a non-admin with EDIT) vs without, same build
+# (BENCH_AUTH_ARGS: --clients N --duration S --rounds N); about a minute
+.PHONY: bench-auth
+bench-auth: deps build build/bench/loadgen
+	@.venv/bin/python compat/bench/auth.py $(BENCH_AUTH_ARGS)
