@@ -53,6 +53,7 @@ help:
 	@echo "make bench-traces  trace rows only: OTLP ingest, search_traces, get_trace vs MLflow (QUICK=1: ~4 min)"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
 	@echo "make test-ui-mlflow the web-UI suite against MLflow's own server (slow; checks the suite)"
+	@echo "make bench-serve cairn-train serve against mlflow models serve (req/s, latency, RSS; QUICK=1: 3 s cells)"
 	@echo "make deps       install the Debian packages (apt-get)"
 	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
 	@echo "make clean      remove build/"

@@ -33,6 +33,10 @@ static const struct param_spec GBDT_PARAMS[] = {
     {"early_stopping_rounds", P_INT, 0, 0, 1e9, NULL, NULL},
 };
 
+/* One cache line holds four of these: the traversal touches one per level. A leaf points at
+ * itself (feature 0, both children itself), so a walk of the tree's depth always ends on it. */
+struct pnode { int feature; float threshold; int left, right; };
+
 struct gbdt {
     int p, nclasses, k, ntrees, nnodes;
     enum link link;
@@ -42,6 +46,8 @@ struct gbdt {
     float *threshold;
     int *left, *right;
     double *value;                /* leaf output (learning rate included) */
+    struct pnode *pn;             /* the trees as prediction walks them (gbdt_prepare) */
+    int *depth;                   /* ntrees: the longest root-to-leaf path */
 };
 
 static void gbdt_free(void *mp)
@@ -49,7 +55,7 @@ static void gbdt_free(void *mp)
     struct gbdt *m = mp;
     if (!m) return;
     free(m->base); free(m->tree_start); free(m->feature); free(m->threshold);
-    free(m->left); free(m->right); free(m->value); free(m);
+    free(m->left); free(m->right); free(m->value); free(m->pn); free(m->depth); free(m);
 }
 
 static double tree_value(const struct gbdt *m, int t, const double *x)
@@ -78,35 +84,66 @@ static void raw_to_out(const struct gbdt *m, const double *F, int n, double *out
     }
 }
 
-/* One cache line holds four of these: the traversal touches one per level. */
-struct pnode { int feature; float threshold; int left, right; };
+
+/* Built once per model (after fit and load), shared read-only by every predict call. */
+static void gbdt_prepare(struct gbdt *m)
+{
+    free(m->pn); free(m->depth);
+    m->pn = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *m->pn);
+    m->depth = xcalloc((size_t)(m->ntrees ? m->ntrees : 1), sizeof *m->depth);
+    int *level = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *level);
+    for (int t = 0; t < m->ntrees; t++) {
+        int s = m->tree_start[t], e = m->tree_start[t + 1];
+        level[s] = 0;
+        /* children come after their parent within a tree, so one forward pass sets every level */
+        for (int i = s; i < e; i++) {
+            int leaf = m->feature[i] < 0;
+            m->pn[i] = leaf ? (struct pnode){0, 0, i - s, i - s}
+                            : (struct pnode){m->feature[i], m->threshold[i], m->left[i], m->right[i]};
+            if (leaf) { if (level[i] > m->depth[t]) m->depth[t] = level[i]; continue; }
+            level[s + m->left[i]] = level[i] + 1;
+            level[s + m->right[i]] = level[i] + 1;
+        }
+    }
+    free(level);
+}
+
+enum { WALK = 8 };   /* rows walked through one tree together: independent load chains */
 
 static void gbdt_predict(const void *mp, const double *X, int n, double *out)
 {
     const struct gbdt *m = mp;
     enum { BLOCK = 256 };
-    double *F = xmalloc((size_t)n * m->k * sizeof *F);
-    struct pnode *nodes = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *nodes);
-    for (int i = 0; i < m->nnodes; i++)
-        nodes[i] = (struct pnode){m->feature[i], m->threshold[i], m->left[i], m->right[i]};
+    double *F = xmalloc((size_t)(n ? n : 1) * m->k * sizeof *F);
     float *xf = xmalloc((size_t)BLOCK * (m->p ? m->p : 1) * sizeof *xf);
     for (int i = 0; i < n; i++) memcpy(F + (size_t)i * m->k, m->base, (size_t)m->k * sizeof *F);
     for (int s = 0; s < n; s += BLOCK) {
         int bn = n - s < BLOCK ? n - s : BLOCK;
         for (size_t q = 0; q < (size_t)bn * m->p; q++) xf[q] = (float)X[(size_t)s * m->p + q];
         for (int t = 0; t < m->ntrees; t++) {
-            const struct pnode *tr = nodes + m->tree_start[t];
+            const struct pnode *tr = m->pn + m->tree_start[t];
             const double *val = m->value + m->tree_start[t];
-            for (int i = 0; i < bn; i++) {
+            int depth = m->depth[t], i = 0, c = t % m->k;
+            for (; i + WALK <= bn; i += WALK) {
+                int node[WALK] = {0};
+                const float *x = xf + (size_t)i * m->p;
+                for (int d = 0; d < depth; d++)
+                    for (int l = 0; l < WALK; l++) {
+                        const struct pnode *q = &tr[node[l]];
+                        node[l] = x[(size_t)l * m->p + q->feature] <= q->threshold ? q->left : q->right;
+                    }
+                for (int l = 0; l < WALK; l++) F[(size_t)(s + i + l) * m->k + c] += val[node[l]];
+            }
+            for (; i < bn; i++) {
                 const float *x = xf + (size_t)i * m->p;
                 int node = 0;
-                while (tr[node].feature >= 0)
+                while (m->feature[m->tree_start[t] + node] >= 0)
                     node = x[tr[node].feature] <= tr[node].threshold ? tr[node].left : tr[node].right;
-                F[(size_t)(s + i) * m->k + t % m->k] += val[node];
+                F[(size_t)(s + i) * m->k + c] += val[node];
             }
         }
     }
-    free(nodes); free(xf);
+    free(xf);
     raw_to_out(m, F, n, out);
     free(F);
 }
@@ -959,6 +996,7 @@ static void *gbdt_fit(const struct train_data *d, const struct hparams *hp, char
     free(b.off);
     bins_free(&b0);
     (void)err;
+    gbdt_prepare(m);
     return m;
 }
 
@@ -1016,6 +1054,7 @@ static void *gbdt_load(const struct kv *kv, char *err)
                 return NULL;
             }
     }
+    gbdt_prepare(m);
     return m;
 }
 

@@ -34,3 +34,9 @@ TEST_BINS += $(filter-out $(TEST_BINS),$(TRAINER_TEST_BINS))
 bench-train: build/cairn-train .venv/.done
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_TRAIN=build/cairn-train \
 		.venv/bin/python compat/bench_train.py
+
+# cairn-train serve against mlflow models serve on the same letter models (gbdt, logreg): req/s, p50/p99
+# for 1 and 1,000 rows at 1 and 16 clients, and RSS; table on stdout, JSON in compat/bench/results/serve.json.
+.PHONY: bench-serve
+bench-serve: build/cairn-train build/bench/loadgen .venv/.done
+	.venv/bin/python compat/bench_serve.py $(if $(QUICK),--quick)
