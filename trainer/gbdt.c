@@ -34,7 +34,7 @@ static const struct param_spec GBDT_PARAMS[] = {
 };
 
 /* One cache line holds four of these: the traversal touches one per level. A leaf points at
- * itself (feature 0, both children itself), so a walk of the tree's depth always ends on it. */
+ * itself (feature 0, both children itself). */
 struct pnode { int feature; float threshold; int left, right; };
 
 struct gbdt {
@@ -47,7 +47,6 @@ struct gbdt {
     int *left, *right;
     double *value;                /* leaf output (learning rate included) */
     struct pnode *pn;             /* the trees as prediction walks them (gbdt_prepare) */
-    int *depth;                   /* ntrees: the longest root-to-leaf path */
 };
 
 static void gbdt_free(void *mp)
@@ -55,7 +54,7 @@ static void gbdt_free(void *mp)
     struct gbdt *m = mp;
     if (!m) return;
     free(m->base); free(m->tree_start); free(m->feature); free(m->threshold);
-    free(m->left); free(m->right); free(m->value); free(m->pn); free(m->depth); free(m);
+    free(m->left); free(m->right); free(m->value); free(m->pn); free(m);
 }
 
 static double tree_value(const struct gbdt *m, int t, const double *x)
@@ -88,27 +87,15 @@ static void raw_to_out(const struct gbdt *m, const double *F, int n, double *out
 /* Built once per model (after fit and load), shared read-only by every predict call. */
 static void gbdt_prepare(struct gbdt *m)
 {
-    free(m->pn); free(m->depth);
+    free(m->pn);
     m->pn = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *m->pn);
-    m->depth = xcalloc((size_t)(m->ntrees ? m->ntrees : 1), sizeof *m->depth);
-    int *level = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *level);
-    for (int t = 0; t < m->ntrees; t++) {
-        int s = m->tree_start[t], e = m->tree_start[t + 1];
-        level[s] = 0;
-        /* children come after their parent within a tree, so one forward pass sets every level */
-        for (int i = s; i < e; i++) {
-            int leaf = m->feature[i] < 0;
-            m->pn[i] = leaf ? (struct pnode){0, 0, i - s, i - s}
-                            : (struct pnode){m->feature[i], m->threshold[i], m->left[i], m->right[i]};
-            if (leaf) { if (level[i] > m->depth[t]) m->depth[t] = level[i]; continue; }
-            level[s + m->left[i]] = level[i] + 1;
-            level[s + m->right[i]] = level[i] + 1;
+    for (int t = 0; t < m->ntrees; t++)
+        for (int i = m->tree_start[t]; i < m->tree_start[t + 1]; i++) {
+            int rel = i - m->tree_start[t];
+            m->pn[i] = m->feature[i] < 0 ? (struct pnode){0, 0, rel, rel}
+                                         : (struct pnode){m->feature[i], m->threshold[i], m->left[i], m->right[i]};
         }
-    }
-    free(level);
 }
-
-enum { WALK = 8 };   /* rows walked through one tree together: independent load chains */
 
 static void gbdt_predict(const void *mp, const double *X, int n, double *out)
 {
@@ -123,23 +110,12 @@ static void gbdt_predict(const void *mp, const double *X, int n, double *out)
         for (int t = 0; t < m->ntrees; t++) {
             const struct pnode *tr = m->pn + m->tree_start[t];
             const double *val = m->value + m->tree_start[t];
-            int depth = m->depth[t], i = 0, c = t % m->k;
-            for (; i + WALK <= bn; i += WALK) {
-                int node[WALK] = {0};
-                const float *x = xf + (size_t)i * m->p;
-                for (int d = 0; d < depth; d++)
-                    for (int l = 0; l < WALK; l++) {
-                        const struct pnode *q = &tr[node[l]];
-                        node[l] = x[(size_t)l * m->p + q->feature] <= q->threshold ? q->left : q->right;
-                    }
-                for (int l = 0; l < WALK; l++) F[(size_t)(s + i + l) * m->k + c] += val[node[l]];
-            }
-            for (; i < bn; i++) {
+            for (int i = 0; i < bn; i++) {
                 const float *x = xf + (size_t)i * m->p;
                 int node = 0;
-                while (m->feature[m->tree_start[t] + node] >= 0)
+                while (tr[node].left != node)   /* a leaf points at itself */
                     node = x[tr[node].feature] <= tr[node].threshold ? tr[node].left : tr[node].right;
-                F[(size_t)(s + i) * m->k + c] += val[node];
+                F[(size_t)(s + i) * m->k + t % m->k] += val[node];
             }
         }
     }

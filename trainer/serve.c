@@ -7,6 +7,7 @@
 #include <civetweb.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mlflow.h"
 #include "mlmodel.h"
@@ -38,6 +40,9 @@ struct served {
 static struct serve_opts opt;
 static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct served *current;
+/* One request scores per CPU at a time (the others wait with their bodies read): more would only
+ * share the cores, multiply the per-request buffers and evict each other's model from the caches. */
+static sem_t scoring_slots;
 
 /* ---------------------------------------------------------------- metrics */
 static const double LAT_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -221,10 +226,12 @@ static int invocations(struct mg_connection *conn)
         sb_free(&b);
         return 413;
     }
+    sem_wait(&scoring_slots);
     struct served *m = model_acquire();
     struct score_reply r;
     score_request(&m->sc, &opt.lim, mg_get_header(conn, "Content-Type"), body, len, &r);
     model_release(m);
+    sem_post(&scoring_slots);
     free(body);
     reply(conn, r.status, r.content_type, r.body.data, r.body.len);
     if (r.rows) atomic_fetch_add_explicit(&stats.rows, (unsigned long long)r.rows, memory_order_relaxed);
@@ -415,6 +422,8 @@ int cmd_serve(int argc, char **argv)
     if (mlf) mlf_free(mlf);
     if (!m) { fprintf(stderr, "cairn-train: error: %s\n", err); return 2; }
     model_swap(m);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    sem_init(&scoring_slots, 0, (unsigned)(ncpu > 0 ? ncpu : 1));
 
     /* the signals go to the main thread only (sigwait below): the workers inherit this mask */
     sigset_t sigs;
