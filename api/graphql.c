@@ -519,7 +519,7 @@ static bool skipped(struct gctx *c, const struct gql_selection *s)
     return false;
 }
 
-static void write_leaf(struct gctx *c, const struct gfield *f, const cJSON *v)
+static void write_leaf(struct gctx *c, const struct gtype *t, const struct gfield *f, const cJSON *v)
 {
     struct jw *w = c->w;
     int64_t i;
@@ -546,13 +546,19 @@ static void write_leaf(struct gctx *c, const struct gfield *f, const cJSON *v)
             jw_str(w, "0");
         break;
     case K_FLOAT:
-        /* NaN is null (MlflowMetricExtension.resolve_value); ±Infinity cannot be a GraphQL Float */
-        if (cJSON_IsNumber(v) && v->valuestring && isfinite(v->valuedouble))
+        /* NaN is null: silently in a run's metrics (MlflowMetricExtension.resolve_value), with
+         * graphql-core's error everywhere else (MlflowMetricWithRunId, MlflowModelMetric) */
+        if (cJSON_IsNumber(v) && v->valuestring && isfinite(v->valuedouble)) {
             jw_number_text(w, v->valuestring);
-        else if (!v)
+        } else if (!v) {
             jw_number_text(w, "0");
-        else
+        } else {
             jw_null(w);
+            if (t != &t_metric)
+                add_error(c, arena_printf(c->a, "Float cannot represent non numeric value: %s",
+                                          cJSON_IsString(v) && !strcmp(v->valuestring, "NaN") ? "nan"
+                                          : cJSON_IsString(v) && v->valuestring[0] == '-' ? "-inf" : "inf"));
+        }
         break;
     case K_BOOL:
         jw_bool(w, cJSON_IsTrue(v));
@@ -622,7 +628,7 @@ static int exec_field(struct gctx *c, const struct gtype *t, const cJSON *obj, c
         v = cJSON_GetObjectItemCaseSensitive(obj, f->key);
     }
     if (!object && !f->list) {
-        write_leaf(c, f, v);
+        write_leaf(c, t, f, v);
         return 0;
     }
     if (v && cJSON_IsNull(v)) {

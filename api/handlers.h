@@ -148,4 +148,5 @@ HANDLER(api_auth_update_role_permission);
 HANDLER(api_auth_assign_role);
 HANDLER(api_auth_unassign_role);
 HANDLER(api_auth_list_role_users);
+HANDLER(api_upload_artifact);
 #endif

@@ -146,6 +146,8 @@ const struct route api_routes[] = {
     { "POST",   M3 "/datasets/search",                      api_empty_list,              T, AUTH_ANY_USER },
     { "POST",   M "/artifacts/presigned-upload-url",        api_presigned_upload_url,    T, AUTH_PRESIGNED_UPLOAD },
     { "POST",   M "/artifacts/presigned-download-url",      api_presigned_download_url,  T, AUTH_RUN_READ },
+    { "POST",   M "/upload-artifact",                       api_upload_artifact,         ROUTE_TRACKING | ROUTE_STREAM,
+      AUTH_RUN_UPDATE },   /* run_id falls back to run_uuid */
 
     /* ---- issue 16: the basic-auth app (api/auth_api.c), only with --app-name basic-auth ---- */
 #define U (ROUTE_JSON | ROUTE_AUTH_APP)

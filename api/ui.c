@@ -2,11 +2,13 @@
  * answering as MLflow 3.17's server does when the feature is off or the
  * store is empty (mlflow/server/handlers.py): search-datasets, UI
  * telemetry, the AI-gateway proxy and discovery lists, the assistant, the
- * evaluation-dataset search, presigned URLs. */
+ * evaluation-dataset search, presigned URLs, the UI's artifact upload. */
+#include "artifacts_api.h"
 #include "common.h"
 #include "handlers.h"
 #include "../store/datasets.h"
 #include "../store/logged_models.h"
+#include "../store/paths.h"
 #include <string.h>
 
 #define SEARCH_DATASETS_MAX_EXPERIMENTS 20   /* MLflow's MAX_EXPERIMENT_IDS_PER_REQUEST */
@@ -166,4 +168,67 @@ int api_presigned_upload_url(struct request *req, struct response *resp, struct 
 int api_presigned_download_url(struct request *req, struct response *resp, struct error *err)
 {
     return presigned(req, err, false);
+}
+
+/* ---- POST upload-artifact?run_uuid=…&path=…: the raw body becomes a run
+ * artifact (MLflow's upload_artifact_handler, 10 MB at most) ---- */
+
+#define UPLOAD_ARTIFACT_MAX (10LL * 1024 * 1024)
+
+struct capped_reader {
+    struct body_reader *body;
+    long long seen;
+    bool too_big;
+};
+
+static long long capped_read(void *ctx, char *buf, size_t len)
+{
+    struct capped_reader *c = ctx;
+    long long n = c->body->read(c->body->ctx, buf, len);
+    if (n > 0 && (c->seen += n) > UPLOAD_ARTIFACT_MAX) {
+        c->too_big = true;
+        return -1;   /* artifact_put removes its temp file */
+    }
+    return n;
+}
+
+static int too_large(struct error *err)
+{
+    return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifact size is too large. Max size is 10MB.");
+}
+
+int api_upload_artifact(struct request *req, struct response *resp, struct error *err)
+{
+    const char *run_id = query_value(req, "run_uuid"), *path = query_value(req, "path"), *rel;
+    if (!run_id || !*run_id)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Request must specify run_uuid.");
+    if (!path || !*path)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Request must specify path.");
+    if (path_sanitize(req->arena, path, &rel, err))
+        return -1;
+    if (!*rel)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");
+    if (req->body.content_length > UPLOAD_ARTIFACT_MAX)
+        return too_large(err);
+    if (req->body.content_length == 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Request must specify data.");
+    struct run run;
+    if (store_get_run(req->arena, run_id, &run, err))
+        return -1;
+    const char *roots[2], *root, *base;
+    size_t nr = artifact_roots(roots);
+    int where = artifact_uri_to_local(req->arena, run.info.artifact_uri, api_config.artifacts_destination, roots,
+                                      nr, &root, &base, err);
+    if (where < 0)
+        return -1;
+    if (where > 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifacts at '%s' are not served by this server",
+                         run.info.artifact_uri);
+    struct capped_reader c = { &req->body, 0, false };
+    if (artifact_put(req->arena, root, *base ? arena_printf(req->arena, "%s/%s", base, rel) : rel, capped_read, &c,
+                     req->body.content_length, err)) {
+        return c.too_big ? too_large(err) : -1;
+    }
+    (void)resp;   /* MLflow answers 200 with an empty application/json body */
+    return 0;
 }
