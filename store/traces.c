@@ -652,17 +652,47 @@ static int search_tx(struct db_conn *c, void *p, struct error *err)
     const char **exp = arena_alloc(a, (x->s->n_experiments + 1) * sizeof *exp);
     for (size_t i = 0; i < x->s->n_experiments; i++)
         exp[i] = i64s(a, x->s->experiment_ids[i]);
-    sb_printf(&sql, "SELECT t.trace_id FROM trace_info t WHERE t.experiment_id = ANY(%s::bigint[])",
-              param(&q, pg_text_array(a, exp, x->s->n_experiments)));
+    /* In the default order, a tag equality drives the search: the tag rows
+     * carry their trace's experiment and time (sql/007), so one index range
+     * yields the matching traces newest first and the page stops after
+     * offset + limit rows instead of sorting every match. */
+    const struct sf_clause *drive = NULL;
+    for (size_t i = 0; i < x->s->filter.n && !x->s->order.n && !drive; i++) {
+        const struct sf_clause *c = &x->s->filter.clauses[i];
+        if (c->entity == SF_TAG && c->op == SF_EQ && c->kind == SF_VAL_STRING && c->str)
+            drive = c;
+    }
+    const char *exp_array = param(&q, pg_text_array(a, exp, x->s->n_experiments));
+    const char *t_order = "t.request_time DESC, t.trace_id ASC";
+    if (drive) {
+        const char *v = param(&q, drive->str);
+        sb_printf(&sql, "SELECT t.trace_id FROM trace_tags g0 JOIN trace_info t ON t.trace_id = g0.trace_id"
+                  " WHERE g0.key = %s AND left(g0.value, 200) = left(%s, 200)", param(&q, drive->key), v);
+        /* a value under 200 characters equals its own prefix; leaving the
+         * redundant test out keeps the planner's row estimate right */
+        size_t chars = 0;
+        for (const unsigned char *p = (const unsigned char *)drive->str; *p; p++)
+            chars += (*p & 0xC0) != 0x80;
+        if (chars >= 200)
+            sb_printf(&sql, " AND g0.value = %s", v);
+        /* one experiment as a scalar, so the index range comes out in order */
+        if (x->s->n_experiments == 1)
+            sb_printf(&sql, " AND g0.experiment_id = %s::bigint", param(&q, exp[0]));
+        else
+            sb_printf(&sql, " AND g0.experiment_id = ANY(%s::bigint[])", exp_array);
+        sb_printf(&sql, " AND t.experiment_id = ANY(%s::bigint[])", exp_array);
+        t_order = "g0.request_time DESC, g0.trace_id ASC";
+    } else {
+        sb_printf(&sql, "SELECT t.trace_id FROM trace_info t WHERE t.experiment_id = ANY(%s::bigint[])", exp_array);
+    }
     for (size_t i = 0; i < x->s->filter.n; i++)
-        if (clause_sql(&q, &x->s->filter.clauses[i]))
+        if (&x->s->filter.clauses[i] != drive && clause_sql(&q, &x->s->filter.clauses[i]))
             return -1;
     sb_puts(&sql, " ORDER BY ");
     for (size_t i = 0; i < x->s->order.n; i++)
         if (order_sql(&q, &x->s->order.items[i]))
             return -1;
-    sb_printf(&sql, "t.request_time DESC, t.trace_id ASC OFFSET %" PRId64 " LIMIT %" PRId64,
-              x->s->offset, x->s->limit);
+    sb_printf(&sql, "%s OFFSET %" PRId64 " LIMIT %" PRId64, t_order, x->s->offset, x->s->limit);
     PGresult *r = db_exec_sql(c, sql.buf, params.n, params.values, err);
     if (!r)
         return -1;
