@@ -51,6 +51,7 @@ help:
 	@echo "make bench-soak the 10-minute mixed soak"
 	@echo "make bench-auth log-metric with --app-name basic-auth vs without (about a minute)"
 	@echo "make bench-traces  trace rows only: OTLP ingest, search_traces, get_trace vs MLflow (QUICK=1: ~4 min)"
+	@echo "make soak       the long fault suite: 100 postmaster kills, 2000 slow connections (CAIRN_SOAK=1)"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
 	@echo "make test-ui-mlflow the web-UI suite against MLflow's own server (slow; checks the suite)"
 	@echo "make bench-serve cairn-train serve against mlflow models serve (req/s, latency, RSS; QUICK=1: 3 s cells)"
@@ -137,6 +138,11 @@ test:
 	@scripts/test.sh
 
 test-unit: $(TEST_BINS)
+
+# issue 15: the fault suite's long variants (make test runs the short ones)
+.PHONY: soak
+soak: deps venv build asan
+	CAIRN_SOAK=1 .venv/bin/python -m pytest -p no:cacheprovider -q -s compat/test_faults.py
 
 clean:
 	rm -rf build

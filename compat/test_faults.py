@@ -403,7 +403,7 @@ def kill_postmaster_under_writers(srv, kills, writers=8):
 
 def test_sigkilled_postmaster_is_restarted(embedded):
     srv = embedded()
-    kills = 20
+    kills = 100 if SOAK else 20
     rec = kill_postmaster_under_writers(srv, kills)
     print(f"\n{kills} SIGKILLs of the postmaster under 8 writers: recovery max {max(rec):.2f} s, "
           f"mean {sum(rec) / len(rec):.2f} s")
@@ -525,3 +525,136 @@ def test_failed_upload_removes_the_directories_it_created(cairn_factory, tiny_fs
     assert sorted(os.listdir(tiny_fs)) == ["keep"]
     # and the space is back: a small upload to the same place works
     assert requests.put(base + "/fresh/a/b/ok.txt", data=b"z", timeout=30).status_code == 200
+
+
+# ------------------------------------------------------------ 2. slowloris
+def slow_connections(base, n, sources):
+    """n connections that send an unfinished request head, spread over the
+    source addresses (127.0.0.x all reach the loopback)."""
+    host, port = addr(base)
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((sources[i % len(sources)], 0))
+        s.settimeout(5)
+        s.connect((host, port))
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        socks.append(s)
+    return socks
+
+
+def dribble(socks, stop):
+    """One more header line per connection every half second."""
+    while not stop.wait(0.5):
+        for s in socks:
+            try:
+                s.send(b"X-Slow: 1\r\n", socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+
+
+def p99(xs):
+    xs = sorted(xs)
+    return xs[max(0, int(len(xs) * 0.99) - 1)]
+
+
+def measure(srv, run_id, rounds):
+    lat = {"health (new connection)": [], "runs/get (new connection)": [], "runs/get (keep-alive)": []}
+    ka = requests.Session()
+    calls = (("health (new connection)", lambda: requests.get(srv.url + "/health", timeout=10)),
+             ("runs/get (new connection)", lambda: requests.get(
+                 srv.url + API + "/runs/get", params={"run_id": run_id}, timeout=10)),
+             ("runs/get (keep-alive)", lambda: ka.get(
+                 srv.url + API + "/runs/get", params={"run_id": run_id}, timeout=10)))
+    for _ in range(rounds):
+        for name, call in calls:
+            t0 = time.monotonic()
+            r = call()
+            lat[name].append((time.monotonic() - t0) * 1000)
+            assert r.status_code == 200, (name, r.status_code)
+    return {k: p99(v) for k, v in lat.items()}
+
+
+def test_slowloris_does_not_starve_normal_clients(cairn_factory):
+    """500 connections sending an unfinished head (renewed every 0.5 s);
+    a normal client's p99 stays under 100 ms. Before issue 15 the workers
+    were all held and the normal client timed out. (A second measurement is
+    allowed: this 2-core machine is shared, and one scheduling hiccup is
+    enough to move a p99 of 200 samples.)"""
+    import threading
+    n_slow = 2000 if SOAK else 500
+    srv = cairn_factory(["--head-timeout", "60"])
+    eid = requests.post(srv.url + API + "/experiments/create", json={"name": unique("slow")},
+                        timeout=10).json()["experiment_id"]
+    run_id = requests.post(srv.url + API + "/runs/create", json={"experiment_id": eid},
+                           timeout=10).json()["run"]["info"]["run_id"]
+    socks = slow_connections(srv.url, n_slow, [f"127.0.0.{i}" for i in range(2, 12)])
+    stop = threading.Event()
+    th = threading.Thread(target=dribble, args=(socks, stop), daemon=True)
+    th.start()
+    try:
+        for attempt in range(2):
+            res = measure(srv, run_id, 200)
+            report = ", ".join(f"{k} p99 {v:.1f} ms" for k, v in res.items())
+            print(f"\nwith {n_slow} slow connections open: {report}")
+            if max(res.values()) < 100:
+                break
+        assert max(res.values()) < 100, report
+        # the slow connections are all still open and unanswered
+        for s in socks[::50]:
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(4096)
+    finally:
+        stop.set()
+        for s in socks:
+            s.close()
+
+
+def test_unfinished_heads_get_408_at_the_deadline(cairn_factory):
+    import threading
+    srv = cairn_factory(["--head-timeout", "2"])
+    t0 = time.monotonic()
+    socks = slow_connections(srv.url, 40, ["127.0.0.3", "127.0.0.4"])
+    stop = threading.Event()
+    threading.Thread(target=dribble, args=(socks, stop), daemon=True).start()
+    try:
+        for s in socks:
+            s.settimeout(6)
+            assert s.recv(4096).startswith(b"HTTP/1.1 408")
+        took = time.monotonic() - t0
+        assert 1.5 < took < 4, took
+    finally:
+        stop.set()
+        for s in socks:
+            s.close()
+
+
+def test_connections_per_client_address_are_capped(cairn_factory):
+    srv = cairn_factory(["--max-client-connections", "20", "--head-timeout", "30"])
+    socks = slow_connections(srv.url, 30, ["127.0.0.9"])
+    try:
+        # the ten oldest unfinished heads made room: 503 and closed
+        evicted = 0
+        for s in socks[:10]:
+            s.settimeout(3)
+            evicted += s.recv(4096).startswith(b"HTTP/1.1 503")
+        assert evicted == 10
+        for s in socks[10:]:
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(4096)   # still waiting, not answered
+        # a normal request from the same address still gets through (it evicts one more)
+        host, port = addr(srv.url)
+        c = socket.socket()
+        c.bind(("127.0.0.9", 0))
+        c.settimeout(10)
+        c.connect((host, port))
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        c.close()
+        # other addresses are not affected
+        assert requests.get(srv.url + "/health", timeout=10).status_code == 200
+    finally:
+        for s in socks:
+            s.close()

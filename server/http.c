@@ -2,6 +2,7 @@
  * table in api/routes.c. Limits, Host and Content-Type checks, CORS, and
  * drain-before-stop live here; no civetweb type crosses into api/. */
 #include "http.h"
+#include "frontend.h"
 #include "static.h"
 #include "../api/api.h"
 #include "../api/json.h"
@@ -741,6 +742,11 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
     return 0;
 }
 
+static void on_connection_closed(const struct mg_connection *conn)
+{
+    frontend_connection_closed(mg_get_request_info(conn)->remote_addr);
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -755,12 +761,14 @@ int http_start(const struct http_options *o)
     snprintf(ports, sizeof ports, "%s:%d", o->host, o->port);
     snprintf(threads, sizeof threads, "%d", o->workers);
     snprintf(head, sizeof head, "%d", 64 * 1024);
+    char body_timeout[16];
+    snprintf(body_timeout, sizeof body_timeout, "%d", (o->body_timeout_s > 0 ? o->body_timeout_s : 30) * 1000);
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,
         "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "5000",   /* an idle keep-alive connection holds a worker */
-        "request_timeout_ms", "120000",
+        "request_timeout_ms", body_timeout,  /* per read of a body, per write of a reply */
         "max_request_size", head,           /* ours is 16 KiB, answered with 431 */
         "access_control_allow_origin", "",  /* else civetweb answers preflights itself */
         "access_control_allow_methods", "",
@@ -774,13 +782,21 @@ int http_start(const struct http_options *o)
     memset(&cb, 0, sizeof cb);
     cb.log_message = on_log_message;
     cb.http_error = on_http_error;
+    cb.connection_closed = on_connection_closed;
     mg_init_library(0);
     char errtext[256] = "";
     struct mg_init_data init = { &cb, NULL, options };
     struct mg_error_data errd = { 0, errtext, sizeof errtext };
+    frontend_capture_listen(true);
     ctx = mg_start2(&init, &errd);
+    frontend_capture_listen(false);
     if (!ctx) {
         fprintf(stderr, "cairn: cannot listen on %s: %s\n", ports, errtext[0] ? errtext : "address in use?");
+        return -1;
+    }
+    struct frontend_options fopt = { (o->head_timeout_s > 0 ? o->head_timeout_s : 10) * 1000, o->max_per_client };
+    if (frontend_start(&fopt)) {
+        mg_stop(ctx);
         return -1;
     }
     mg_set_request_handler(ctx, "/", on_request, NULL);
@@ -795,6 +811,7 @@ void http_drain_and_stop(int timeout_ms)
     struct timespec ts = { 0, 10 * 1000000L };
     for (int waited = 0; atomic_load(&in_flight) > 0 && waited < timeout_ms; waited += 10)
         nanosleep(&ts, NULL);
+    frontend_stop();
     mg_stop(ctx);
     mg_exit_library();
 }

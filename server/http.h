@@ -14,6 +14,9 @@ struct http_options {
     size_t n_cors_origins;
     const char *static_prefix;       /* "" or "/prefix" */
     bool artifacts_only;
+    int head_timeout_s;              /* issue 15: request head deadline (front end) */
+    int body_timeout_s;              /* longest wait for the next body bytes */
+    int max_per_client;              /* open connections per client address; 0: no cap */
     bool serve_artifacts;
 };
 

@@ -72,6 +72,9 @@ static void usage(FILE *f)
           "  --allowed-hosts H1,H2          Host header allow-list (fnmatch patterns)\n"
           "  --cors-allowed-origins O1,O2   origins allowed to make cross-origin requests\n"
           "  --max-body-size BYTES          JSON body limit (default 16 MiB)\n"
+          "  --head-timeout S               seconds a client has to send its request head (default 10)\n"
+          "  --body-timeout S               seconds to wait for more of a request body (default 30)\n"
+          "  --max-client-connections N     open connections per client address (default 128; 0: no cap)\n"
           "  --data-dir DIR                 data directory (default ./var)\n"
           "  --ui-dir DIR                   MLflow's built web UI (default: build/ui beside the binary)\n"
           "  --app-name basic-auth          users and permissions, as MLflow's basic-auth app\n"
@@ -143,6 +146,15 @@ static int parse_args(int argc, char **argv, struct config *c)
                 return -1;
         } else if (!strcmp(arg, "--db-acquire-timeout")) {
             if (parse_int(arg, VALUE(), 1, 3600, &c->db_acquire_s))
+                return -1;
+        } else if (!strcmp(arg, "--head-timeout")) {
+            if (parse_int(arg, VALUE(), 1, 3600, &c->http.head_timeout_s))
+                return -1;
+        } else if (!strcmp(arg, "--body-timeout")) {
+            if (parse_int(arg, VALUE(), 1, 3600, &c->http.body_timeout_s))
+                return -1;
+        } else if (!strcmp(arg, "--max-client-connections")) {
+            if (parse_int(arg, VALUE(), 0, 1000000, &c->http.max_per_client))
                 return -1;
         } else if (!strcmp(arg, "--max-body-size")) {
             int mb;
@@ -242,7 +254,8 @@ int main(int argc, char **argv)
     long long t0 = mono_ms();
     struct config c = {
         .http = { .host = "127.0.0.1", .port = 5000, .workers = 96, .max_body = 16u << 20,
-                  .static_prefix = "", .serve_artifacts = true },
+                  .static_prefix = "", .serve_artifacts = true,
+                  .head_timeout_s = 10, .body_timeout_s = 30, .max_per_client = 128 },
         .data_dir = "./var",
         .pool_size = 8,
         .db_connect_s = 5, .db_statement_s = 30, .db_acquire_s = 10,

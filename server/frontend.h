@@ -1,0 +1,19 @@
+/* The front end (issue 15): connections wait for their whole request head
+ * in one polling thread, not in a civetweb worker. See frontend.c. */
+#ifndef CAIRN_FRONTEND_H
+#define CAIRN_FRONTEND_H
+#include <stdbool.h>
+
+struct frontend_options {
+    int head_timeout_ms;    /* from accept to the end of the head; then 408 and closed */
+    int max_per_client;     /* open connections per client address; 0: no cap */
+};
+
+/* Around mg_start: note the listening socket civetweb creates. */
+void frontend_capture_listen(bool on);
+/* Takes over the noted socket; -1 with a message on failure. */
+int  frontend_start(const struct frontend_options *o);
+void frontend_stop(void);
+/* civetweb closed a connection the front end passed on. */
+void frontend_connection_closed(const char *remote_addr);
+#endif
