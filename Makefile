@@ -17,6 +17,8 @@ DEB_PACKAGES := build-essential pkg-config libcivetweb-dev libcjson-dev libpq-de
 # issue 16 (basic-auth): PBKDF2, HMAC and constant-time compare from OpenSSL
 DEB_PACKAGES += libssl-dev
 LDLIBS += -lcrypto
+# issue 20: /etc/mime.types, read for artifact Content-Types as Python's mimetypes (MLflow) reads it
+DEB_PACKAGES += media-types
 PY ?= python3
 
 # ---- issue 14: tracing — OTLP protobufs (proto/, from opentelemetry-proto 1.9.0) compiled by protoc-c into build/gen ----

@@ -42,6 +42,7 @@ struct request {
     struct arena *arena;
     const char *method;
     const char *path;                 /* decoded path, without the query */
+    const char *original_path;        /* as requested (before /ajax-api/ became /api/) */
     const char *path_params[API_MAX_PATH_PARAMS];
     int n_path_params;
     struct query_param *query;

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "artifacts_api.h"
+#include "mime.h"
 #include "../store/artifacts.h"
 #include "../store/paths.h"
 #include "../store/registry.h"
@@ -38,32 +39,6 @@ int check_artifact_location(struct arena *a, const char *uri, struct error *err)
     const char *roots[2];
     size_t n = artifact_roots(roots);
     return artifact_uri_check(a, uri, roots, n, err);
-}
-
-/* MLflow's text extensions (mlflow/utils/mime_type_utils.py), then the
- * common types Python's mimetypes knows; anything else is binary. */
-static const char *guess_content_type(const char *name)
-{
-    static const char *const text[] = { "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties",
-                                        "prop", "hocon", "toml", "yaml", "yml", "xml", "json", "js", "py",
-                                        "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "MLproject" };
-    static const struct { const char *ext, *type; } types[] = {
-        { "png", "image/png" }, { "jpg", "image/jpeg" }, { "jpeg", "image/jpeg" }, { "gif", "image/gif" },
-        { "bmp", "image/bmp" }, { "svg", "image/svg+xml" }, { "webp", "image/webp" }, { "tif", "image/tiff" },
-        { "tiff", "image/tiff" }, { "ico", "image/vnd.microsoft.icon" }, { "html", "text/html" },
-        { "htm", "text/html" }, { "css", "text/css" }, { "pdf", "application/pdf" },
-        { "zip", "application/zip" }, { "tar", "application/x-tar" }, { "mp4", "video/mp4" },
-        { "mp3", "audio/mpeg" }, { "wav", "audio/x-wav" }, { "parquet", "application/vnd.apache.parquet" },
-    };
-    const char *dot = strrchr(name, '.');
-    const char *ext = dot ? dot + 1 : name;
-    for (size_t i = 0; i < sizeof text / sizeof *text; i++)
-        if (!strcmp(ext, text[i]))
-            return "text/plain; charset=utf-8";
-    for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
-        if (!strcasecmp(ext, types[i].ext))
-            return types[i].type;
-    return "application/octet-stream";
 }
 
 static bool is_token_char(unsigned char c)
@@ -118,7 +93,7 @@ int send_artifact(struct request *req, const char *root, const char *rel, struct
     const char *slash = strrchr(rel, '/');
     const char *base = slash ? slash + 1 : rel;
     req->streamed = true;
-    if (req->out.begin(req->out.ctx, 200, guess_content_type(base), f.size,
+    if (req->out.begin(req->out.ctx, 200, mime_guess(base), f.size,
                        content_disposition(req->arena, base)) < 0) {
         artifact_close(&f);
         return 0;
@@ -213,7 +188,7 @@ int api_artifact_upload(struct request *req, struct response *resp, struct error
     if (artifact_put(req->arena, api_config.artifacts_destination, rel, req->body.read, req->body.ctx,
                      req->body.content_length, err))
         return -1;
-    (void)resp;   /* MLflow answers 200 with an empty body; clients only check the status */
+    resp->content_type = NULL;   /* MLflow answers 200 with an empty body and no Content-Type */
     return 0;
 }
 
@@ -344,6 +319,27 @@ int api_get_artifact(struct request *req, struct response *resp, struct error *e
     return send_location_file(req, run.info.artifact_uri, rel, err);
 }
 
+/* issue 20: runs:/<run_id>/<path> is <the run's artifact_uri>/<path>
+ * (MLflow's server reaches the same through its RunsArtifactRepository) */
+static int resolve_runs_uri(struct arena *a, const char *uri, const char **out, struct error *err)
+{
+    const char *p = uri + strlen("runs:/");
+    while (*p == '/')
+        p++;
+    size_t id_len = strcspn(p, "/");
+    const char *sub = p + id_len;
+    while (*sub == '/')
+        sub++;
+    struct run run;
+    if (store_get_run(a, arena_strndup(a, p, id_len), &run, err))
+        return -1;
+    size_t n = strlen(run.info.artifact_uri);
+    while (n && run.info.artifact_uri[n - 1] == '/')
+        n--;
+    *out = *sub ? arena_printf(a, "%.*s/%s", (int)n, run.info.artifact_uri, sub) : run.info.artifact_uri;
+    return 0;
+}
+
 int api_get_model_version_artifact(struct request *req, struct response *resp, struct error *err)
 {
     (void)resp;
@@ -366,5 +362,7 @@ int api_get_model_version_artifact(struct request *req, struct response *resp, s
     if (store_get_model_version(req->arena, name, v, &mv, err))
         return -1;
     const char *location = mv.storage_location && *mv.storage_location ? mv.storage_location : mv.source;
+    if (!strncmp(location, "runs:/", 6) && resolve_runs_uri(req->arena, location, &location, err))
+        return -1;
     return send_location_file(req, location, rel, err);
 }

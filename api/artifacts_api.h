@@ -21,4 +21,8 @@ int send_location_file(struct request *req, const char *location, const char *pa
 int list_location(struct request *req, struct response *resp, const char *root_uri, const char *sub,
                   struct error *err);
 void write_file_infos(struct jw *w, const char *prefix, const struct artifact_entry *e, size_t n);
+/* host_policy.rejected_host_addressed_scheme (api/registry.c): 400 naming
+ * field for ftp/http(s)/hdfs/… URIs whose host is not the default artifact
+ * root's (MLflow's default, without MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES) */
+int check_host_addressed(struct arena *a, const char *uri, const char *field, struct error *err);
 #endif

@@ -215,18 +215,22 @@ void write_experiment(struct jw *w, const struct experiment *e)
     jw_obj_end(w);
 }
 
+void write_metric_value(struct jw *w, const struct metric *m)
+{
+    /* MLflow's SQL store keeps ±Inf as ±DBL_MAX and returns that number */
+    double v = isinf(m->value) ? (m->value > 0 ? DBL_MAX : -DBL_MAX) : m->value;
+    if (m->value_text && isfinite(m->value))
+        jw_number_text(w, m->value_text);   /* PostgreSQL's text is already the shortest exact form */
+    else
+        jw_double(w, v);
+}
+
 void write_metric(struct jw *w, const struct metric *m)
 {
     jw_obj(w);
     jw_kstr(w, "key", m->key);
-    /* MLflow's SQL store keeps ±Inf as ±DBL_MAX and returns that number */
-    double v = isinf(m->value) ? (m->value > 0 ? DBL_MAX : -DBL_MAX) : m->value;
-    if (m->value_text && isfinite(m->value)) {
-        jw_key(w, "value");
-        jw_number_text(w, m->value_text);   /* PostgreSQL's text is already the shortest exact form */
-    } else {
-        jw_kdouble(w, "value", v);
-    }
+    jw_key(w, "value");
+    write_metric_value(w, m);
     jw_kint64(w, "timestamp", m->timestamp);
     jw_kint64(w, "step", m->step);
     jw_kstr(w, "dataset_name", m->dataset_name);

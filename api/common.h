@@ -37,6 +37,8 @@ int reply_page(struct request *req, struct response *resp, const char *field, co
 void write_tags(struct jw *w, const char *key, const struct kv *tags, size_t n);
 void write_experiment(struct jw *w, const struct experiment *e);
 void write_metric(struct jw *w, const struct metric *m);
+/* a metric's value alone, after jw_key (e.g. the bulk history's plain objects) */
+void write_metric_value(struct jw *w, const struct metric *m);
 void write_run_info(struct jw *w, const struct run_info *ri);
 /* create_run answers without "outputs", as MLflow does */
 void write_run(struct jw *w, const struct run *r, bool with_model_inputs, bool with_outputs);

@@ -2,6 +2,7 @@
 #include "common.h"
 #include "search_filter.h"
 #include "artifacts_api.h"
+#include "../store/paths.h"
 #include <string.h>
 
 #define SEARCH_EXPERIMENTS_MAX 50000
@@ -34,6 +35,9 @@ int api_create_experiment(struct request *req, struct response *resp, struct err
         return -1;
     if (location && !*location)
         location = NULL;
+    /* issue 20: MLflow refuses a location on a host other than the artifact root's */
+    if (location && check_host_addressed(req->arena, location, "artifact_location", err))
+        return -1;
     if (location && utf8_len(location) > MAX_ARTIFACT_LOCATION_LENGTH)
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                          "Invalid artifact location: its length exceeds the maximum of %d characters.",
@@ -41,6 +45,10 @@ int api_create_experiment(struct request *req, struct response *resp, struct err
     if (location && !strncmp(location, "runs:", 5))
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                          "Artifact location cannot be a runs:/ URI. Given: '%s'", location);
+    /* issue 20: a relative location lives under the default artifact root */
+    if (location && artifact_location_resolve_relative(req->arena, location, api_config.default_artifact_root,
+                                                       &location, err))
+        return -1;
     /* issue 3: never let a client choose a server-local path outside the artifact roots */
     if (location && check_artifact_location(req->arena, location, err))
         return -1;

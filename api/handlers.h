@@ -10,6 +10,8 @@ HANDLER(api_health);
 HANDLER(api_version);
 HANDLER(api_server_info);
 HANDLER(api_otlp_traces);
+/* workspaces.c (issue 20) */
+HANDLER(api_workspaces_disabled);
 /* experiments.c */
 HANDLER(api_create_experiment);
 HANDLER(api_get_experiment);

@@ -1,4 +1,5 @@
 #include "json.h"
+#include "pyfmt.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -150,16 +151,6 @@ cJSON *json_parse(struct arena *a, const char *text, size_t len, struct error *e
 
 /* ---- readers ---- */
 
-static const char *type_name(const cJSON *v)
-{
-    if (cJSON_IsString(v)) return "str";
-    if (cJSON_IsBool(v)) return "bool";
-    if (cJSON_IsNumber(v)) return strchr(v->valuestring ? v->valuestring : "", '.') ? "float" : "int";
-    if (cJSON_IsArray(v)) return "list";
-    if (cJSON_IsObject(v)) return "dict";
-    return "NoneType";
-}
-
 static int missing(const char *field, struct error *err)
 {
     return error_set(err, ERR_INVALID_PARAMETER_VALUE,
@@ -167,25 +158,27 @@ static int missing(const char *field, struct error *err)
                      "See the API docs for more information about request parameters.", field);
 }
 
+/* MLflow's schema check (_validate_param_against_schema): the value as
+ * json.dumps spells it, then Python's type name (two spaces after the colon,
+ * as MLflow's message has them) */
 static int invalid(const cJSON *v, const char *field, struct error *err)
 {
-    char shown[128];
-    if (cJSON_IsString(v))
-        snprintf(shown, sizeof shown, "%.100s", v->valuestring);
-    else if (cJSON_IsNumber(v) && v->valuestring)
-        snprintf(shown, sizeof shown, "%.100s", v->valuestring);
-    else if (cJSON_IsBool(v))
-        snprintf(shown, sizeof shown, "%s", cJSON_IsTrue(v) ? "True" : "False");
-    else if (cJSON_IsArray(v))
-        snprintf(shown, sizeof shown, "[...]");
-    else if (cJSON_IsObject(v))
-        snprintf(shown, sizeof shown, "{...}");
-    else
-        snprintf(shown, sizeof shown, "None");
-    return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                     "Invalid value %s for parameter '%s' supplied. Hint: Value was of type '%s'. "
-                     "See the API docs for more information about request parameters.",
-                     shown, field, type_name(v));
+    struct arena a;
+    arena_init(&a);
+    struct strbuf sb;
+    sb_init(&sb, &a, 128);
+    py_dumps(&sb, v);
+    error_set(err, ERR_INVALID_PARAMETER_VALUE,
+              "Invalid value %s for parameter '%s' supplied:  Hint: Value was of type '%s'. "
+              "See the API docs for more information about request parameters.",
+              sb.buf, field, py_type_name(v));
+    arena_free(&a);
+    return -1;
+}
+
+int json_invalid_type(const cJSON *v, const char *field, struct error *err)
+{
+    return invalid(v, field, err);
 }
 
 static const cJSON *field_of(const cJSON *obj, const char *field)

@@ -194,7 +194,8 @@ int api_log_logged_model_params(struct request *req, struct response *resp, stru
     struct kv *params;
     size_t n;
     model_id_param(req, &id);
-    if (read_kv(req, "params", &params, &n, err))
+    const char *body_id;   /* MLflow requires it in the body too (and then uses the path's) */
+    if (json_get_string(req->input, "model_id", true, &body_id, err) || read_kv(req, "params", &params, &n, err))
         return -1;
     if (n && store_log_logged_model_params(req->arena, id, params, n, err))
         return -1;

@@ -1,6 +1,7 @@
 /* /api/2.0/mlflow/metrics/… */
 #include "common.h"
 #include "handlers.h"
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_RUNS_BULK 100
@@ -67,9 +68,9 @@ static int history_streamed(struct request *req, struct response *resp, const ch
     int rc = store_metric_history_each(run_id, key, offset, max_results >= 0 ? max_results + 1 : -1,
                                        history_sink, &h, err);
     if (!h.started) {
-        if (rc)
+        if (rc && err->code != ERR_RESOURCE_DOES_NOT_EXIST)
             return -1;   /* nothing sent yet: an ordinary error reply */
-        return reply_empty(resp);
+        return reply_empty(resp);   /* MLflow: a run that does not exist has no history, 200 {} */
     }
     req->streamed = true;
     if (rc || h.failed) {
@@ -105,7 +106,7 @@ int api_get_metric_history(struct request *req, struct response *resp, struct er
     struct metric *m;
     size_t n;
     if (store_metric_history(req->arena, run_id, key, offset, max_results + 1, &m, &n, err))
-        return -1;
+        return err->code == ERR_RESOURCE_DOES_NOT_EXIST ? reply_empty(resp) : -1;   /* as above */
     size_t shown = n > (size_t)max_results ? (size_t)max_results : n;
     struct jw w;
     reply_begin(resp, &w);
@@ -135,28 +136,68 @@ static int get_run_ids(struct request *req, const char *field, const char ***ids
     return 0;
 }
 
-/* The UI's bulk history: the first max_results points of each run. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The UI's bulk history, as MLflow's SQL store answers it: one list ordered
+ * by run id, then timestamp, step and value, cut at max_results in all;
+ * runs that do not exist contribute nothing; each point carries only key,
+ * value, timestamp, step and run_id. */
 int api_get_metric_history_bulk(struct request *req, struct response *resp, struct error *err)
 {
-    const char **ids, *key;
+    const char **ids, *key = NULL;
     size_t n_ids;
     int64_t max_results;
-    if (get_run_ids(req, "run_id", &ids, &n_ids, err) ||
-        json_get_string(req->input, "metric_key", true, &key, err) ||
-        get_max_results(req->input, MAX_RESULTS_BULK, MAX_RESULTS_BULK, &max_results, err))
+    if (json_get_string_array(req->arena, req->input, "run_id", &ids, &n_ids, err))
         return -1;
+    if (n_ids == 0)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                         "GetMetricHistoryBulk request must specify at least one run_id.");
+    if (n_ids > MAX_RUNS_BULK)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "GetMetricHistoryBulk request cannot specify more "
+                         "than %d run_ids. Received %zu run_ids.", MAX_RUNS_BULK, n_ids);
+    if (json_get_string(req->input, "metric_key", false, &key, err))
+        return -1;
+    if (!key)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "GetMetricHistoryBulk request must specify a metric_key.");
+    bool has_max;
+    if (json_get_int64(req->input, "max_results", false, &max_results, &has_max, err))
+        return -1;
+    if (!has_max || max_results > MAX_RESULTS_BULK)
+        max_results = MAX_RESULTS_BULK;   /* MLflow caps rather than refuses */
+    if (max_results < 0)   /* MLflow: LIMIT -1 reaches the database, a 500 */
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid value %lld for parameter 'max_results' "
+                         "supplied. It must be a positive integer.", (long long)max_results);
+    const char **sorted = arena_alloc(req->arena, n_ids * sizeof *sorted);
+    memcpy(sorted, ids, n_ids * sizeof *sorted);
+    qsort(sorted, n_ids, sizeof *sorted, cmp_str);
     struct jw w;
     reply_begin(resp, &w);
     jw_karr(&w, "metrics");
-    for (size_t i = 0; i < n_ids; i++) {
+    int64_t left = max_results;
+    for (size_t i = 0; i < n_ids && left > 0; i++) {
+        if (i && !strcmp(sorted[i], sorted[i - 1]))
+            continue;   /* run_uuid IN (…): a repeated id counts once */
         struct metric *m;
         size_t n;
-        if (store_metric_history(req->arena, ids[i], key, 0, max_results, &m, &n, err))
+        if (store_metric_history(req->arena, sorted[i], key, 0, left, &m, &n, err)) {
+            if (err->code == ERR_RESOURCE_DOES_NOT_EXIST)
+                continue;
             return -1;
-        for (size_t j = 0; j < n; j++) {
-            m[j].run_id = ids[i];
-            write_metric(&w, &m[j]);
         }
+        for (size_t j = 0; j < n; j++) {
+            jw_obj(&w);
+            jw_kstr(&w, "key", m[j].key);
+            jw_key(&w, "value");
+            write_metric_value(&w, &m[j]);
+            jw_kint64(&w, "timestamp", m[j].timestamp);
+            jw_kint64(&w, "step", m[j].step);
+            jw_kstr(&w, "run_id", sorted[i]);
+            jw_obj_end(&w);
+        }
+        left -= (int64_t)n;
     }
     jw_arr_end(&w);
     reply_end(&w);

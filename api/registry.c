@@ -3,6 +3,7 @@
  * sqlalchemy_store.py), prompts included. */
 #include "common.h"
 #include "registry.h"
+#include "artifacts_api.h"
 #include "../store/logged_models.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -628,7 +629,7 @@ static bool uri_within_root(struct arena *a, const char *source, const char *roo
 /* host_policy.rejected_host_addressed_scheme: schemes whose artifact
  * repositories connect to the host in the URI, unless it is the host of the
  * server's own default artifact root. */
-static int check_host_addressed(struct arena *a, const char *source, struct error *err)
+int check_host_addressed(struct arena *a, const char *source, const char *field, struct error *err)
 {
     static const char *const schemes[] = { "ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts",
                                            "r2", "b2", "abfss" };
@@ -645,10 +646,10 @@ static int check_host_addressed(struct arena *a, const char *source, struct erro
         if (*root.netloc && !strcmp(root.scheme, u.scheme) && !strcasecmp(root.netloc, u.netloc))
             return 0;
     }
-    return error_set(err, ERR_INVALID_PARAMETER_VALUE, "'source' cannot use the '%s' scheme: the '%s' scheme addresses "
+    return error_set(err, ERR_INVALID_PARAMETER_VALUE, "'%s' cannot use the '%s' scheme: the '%s' scheme addresses "
                      "a host other than the tracking server's configured artifact storage, so the server would "
                      "connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES "
-                     "environment variable on the server to allow it.", u.scheme, u.scheme);
+                     "environment variable on the server to allow it.", field, u.scheme, u.scheme);
 }
 
 /* models:/… URIs (_parse_model_uri) */
@@ -926,7 +927,7 @@ int api_create_model_version(struct request *req, struct response *resp, struct 
     if (prompt && strcmp(in.source, "dummy-source") && strcmp(in.source, "prompt-template"))
         return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid prompt source: '%.500s'. Prompt sources must use "
                          "an MLflow placeholder.", in.source);
-    if (check_host_addressed(req->arena, in.source, err))
+    if (check_host_addressed(req->arena, in.source, "source", err))
         return -1;
     const char *storage = NULL;
     if (!prompt && (resolve_lineage(req, &in, &storage, err) || validate_source(req, &in, err)))

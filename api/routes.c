@@ -73,6 +73,14 @@ const struct route api_routes[] = {
       ROUTE_TRACKING | ROUTE_STREAM, AUTH_LM_READ },
     { "POST",   M "/runs/log-model",                     api_log_model,                   T, AUTH_RUN_UPDATE },
 
+    /* ---- issue 20: workspaces, as MLflow without --enable-workspaces (api/workspaces.c) ---- */
+#define WS "/api/3.0/mlflow/workspaces"
+    { "GET",    WS,                                      api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+    { "POST",   WS,                                      api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+    { "GET",    WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+    { "PATCH",  WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+    { "DELETE", WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+
     /* ---- model registry (api/registry.c) ---- */
     { "POST",   M "/registered-models/create",              api_create_registered_model,        T, AUTH_RM_CREATE },
     { "GET",    M "/registered-models/get",                 api_get_registered_model,           T, AUTH_RM_READ },

@@ -31,7 +31,8 @@ static int validate_param(struct arena *a, struct kv *p, const char *path, struc
     char k[64];
     snprintf(k, sizeof k, "%s%skey", path, *path ? "." : "");
     if (!p->key)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'.", k);
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
+                         "See the API docs for more information about request parameters.", k);
     if (!p->value)
         p->value = "";
     if (validate_key_name(p->key, k, err) || validate_length("Param key", p->key, MAX_ENTITY_KEY_LENGTH, err))
@@ -47,13 +48,17 @@ static int read_metric(const cJSON *obj, const char *path, struct metric *m, str
     bool present;
     memset(m, 0, sizeof *m);
     snprintf(p, sizeof p, "%s%s", path, *path ? ".key" : "key");
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(obj, "key");
-    if (!key || !cJSON_IsString(key))
-        return key && !cJSON_IsNull(key) ? invalid_value_error(err, p, "?", "Metric name must be a string.")
-                                         : error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                                                     "Missing value for required parameter '%s'. "
-                                                     "See the API docs for more information about request parameters.", p);
-    m->key = key->valuestring;
+    /* MLflow names the field with its place in a batch ("metrics[0].timestamp") */
+    static const char *const required[] = { "key", "value", "timestamp" };
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, required[i]);
+        if (!f || cJSON_IsNull(f) || (cJSON_IsString(f) && !*f->valuestring))
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s%s%s'. "
+                             "See the API docs for more information about request parameters.",
+                             path, *path ? "." : "", required[i]);
+    }
+    if (json_get_string(obj, "key", true, &m->key, err))
+        return -1;
     if (validate_key_name(m->key, p, err) || validate_length("Metric name", m->key, MAX_ENTITY_KEY_LENGTH, err))
         return -1;
     if (json_get_double(obj, "value", true, &m->value, &present, err) ||
@@ -281,7 +286,7 @@ int api_log_param(struct request *req, struct response *resp, struct error *err)
         json_get_string(req->input, "value", false, &param.value, err) ||
         validate_param(req->arena, &param, "", err))
         return -1;
-    struct log_batch b = { .params = &param, .n_params = 1 };
+    struct log_batch b = { .params = &param, .n_params = 1, .single_param = true };
     if (store_log_batch(req->arena, run_id, &b, err))
         return -1;
     return reply_empty(resp);
@@ -351,7 +356,7 @@ int api_log_batch(struct request *req, struct response *resp, struct error *err)
             return -1;
     }
     n_tags = dedup_last(tags, n_tags);
-    struct log_batch b = { metrics, n_metrics, params, n_params, tags, n_tags };
+    struct log_batch b = { metrics, n_metrics, params, n_params, tags, n_tags, false };
     if ((n_metrics || n_params || n_tags) && store_log_batch(req->arena, run_id, &b, err))
         return -1;
     return reply_empty(resp);
@@ -449,6 +454,9 @@ int api_search_runs(struct request *req, struct response *resp, struct error *er
     const char **order_by, **exp_ids;
     size_t n_order, n_exp;
     int64_t max_results;
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(req->input, "experiment_ids");
+    if (ev && cJSON_IsString(ev) && strcmp(req->method, "GET"))   /* a JSON body must give a list */
+        return json_invalid_type(ev, "experiment_ids", err);
     if (json_get_string_array(req->arena, req->input, "experiment_ids", &exp_ids, &n_exp, err) ||
         get_max_results(req->input, 1000, SEARCH_RUNS_MAX, &max_results, err) ||
         json_get_string(req->input, "filter", false, &filter, err) ||

@@ -916,10 +916,44 @@ int sf_parse_run_filter(struct arena *a, const char *filter, struct sf_filter *o
     return parse_filter(a, filter, run_clause, out, err);
 }
 
+/* MLflow's SearchExperimentsUtils lists invalid clauses unquoted
+ * ("name, ="), SearchUtils for runs quoted ("'name', '='") */
+static void unquote_clauses(struct error *err)
+{
+    static const char head[] = "Invalid clause(s) in filter string: ";
+    if (strncmp(err->message, head, sizeof head - 1))
+        return;
+    char *o = err->message + sizeof head - 1;
+    const char *p = o;
+    char out[sizeof err->message];
+    size_t n = 0;
+    while (*p == '\'') {
+        const char *close = strstr(p + 1, "', '");
+        if (!close)
+            close = p[1] ? strrchr(p + 1, '\'') : NULL;
+        if (!close || close == p)
+            return;   /* not the shape we wrote: leave it */
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%.*s", n ? ", " : "", (int)(close - p - 1), p + 1);
+        if (n >= sizeof out)
+            return;
+        p = close + 1;
+        if (!strncmp(p, ", '", 3))
+            p += 2;
+        else
+            break;
+    }
+    if (*p)
+        return;
+    snprintf(o, sizeof err->message - (size_t)(o - err->message), "%s", out);
+}
+
 int sf_parse_experiment_filter(struct arena *a, const char *filter, struct sf_filter *out,
                                struct error *err)
 {
-    return parse_filter(a, filter, experiment_clause, out, err);
+    int rc = parse_filter(a, filter, experiment_clause, out, err);
+    if (rc)
+        unquote_clauses(err);
+    return rc;
 }
 
 /* ---- order_by --------------------------------------------------------- */

@@ -1,5 +1,6 @@
 #include "validate.h"
 #include "json.h"
+#include "pyfmt.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ int invalid_value_error(struct error *err, const char *path, const char *value, 
     struct strbuf sb;
     sb_init(&sb, &a, 64);
     if (value)
-        json_escape(&sb, value, strlen(value) > 200 ? 200 : strlen(value));
+        py_dumps_str(&sb, value);
     else
         sb_puts(&sb, "null");
     if (msg)

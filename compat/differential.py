@@ -6,8 +6,11 @@ against the current tracking URI. `record(base_url, fn, uid)` runs it while
 (method, path, query, request JSON, status, response JSON). `normalise` makes
 two recordings comparable (ids, timestamps, artifact roots, user/source tags,
 generated run names, page tokens, the per-run unique token); `compare` lists
-every difference in status, error_code, JSON field names, types and values.
-Error messages are not compared.
+every difference in status, error_code, JSON field names, types and values,
+and in the media type of each reply's Content-Type. Error messages are compared
+only for validation errors (error_code INVALID_PARAMETER_VALUE), which clients
+show to users and tests assert; CAIRN_DIFF_MESSAGES=0 turns that off,
+CAIRN_DIFF_CTYPE=0 the Content-Type comparison.
 
 Accepted differences are listed in DIFFERENCES.md: every `Pattern:` line holds
 a Python regular expression; a mismatch line that it matches (re.search) is
@@ -44,7 +47,10 @@ PROXY_PATH = re.compile(r"^(/(?:ajax-)?api/2\.0/mlflow-artifacts/(?:artifacts|mp
 PROXY_QUERY = re.compile(r"^(\d+)(?=/|$)")
 TEXT_EXP = re.compile(r"(mlflow-artifacts:/+)(\d+)(?=/)")   # inside downloaded text (MLmodel)
 TOKEN_KEYS = {"next_page_token", "page_token"}
-IGNORED_KEYS = {"message"}          # error messages are never compared
+IGNORED_KEYS = {"message"}          # error messages: only validation errors are compared
+COMPARED_MESSAGE_CODES = {"INVALID_PARAMETER_VALUE"}
+COMPARE_MESSAGES = os.environ.get("CAIRN_DIFF_MESSAGES", "1") != "0"
+COMPARE_CTYPE = os.environ.get("CAIRN_DIFF_CTYPE", "1") != "0"
 # issue 14: traces carry protobuf Timestamp/Duration strings, span times in
 # nanoseconds and random base64 span/trace ids
 TRACE_TIME_KEYS = {"request_time", "create_time", "last_update_time", "execution_duration"}
@@ -208,7 +214,8 @@ class Normaliser:
             if k == "mlflow.runName" and isinstance(d["value"], str) and RANDOM_RUN_NAME.match(d["value"]):
                 return {"key": k, "value": "<random-name>"}
         for k, v in d.items():
-            if k in IGNORED_KEYS:
+            if k in IGNORED_KEYS and not (COMPARE_MESSAGES and isinstance(v, str)
+                                          and d.get("error_code") in COMPARED_MESSAGE_CODES):
                 continue
             out[self.text(k)] = self.value(k, v, parent)
         return out
@@ -234,7 +241,14 @@ class Normaliser:
             else:
                 resp = self.obj(resp)
         return {"method": ex.method, "path": path, "query": query, "request": req,
-                "status": ex.status, "response": resp}
+                "status": ex.status, "response": resp, "ctype": _media_type(ex.ctype)}
+
+
+def _media_type(ctype):
+    """The Content-Type as a client reads it: the media type and its parameters
+    (lower-cased names, no spaces), e.g. 'text/plain;charset=utf-8'."""
+    parts = [p.strip() for p in (ctype or "").split(";") if p.strip()]
+    return ";".join([parts[0].lower()] + [p.lower().replace(" ", "") for p in parts[1:]]) if parts else ""
 
 
 def normalise(exchanges, uid):
@@ -292,6 +306,8 @@ def compare(name, cairn, mlflow_side):
             continue
         if a["status"] != b["status"]:
             out.append(f"{lab} status: cairn={a['status']} mlflow={b['status']}")
+        if COMPARE_CTYPE and a.get("ctype") != b.get("ctype"):
+            out.append(f"{lab} content-type: cairn={a.get('ctype')!r} mlflow={b.get('ctype')!r}")
         d = []
         _diff(a["query"], b["query"], "query", d)
         _diff(a["request"], b["request"], "request", d)

@@ -190,7 +190,8 @@ static void send_reply(struct mg_connection *conn, int status, const char *conte
     if (close)
         mg_disable_connection_keep_alive(conn);
     mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    if (content_type)   /* NULL: a reply without one (MLflow's artifact PUT) */
+        mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Content-Length", clen, -1);
     mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
     mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
@@ -519,6 +520,53 @@ static const char *request_header(const struct request *req, const char *name)
     return mg_get_header((const struct mg_connection *)req->header_ctx, name);
 }
 
+/* ---- issue 20: doubled slashes, as MLflow's server (werkzeug, merge_slashes) ---- */
+
+/* "//api/…" is served as "/api/…" */
+static const char *collapse_leading_slashes(const char *path)
+{
+    while (path[0] == '/' && path[1] == '/')
+        path++;
+    return path;
+}
+
+/* path with every run of slashes made one (in the arena) */
+static char *merge_slashes(struct arena *a, const char *path)
+{
+    char *out = arena_strdup(a, path), *o = out;
+    for (const char *p = path; *p; p++)
+        if (!(*p == '/' && o > out && o[-1] == '/'))
+            *o++ = *p;
+    *o = '\0';
+    return out;
+}
+
+/* A path with "//" inside that names a route once merged: MLflow answers
+ * 308 to the merged path (method and body kept by the client). */
+static int redirect_merged(struct mg_connection *conn, struct arena *a, const char *path, const char *query)
+{
+    if (!strstr(path, "//"))
+        return 0;
+    char *merged = merge_slashes(a, path);
+    const char *route_path = !strncmp(merged, "/ajax-api/", 10) ? arena_printf(a, "/api/%s", merged + 10) : merged;
+    struct request probe = { .arena = a };
+    bool wrong_method;
+    if (!find_route("GET", route_path, &probe, &wrong_method) && !wrong_method)
+        return 0;
+    const char *location = arena_printf(a, "%s%s%s%s", opt.static_prefix ? opt.static_prefix : "", merged,
+                                        query && *query ? "?" : "", query && *query ? query : "");
+    static const char body[] = "Redirecting...";
+    mg_response_header_start(conn, 308);
+    mg_response_header_add(conn, "Content-Type", "text/html; charset=utf-8", -1);
+    mg_response_header_add(conn, "Content-Length", "14", -1);
+    mg_response_header_add(conn, "Location", location, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    mg_response_header_send(conn);
+    mg_write(conn, body, sizeof body - 1);
+    return 308;
+}
+
 static int dispatch(struct mg_connection *conn, struct arena *a)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -539,7 +587,7 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         error_set(&err, ERR_INVALID_PARAMETER_VALUE, "Invalid path: an escape decodes to a NUL byte");
         return reply_error(conn, a, &err, origin, false);
     }
-    const char *path = strip_prefix(raw);
+    const char *path = strip_prefix(collapse_leading_slashes(raw));
     if (!path)
         return reply_text(conn, 404, "Not Found", false);
     bool health = !strcmp(path, "/health") || !strcmp(path, "/version");
@@ -579,7 +627,8 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     }
 
     struct request req = { .arena = a, .method = method, .content_type = mg_get_header(conn, "Content-Type"),
-                           .header = request_header, .header_ctx = conn };
+                           .header = request_header, .header_ctx = conn,
+                           .original_path = path };
     /* every route also answers under /ajax-api/ */
     const char *route_path = path;
     if (!strncmp(path, "/ajax-api/", 10))
@@ -598,6 +647,9 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     if (!route) {
         if (wrong_method)
             return reply_text(conn, 405, "Method Not Allowed", false);
+        int redirected = redirect_merged(conn, a, path, ri->query_string);
+        if (redirected)
+            return redirected;
         return reply_text(conn, 404, "Not Found", false);
     }
     if ((route->flags & ROUTE_TRACKING) && opt.artifacts_only)
@@ -620,8 +672,11 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
         req.body = (struct body_reader){ st, stream_read, ri->content_length };
     } else if (route->flags & ROUTE_JSON) {
         size_t len = 0;
-        bool too_big;
-        bool has_body = ri->content_length > 0 || ri->content_length < 0;
+        bool too_big = false;
+        /* no Content-Length and no chunked Transfer-Encoding: no body at all
+         * (curl -X DELETE …), which needs no Content-Type, as MLflow */
+        const char *te = mg_get_header(conn, "Transfer-Encoding");
+        bool has_body = ri->content_length > 0 || (ri->content_length < 0 && te && *te);
         if (!strcmp(method, "GET")) {
             req.input = query_to_json(&req);
         } else {
@@ -645,7 +700,7 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
                 }
                 budget_held = want;
             }
-            char *body = read_body(conn, a, &len, &too_big, &err);
+            char *body = has_body ? read_body(conn, a, &len, &too_big, &err) : arena_strdup(a, "");
             if (too_big) {
                 error_set(&err, ERR_INVALID_PARAMETER_VALUE,
                           "Request body exceeds the limit of %zu bytes", opt.max_body);

@@ -9,6 +9,7 @@
 #include "../store/artifacts.h"
 #include "../store/db.h"
 #include "../store/migrate.h"
+#include "../store/paths.h"
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -262,6 +263,21 @@ int main(int argc, char **argv)
     };
     if (parse_args(argc, argv, &c))
         return 2;
+    /* issue 20: a root Cairn cannot store to stops the start, never a silent local fallback */
+    char root_msg[512];
+    if ((c.artifacts_destination &&
+         artifact_root_check("--artifacts-destination", c.artifacts_destination, true, root_msg, sizeof root_msg)) ||
+        (c.default_artifact_root &&
+         artifact_root_check("--default-artifact-root", c.default_artifact_root, false, root_msg, sizeof root_msg))) {
+        fprintf(stderr, "cairn: %s\n", root_msg);
+        return 2;
+    }
+    if (c.artifacts_destination && !strncmp(c.artifacts_destination, "file:", 5)) {
+        const char *p = c.artifacts_destination + 5;   /* file:///dir, file:/dir */
+        if (!strncmp(p, "//", 2))
+            p += 2 + (strncmp(p + 2, "localhost/", 10) ? 0 : 9);
+        c.artifacts_destination = p;
+    }
     int ui = static_init(c.ui_dir);
     if (ui < 0)
         return 2;

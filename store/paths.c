@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #define DECODE_PASSES 10
@@ -288,6 +289,25 @@ int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, co
         *root = dest;
         return path_sanitize(a, p, rel, err);
     }
+    /* issue 20: an http(s) URL of an mlflow-artifacts proxy route (what
+     * `--default-artifact-root http://<server>/api/2.0/mlflow-artifacts/artifacts`
+     * gives runs) is served from dest, as MLflow's server resolves it: the
+     * part after the route anchor is the path under the destination */
+    if ((sl == 5 && !strncasecmp(uri, "http:", 5)) || (sl == 6 && !strncasecmp(uri, "https:", 6))) {
+        static const char anchor[] = "/api/2.0/mlflow-artifacts/artifacts/";
+        const char *host = uri + sl;
+        if (strncmp(host, "//", 2))
+            return 1;
+        const char *path = host + 2 + strcspn(host + 2, "/?#");
+        const char *p = strstr(arena_strndup(a, path, strcspn(path, "?#")), anchor);
+        if (!p || !dest)
+            return 1;   /* some other web server: never fetched by this one */
+        p += sizeof anchor - 1;
+        while (*p == '/')
+            p++;
+        *root = dest;
+        return path_sanitize(a, p, rel, err);
+    }
     const char *local = NULL;
     if (sl == 5 && !strncasecmp(uri, "file:", 5)) {
         local = uri + 5;
@@ -320,4 +340,51 @@ int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, co
         return path_sanitize(a, rest, rel, err);
     }
     return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Artifact location is outside the server's artifact roots");
+}
+
+/* ---- issue 20: relative experiment locations, and the roots Cairn can store to ---- */
+
+int artifact_location_resolve_relative(struct arena *a, const char *location, const char *default_root,
+                                       const char **out, struct error *err)
+{
+    *out = location;
+    size_t sl = scheme_len(location);
+    const char *rel;
+    if (sl == 5 && !strncasecmp(location, "file:", 5) && location[5] != '/')
+        rel = location + 5;       /* file:rel */
+    else if (sl || location[0] == '/' || is_drive(location))
+        return 0;                 /* a URI or an absolute path: checked as it is */
+    else
+        rel = location;
+    const char *clean;
+    if (path_sanitize(a, rel, &clean, err))
+        return bad_location(err, location, "a relative location must stay under the server's artifact root");
+    size_t rn = strlen(default_root);
+    while (rn > 1 && default_root[rn - 1] == '/' && default_root[rn - 2] != ':')
+        rn--;
+    bool bare_scheme = rn && default_root[rn - 1] == ':';   /* "mlflow-artifacts:" */
+    bool has_slash = rn && default_root[rn - 1] == '/';
+    *out = *clean ? arena_printf(a, "%.*s%s%s", (int)rn, default_root, bare_scheme ? "/" : has_slash ? "" : "/",
+                                 clean)
+                  : arena_strndup(a, default_root, rn);
+    return 0;
+}
+
+/* Every other scheme (s3, gs, wasbs, hdfs, …) is refused: Cairn has no
+ * storage for it, and taking "s3://bucket" as a local relative path would
+ * silently fill ./s3:/bucket on the server's disk. (s3:// joins the accepted
+ * ones when S3 support lands, issue 17.) */
+int artifact_root_check(const char *flag, const char *uri, bool destination, char *msg, size_t msg_len)
+{
+    size_t sl = scheme_len(uri);
+    if (!sl || (sl == 5 && !strncasecmp(uri, "file:", 5)))
+        return 0;
+    if (!destination && ((sl == 17 && !strncasecmp(uri, "mlflow-artifacts:", 17)) ||
+                         ((sl == 5 || sl == 6) && !strncasecmp(uri, "http", 4) &&
+                          strstr(uri, "/api/2.0/mlflow-artifacts/artifacts"))))
+        return 0;   /* served from --artifacts-destination */
+    snprintf(msg, msg_len, "%s %s: Cairn cannot store artifacts at %.*s:// URIs; give a local directory or "
+             "a file:// URI%s", flag, uri, (int)sl - 1, uri,
+             destination ? "" : " (or mlflow-artifacts:, served from --artifacts-destination)");
+    return -1;
 }

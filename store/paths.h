@@ -44,4 +44,17 @@ int artifact_uri_check(struct arena *a, const char *uri, const char *const *root
  * not served here (s3://, …), -1 with err for a refused URI. */
 int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, const char *const *roots,
                           size_t n_roots, const char **root, const char **rel, struct error *err);
+/* issue 20: an experiment's relative artifact_location ("my_location",
+ * "file:rel") is resolved under the default artifact root
+ * ("mlflow-artifacts:/my_location", "file:///root/my_location"); MLflow
+ * resolves it against its working directory. ".." and the other tricks
+ * path_sanitize refuses are 400. Anything else comes back unchanged. */
+int artifact_location_resolve_relative(struct arena *a, const char *location, const char *default_root,
+                                       const char **out, struct error *err);
+
+/* A configured root (--default-artifact-root, or --artifacts-destination
+ * when destination) Cairn can store to: a local path or file: URI, and for
+ * the default root also mlflow-artifacts: and this server's own http(s)
+ * proxy route. -1 with a one-line message naming the scheme otherwise. */
+int artifact_root_check(const char *flag, const char *uri, bool destination, char *msg, size_t msg_len);
 #endif

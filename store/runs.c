@@ -560,12 +560,41 @@ static const char *double_text(struct arena *a, double v)
     return arena_printf(a, "%.17g", v);
 }
 
+/* Python's repr() of a str, as MLflow's messages print values: single
+ * quotes unless the text has one and no double quote; backslash, the quote,
+ * \t \n \r and other unprintable characters escaped */
+static void py_repr_str(struct strbuf *sb, const char *s)
+{
+    char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+    sb_putc(sb, q);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\' || *p == (unsigned char)q) {
+            sb_putc(sb, '\\');
+            sb_putc(sb, (char)*p);
+        } else if (*p == '\n') {
+            sb_puts(sb, "\\n");
+        } else if (*p == '\r') {
+            sb_puts(sb, "\\r");
+        } else if (*p == '\t') {
+            sb_puts(sb, "\\t");
+        } else if (*p < 0x20 || *p == 0x7f) {
+            sb_printf(sb, "\\x%02x", *p);
+        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0xA0) {
+            sb_printf(sb, "\\x%02x", p[1]);   /* U+0080..U+00A0 are unprintable to Python */
+            p++;
+        } else {
+            sb_putc(sb, (char)*p);
+        }
+    }
+    sb_putc(sb, q);
+}
+
 static int log_params(struct db_conn *c, struct batch_ctx *x, struct error *err)
 {
     /* params are write-once: the same value again is fine, another value is an error */
-    DB_STMT(conflict, "SELECT p.key, p.value, t.v FROM params p"
-                      " JOIN unnest($2::text[], $3::text[]) AS t(k, v) ON p.key = t.k"
-                      " WHERE p.run_uuid = $1 AND p.value <> t.v LIMIT 1");
+    DB_STMT(conflict, "SELECT t.k, p.value, t.v FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, o)"
+                      " JOIN params p ON p.run_uuid = $1 AND p.key = t.k"
+                      " WHERE p.value <> t.v ORDER BY t.o");
     DB_STMT(ins, "INSERT INTO params (run_uuid, key, value)"
                  " SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) ORDER BY k"
                  " ON CONFLICT (run_uuid, key) DO NOTHING");
@@ -582,11 +611,33 @@ static int log_params(struct db_conn *c, struct batch_ctx *x, struct error *err)
     PQclear(r);
     if (!(r = db_exec(c, &conflict, 3, vals, err)))
         return -1;
-    if (PQntuples(r)) {
+    if (PQntuples(r) && x->b->single_param) {
         error_set(err, ERR_INVALID_PARAMETER_VALUE,
                   "Changing param values is not allowed. Param with key='%s' was already logged with "
                   "value='%s' for run ID='%s'. Attempted logging new value '%s'.",
                   PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), x->run_id, PQgetvalue(r, 0, 2));
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r)) {
+        /* log-batch: every changed param, as MLflow's _log_params lists them
+         * (the Python repr of a list of dicts) */
+        struct strbuf sb;
+        sb_init(&sb, x->a, 256);
+        sb_putc(&sb, '[');
+        for (int i = 0; i < PQntuples(r); i++) {
+            sb_puts(&sb, i ? ", {'key': " : "{'key': ");
+            py_repr_str(&sb, PQgetvalue(r, i, 0));
+            sb_puts(&sb, ", 'old_value': ");
+            py_repr_str(&sb, PQgetvalue(r, i, 1));
+            sb_puts(&sb, ", 'new_value': ");
+            py_repr_str(&sb, PQgetvalue(r, i, 2));
+            sb_putc(&sb, '}');
+        }
+        sb_putc(&sb, ']');
+        error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                  "Changing param values is not allowed. Params were already logged='%s' for run ID='%s'.",
+                  sb.buf, x->run_id);
         PQclear(r);
         return -1;
     }

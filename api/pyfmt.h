@@ -1,0 +1,17 @@
+/* Values spelled as MLflow's Python server spells them inside its error
+ * messages: json.dumps(v, sort_keys=True, separators=(",", ":")) with
+ * ensure_ascii, and Python's type names. */
+#ifndef CAIRN_PYFMT_H
+#define CAIRN_PYFMT_H
+#include <cjson/cJSON.h>
+#include "../store/arena.h"
+
+/* json.dumps of a parsed request value (numbers from their literal text) */
+void py_dumps(struct strbuf *sb, const cJSON *v);
+/* json.dumps of a string */
+void py_dumps_str(struct strbuf *sb, const char *s);
+/* repr(float) */
+void py_float_repr(struct strbuf *sb, double d);
+/* type(v).__name__ of the value json.loads would give */
+const char *py_type_name(const cJSON *v);
+#endif
