@@ -3,6 +3,7 @@
  * search_logged_model_utils): comparisons joined by AND, entities
  * attributes/metrics/params/tags, IN lists as tuples of quoted strings. */
 #include "common.h"
+#include "pyfmt.h"
 #include "handlers.h"
 #include "artifacts_api.h"
 #include "../store/logged_models.h"
@@ -670,15 +671,54 @@ static int lm_token_decode(struct arena *a, const char *token, const struct lm_q
     size_t i = 0;
     for (const cJSON *id = ids->child; ids_match && id; id = id->next, i++)
         ids_match = cJSON_IsString(id) && !strcmp(id->valuestring, q->exp_ids[i]);
-    if (!ids_match)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                         "Experiment IDs in the page token do not match the requested experiment IDs.");
-    if (!same_str(token_str(t, "filter_string"), q->filter))
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                         "Filter string in the page token does not match the requested filter string.");
-    if (!token_order_matches(cJSON_GetObjectItemCaseSensitive(t, "order_by"), q))
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                         "Order by in the page token does not match the requested order by.");
+    /* MLflow's messages print both sides as Python values (issue 20) */
+    struct strbuf want, got;
+    sb_init(&want, a, 256);
+    sb_init(&got, a, 256);
+    if (!ids_match) {
+        sb_putc(&want, '[');
+        for (i = 0; i < q->n_exp; i++) {
+            if (i)
+                sb_puts(&want, ", ");
+            py_repr_str(&want, q->exp_ids[i]);
+        }
+        sb_putc(&want, ']');
+        py_repr(&got, ids);
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Experiment IDs in the page token do not match the "
+                         "requested experiment IDs. Expected: %s. Found: %s", want.buf, got.buf);
+    }
+    const char *token_filter = token_str(t, "filter_string");
+    if (!same_str(token_filter, q->filter))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Filter string in the page token does not match the "
+                         "requested filter string. Expected: %s. Found: %s", q->filter ? q->filter : "None",
+                         token_filter ? token_filter : "None");
+    const cJSON *token_order = cJSON_GetObjectItemCaseSensitive(t, "order_by");
+    if (!token_order_matches(token_order, q)) {
+        if (!q->n_order)
+            sb_puts(&want, "None");
+        for (i = 0; i < q->n_order; i++) {
+            sb_puts(&want, i ? ", {'field_name': " : "[{'field_name': ");
+            py_repr_str(&want, q->order[i].field_name);
+            sb_printf(&want, ", 'ascending': %s, 'dataset_name': ", q->order[i].ascending ? "True" : "False");
+            if (q->order[i].dataset_name)
+                py_repr_str(&want, q->order[i].dataset_name);
+            else
+                sb_puts(&want, "None");
+            sb_puts(&want, ", 'dataset_digest': ");
+            if (q->order[i].dataset_digest)
+                py_repr_str(&want, q->order[i].dataset_digest);
+            else
+                sb_puts(&want, "None");
+            sb_puts(&want, i + 1 == q->n_order ? "}]" : "}");
+        }
+        bool falsy = !token_order || cJSON_IsNull(token_order) || (cJSON_IsArray(token_order) && !token_order->child);
+        if (falsy)
+            sb_puts(&got, "None");
+        else
+            py_repr(&got, token_order);
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Order by in the page token does not match the "
+                         "requested order by. Expected: %s. Found: %s", want.buf, got.buf);
+    }
     *offset = off ? (int64_t)off->valuedouble : 0;
     return 0;
 }

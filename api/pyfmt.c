@@ -3,6 +3,7 @@
  * separators, ASCII only); clients show those messages and tests assert
  * them, so they are spelled the same here. */
 #include "pyfmt.h"
+#include "../store/error.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -187,4 +188,35 @@ const char *py_type_name(const cJSON *v)
     if (cJSON_IsArray(v)) return "list";
     if (cJSON_IsObject(v)) return "dict";
     return "NoneType";
+}
+
+void py_repr(struct strbuf *sb, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v)) {
+        sb_puts(sb, "None");
+    } else if (cJSON_IsBool(v)) {
+        sb_puts(sb, cJSON_IsTrue(v) ? "True" : "False");
+    } else if (cJSON_IsString(v)) {
+        py_repr_str(sb, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        if (is_float_literal(v->valuestring) || !v->valuestring)
+            py_float_repr(sb, v->valuestring ? strtod(v->valuestring, NULL) : v->valuedouble);
+        else
+            sb_puts(sb, strcmp(v->valuestring, "-0") ? v->valuestring : "0");
+    } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        bool obj = cJSON_IsObject(v);
+        sb_putc(sb, obj ? '{' : '[');
+        for (const cJSON *e = v->child; e; e = e->next) {
+            if (obj) {
+                py_repr_str(sb, e->string);
+                sb_puts(sb, ": ");
+            }
+            py_repr(sb, e);
+            if (e->next)
+                sb_puts(sb, ", ");
+        }
+        sb_putc(sb, obj ? '}' : ']');
+    } else {
+        sb_puts(sb, "None");
+    }
 }

@@ -12,6 +12,8 @@ void py_dumps(struct strbuf *sb, const cJSON *v);
 void py_dumps_str(struct strbuf *sb, const char *s);
 /* repr(float) */
 void py_float_repr(struct strbuf *sb, double d);
+/* repr() of the Python value json.loads would give (dicts in their order) */
+void py_repr(struct strbuf *sb, const cJSON *v);
 /* type(v).__name__ of the value json.loads would give */
 const char *py_type_name(const cJSON *v);
 #endif

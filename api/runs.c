@@ -1,5 +1,6 @@
 /* /api/2.0/mlflow/runs/… */
 #include "common.h"
+#include "pyfmt.h"
 #include "handlers.h"
 #include "search_filter.h"
 #include <inttypes.h>
@@ -47,7 +48,7 @@ static int read_metric(const cJSON *obj, const char *path, struct metric *m, str
     char p[64];
     bool present;
     memset(m, 0, sizeof *m);
-    snprintf(p, sizeof p, "%s%s", path, *path ? ".key" : "key");
+    snprintf(p, sizeof p, "%s%s", path, *path ? ".name" : "name");   /* MLflow's _validate_metric path */
     /* MLflow names the field with its place in a batch ("metrics[0].timestamp") */
     static const char *const required[] = { "key", "value", "timestamp" };
     for (size_t i = 0; i < 3; i++) {
@@ -64,10 +65,20 @@ static int read_metric(const cJSON *obj, const char *path, struct metric *m, str
     if (json_get_double(obj, "value", true, &m->value, &present, err) ||
         json_get_int64(obj, "timestamp", true, &m->timestamp, &present, err))
         return -1;
-    if (m->timestamp < 0)
+    if (m->timestamp < 0) {
+        char value[64];
+        struct arena ta;
+        arena_init(&ta);
+        struct strbuf vb;
+        sb_init(&vb, &ta, 32);
+        py_float_repr(&vb, m->value);
+        snprintf(value, sizeof value, "%s", vb.buf);
+        arena_free(&ta);
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                         "Invalid value %" PRId64 " for parameter 'timestamp' supplied: metric '%s'. "
-                         "Timestamp must be a nonnegative long (64-bit integer) ", m->timestamp, m->key);
+                         "Invalid value %" PRId64 " for parameter '%s%stimestamp' supplied: metric '%s' (value=%s). "
+                         "Timestamp must be a nonnegative long (64-bit integer) ", m->timestamp, path,
+                         *path ? "." : "", m->key, value);
+    }
     m->step = 0;
     if (json_get_int64(obj, "step", false, &m->step, &present, err) ||
         json_get_string(obj, "model_id", false, &m->model_id, err) ||
@@ -286,8 +297,7 @@ int api_log_param(struct request *req, struct response *resp, struct error *err)
         json_get_string(req->input, "value", false, &param.value, err) ||
         validate_param(req->arena, &param, "", err))
         return -1;
-    struct log_batch b = { .params = &param, .n_params = 1, .single_param = true };
-    if (store_log_batch(req->arena, run_id, &b, err))
+    if (store_log_param(req->arena, run_id, &param, err))
         return -1;
     return reply_empty(resp);
 }
@@ -356,7 +366,7 @@ int api_log_batch(struct request *req, struct response *resp, struct error *err)
             return -1;
     }
     n_tags = dedup_last(tags, n_tags);
-    struct log_batch b = { metrics, n_metrics, params, n_params, tags, n_tags, false };
+    struct log_batch b = { metrics, n_metrics, params, n_params, tags, n_tags };
     if ((n_metrics || n_params || n_tags) && store_log_batch(req->arena, run_id, &b, err))
         return -1;
     return reply_empty(resp);

@@ -70,6 +70,42 @@ static bool path_not_unique(const char *name)
     return false;
 }
 
+/* Python's posixpath.normpath */
+static const char *posix_normpath(struct arena *a, const char *path)
+{
+    if (!*path)
+        return ".";
+    size_t lead = strspn(path, "/");
+    if (lead > 2)
+        lead = 1;
+    size_t n = strlen(path);
+    const char **parts = arena_alloc(a, (n + 1) * sizeof *parts);
+    size_t *lens = arena_alloc(a, (n + 1) * sizeof *lens), k = 0;
+    for (const char *p = path; *p; ) {
+        size_t len = strcspn(p, "/");
+        bool dot = len == 1 && p[0] == '.', dotdot = len == 2 && p[0] == '.' && p[1] == '.';
+        if (len && !dot) {
+            if (dotdot && k && !(lens[k - 1] == 2 && !strncmp(parts[k - 1], "..", 2)))
+                k--;
+            else if (!(dotdot && lead))
+                parts[k] = p, lens[k++] = len;
+        }
+        p += len;
+        while (*p == '/')
+            p++;
+    }
+    struct strbuf sb;
+    sb_init(&sb, a, n + 4);
+    for (size_t i = 0; i < lead; i++)
+        sb_putc(&sb, '/');
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            sb_putc(&sb, '/');
+        sb_putn(&sb, parts[i], lens[i]);
+    }
+    return sb.len ? sb.buf : ".";
+}
+
 int validate_key_name(const char *name, const char *path, struct error *err)
 {
     for (const unsigned char *c = (const unsigned char *)name; *c; c++)
@@ -78,11 +114,16 @@ int validate_key_name(const char *name, const char *path, struct error *err)
                                        "Names may only contain alphanumerics, underscores (_), dashes (-), "
                                        "periods (.), spaces ( ), colon(:) and slashes (/).");
     if (path_not_unique(name)) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "Names may be treated as files in certain cases, and must not resolve "
-                                  "to other names when treated as such. This name would resolve to '%.200s'",
-                 name);
-        return invalid_value_error(err, path, name, msg);
+        struct arena a;
+        arena_init(&a);
+        struct strbuf sb;
+        sb_init(&sb, &a, 256);
+        sb_puts(&sb, "Names may be treated as files in certain cases, and must not resolve "
+                     "to other names when treated as such. This name would resolve to ");
+        py_repr_str(&sb, posix_normpath(&a, name));   /* {posixpath.normpath(name)!r}, as MLflow */
+        int rc = invalid_value_error(err, path, name, sb.buf);
+        arena_free(&a);
+        return rc;
     }
     return 0;
 }

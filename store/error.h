@@ -30,4 +30,9 @@ struct error {
 /* Fill *err and return -1, so callers write `return error_set(err, …);` */
 int error_set(struct error *err, enum err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Python's repr() of a str (MLflow's messages print values that way):
+ * single quotes unless the text has one and no double quote */
+struct strbuf;
+void py_repr_str(struct strbuf *sb, const char *s);
 #endif

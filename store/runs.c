@@ -547,6 +547,7 @@ struct batch_ctx {
     struct arena *a;
     const char *run_id;
     const struct log_batch *b;
+    bool single_param;   /* store_log_param: the one-param message */
 };
 
 static const char *double_text(struct arena *a, double v)
@@ -558,35 +559,6 @@ static const char *double_text(struct arena *a, double v)
     if (v == -__builtin_inf())
         return "-Infinity";
     return arena_printf(a, "%.17g", v);
-}
-
-/* Python's repr() of a str, as MLflow's messages print values: single
- * quotes unless the text has one and no double quote; backslash, the quote,
- * \t \n \r and other unprintable characters escaped */
-static void py_repr_str(struct strbuf *sb, const char *s)
-{
-    char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
-    sb_putc(sb, q);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\\' || *p == (unsigned char)q) {
-            sb_putc(sb, '\\');
-            sb_putc(sb, (char)*p);
-        } else if (*p == '\n') {
-            sb_puts(sb, "\\n");
-        } else if (*p == '\r') {
-            sb_puts(sb, "\\r");
-        } else if (*p == '\t') {
-            sb_puts(sb, "\\t");
-        } else if (*p < 0x20 || *p == 0x7f) {
-            sb_printf(sb, "\\x%02x", *p);
-        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0xA0) {
-            sb_printf(sb, "\\x%02x", p[1]);   /* U+0080..U+00A0 are unprintable to Python */
-            p++;
-        } else {
-            sb_putc(sb, (char)*p);
-        }
-    }
-    sb_putc(sb, q);
 }
 
 static int log_params(struct db_conn *c, struct batch_ctx *x, struct error *err)
@@ -611,7 +583,7 @@ static int log_params(struct db_conn *c, struct batch_ctx *x, struct error *err)
     PQclear(r);
     if (!(r = db_exec(c, &conflict, 3, vals, err)))
         return -1;
-    if (PQntuples(r) && x->b->single_param) {
+    if (PQntuples(r) && x->single_param) {
         error_set(err, ERR_INVALID_PARAMETER_VALUE,
                   "Changing param values is not allowed. Param with key='%s' was already logged with "
                   "value='%s' for run ID='%s'. Attempted logging new value '%s'.",
@@ -766,9 +738,16 @@ static bool any_model_metric(const struct log_batch *b)
     return false;
 }
 
+int store_log_param(struct arena *a, const char *run_id, const struct kv *param, struct error *err)
+{
+    struct log_batch b = { .params = param, .n_params = 1 };
+    struct batch_ctx x = { a, run_id, &b, true };
+    return db_tx(batch_tx, &x, err);
+}
+
 int store_log_batch(struct arena *a, const char *run_id, const struct log_batch *b, struct error *err)
 {
-    struct batch_ctx x = { a, run_id, b };
+    struct batch_ctx x = { a, run_id, b, false };
     if (b->n_metrics && !b->n_params && !b->n_tags && !any_model_metric(b))
         return db_run(metrics_only_tx, &x, err);
     return db_tx(batch_tx, &x, err);

@@ -117,9 +117,11 @@ struct log_batch {
     const struct metric *metrics; size_t n_metrics;
     const struct kv *params;      size_t n_params;
     const struct kv *tags;        size_t n_tags;
-    bool single_param;            /* log-parameter: MLflow's one-param message for a changed value */
 };
 int store_log_batch(struct arena *a, const char *run_id, const struct log_batch *b, struct error *err);
+/* One param (log-parameter): a changed value gets MLflow's one-param message
+ * rather than log-batch's list of every changed param. */
+int store_log_param(struct arena *a, const char *run_id, const struct kv *param, struct error *err);
 int store_log_inputs(struct arena *a, const char *run_id, const struct dataset_input *inputs, size_t n,
                      const struct model_io *models, size_t n_models, struct error *err);
 int store_log_outputs(struct arena *a, const char *run_id, const struct model_io *models, size_t n,
