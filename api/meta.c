@@ -8,7 +8,7 @@ struct api_config api_config = { .version = "3.17.2", .serve_artifacts = true };
 int api_health(struct request *req, struct response *resp, struct error *err)
 {
     (void)req; (void)err;
-    resp->content_type = "text/plain; charset=utf-8";
+    resp->content_type = "text/html; charset=utf-8";   /* Flask's default, as MLflow's */
     sb_puts(&resp->body, "OK");
     return 0;
 }
@@ -16,7 +16,7 @@ int api_health(struct request *req, struct response *resp, struct error *err)
 int api_version(struct request *req, struct response *resp, struct error *err)
 {
     (void)req; (void)err;
-    resp->content_type = "text/plain; charset=utf-8";
+    resp->content_type = "text/html; charset=utf-8";
     sb_puts(&resp->body, api_config.version);
     return 0;
 }

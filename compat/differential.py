@@ -51,6 +51,7 @@ TOKEN_KEYS = {"next_page_token", "page_token"}
 # experiment ids inside compared messages ("The experiment 12 must be …", "experiment_id=12")
 EXP_IN_MESSAGE = re.compile(r"(?i)(\bexperiments?(?:[ _]ids?)?(?: with id)?[ =:]*['\"]?)(\d+)\b")
 QUOTED_ID = re.compile(r"'(\d+)'")
+PY_SET = re.compile(r"\{('[^',]*'(?:, '[^',]*')+)\}")
 IGNORED_KEYS = {"message"}          # error messages: only validation errors are compared
 COMPARED_MESSAGE_CODES = {"INVALID_PARAMETER_VALUE"}
 COMPARE_MESSAGES = os.environ.get("CAIRN_DIFF_MESSAGES", "1") != "0"
@@ -155,6 +156,8 @@ class Normaliser:
         return HEX32.sub(lambda m: self.run(m.group(0)), s)
 
     def message(self, s):
+        # a Python set in a message ("Valid keys are '{'b', 'a'}'") prints in hash order
+        s = PY_SET.sub(lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", s)
         s = EXP_IN_MESSAGE.sub(lambda m: m.group(1) + self.exp(m.group(2)), self.text(s))
         if "Experiment IDs" in s:      # logged-model page tokens: "Expected: ['3', '0']"
             s = QUOTED_ID.sub(lambda m: "'" + self.exp(m.group(1)) + "'", s)
