@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "fitcore.h"
 #include "featurize.h"
 #include "metrics.h"
 #include "mlflow.h"
@@ -80,115 +81,16 @@ static void log_metrics(struct tracker *t, const char *prefix, const struct metr
 }
 
 /* ---------------------------------------------------------------- data */
-static int *filter_rows(const struct csv *c, int tcol, int *n)
-{
-    int *rows = xmalloc((size_t)c->nrows * sizeof *rows), k = 0;
-    for (int i = 0; i < c->nrows; i++)
-        if (!csv_is_missing(csv_cell(c, i, tcol))) rows[k++] = i;
-    *n = k;
-    return rows;
-}
+struct fold_log { struct tracker *t; int K; };
 
-/* Shuffle with the seed; for classification, deal each class out in turn so
- * folds/holdouts are stratified. fold[i] in [0, k). */
-static void assign_folds(const double *y, int n, int nclasses, int k, struct rng *rng, int *fold)
+static int fold_logged(void *ctx, int k, const struct metric_set *vm, double fit_seconds)
 {
-    int *order = xmalloc((size_t)n * sizeof *order);
-    for (int i = 0; i < n; i++) order[i] = i;
-    rng_shuffle(rng, order, n);
-    if (!nclasses) {
-        for (int i = 0; i < n; i++) fold[order[i]] = i % k;
-    } else {
-        int pos = 0;
-        for (int c = 0; c < nclasses; c++)
-            for (int i = 0; i < n; i++)
-                if ((int)y[order[i]] == c) fold[order[i]] = pos++ % k;
-    }
-    free(order);
-}
-
-/* A fold per data row (one integer per line, an optional header line), as
- * a benchmark writes it once for every library; rows without a target
- * are skipped like the data's. */
-static int read_folds(const char *path, int nrows, const int *rows, int n, int *fold, int *k, char *err)
-{
-    char *text;
-    size_t len;
-    if (read_file(path, &text, &len, err)) return -1;
-    int *all = xmalloc((size_t)(nrows ? nrows : 1) * sizeof *all), count = 0, maxf = -1, rc = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
-        long v;
-        if (parse_long(line, &v)) {
-            if (count == 0 && line == text) continue;   /* header */
-            rc = errf(err, "%s: \"%.40s\" is not a fold number", path, line);
-            break;
-        }
-        if (v < 0 || v > 99) { rc = errf(err, "%s: fold %ld is out of range [0, 99]", path, v); break; }
-        if (count == nrows) { rc = errf(err, "%s has more lines than the data has rows (%d)", path, nrows); break; }
-        all[count++] = (int)v;
-        if (v > maxf) maxf = (int)v;
-    }
-    if (!rc && count != nrows) rc = errf(err, "%s has %d folds for %d data rows", path, count, nrows);
-    if (!rc && maxf < 1) rc = errf(err, "%s: need at least 2 folds", path);
-    if (!rc) {
-        for (int i = 0; i < n; i++) fold[i] = all[rows[i]];
-        *k = maxf + 1;
-    }
-    free(all);
-    free(text);
-    return rc;
-}
-
-struct split { int *train, *val; int ntrain, nval; };
-
-/* Fit featurizer + model on `train` rows; evaluate on `val` rows (may be 0). */
-__attribute__((noinline)) static int fit_once(const struct fit_opts *o, const struct algo *a, const struct hparams *hp, const struct csv *c,
-                    const struct csv *vc, const struct featurizer *target, const int *train, int ntrain,
-                    const int *val, int nval, struct tracker *t, struct pipeline *pl,
-                    struct metric_set *train_m, struct metric_set *val_m, double *fit_seconds, char *err)
-{
-    int skip_train_metrics = fit_seconds != NULL;
-    memset(pl, 0, sizeof *pl);
-    pl->algo = a;
-    pl->hp = *hp;
-    struct featurizer *f = &pl->f;
-    f->target = xstrdup(target->target);
-    f->task = target->task;
-    f->nclasses = target->nclasses;
-    f->classes_int = target->classes_int;
-    if (f->nclasses) {
-        f->classes = xmalloc((size_t)f->nclasses * sizeof *f->classes);
-        for (int k = 0; k < f->nclasses; k++) f->classes[k] = xstrdup(target->classes[k]);
-    }
-    if (feat_fit(f, c, train, ntrain, a->needs_scaling, err)) return -1;
-    int p = f->nfeat, K = f->task == TASK_CLASSIFICATION ? f->nclasses : 0, nout = K ? K : 1;
-    double *X = xmalloc((size_t)ntrain * p * sizeof *X), *y = xmalloc((size_t)ntrain * sizeof *y);
-    double *Xv = xmalloc((size_t)(nval ? nval : 1) * p * sizeof *Xv), *yv = xmalloc((size_t)(nval ? nval : 1) * sizeof *yv);
-    int rc = -1;
-    if (feat_transform(f, c, train, ntrain, X, err) || feat_target(f, c, train, ntrain, y, err)) goto out;
-    if (nval && (feat_transform(f, vc, val, nval, Xv, err) || feat_target(f, vc, val, nval, yv, err))) goto out;
-    struct train_data d = {ntrain, p, K, X, y, nval, Xv, yv, (uint64_t)o->seed, t ? log_step_cb : NULL, t};
-    double t0 = now_seconds();
-    pl->model = a->fit(&d, hp, err);
-    if (fit_seconds) *fit_seconds = now_seconds() - t0;
-    if (!pl->model) goto out;
-    double *P = xmalloc((size_t)(ntrain > nval ? ntrain : nval) * nout * sizeof *P);
-    memset(train_m, 0, sizeof *train_m);
-    if (!skip_train_metrics) {   /* cross-validation folds only report validation scores */
-        a->predict(pl->model, X, ntrain, P);
-        if (K) metrics_classification(P, y, ntrain, K, train_m); else metrics_regression(P, y, ntrain, train_m);
-    }
-    memset(val_m, 0, sizeof *val_m);
-    if (nval) {
-        a->predict(pl->model, Xv, nval, P);
-        if (K) metrics_classification(P, yv, nval, K, val_m); else metrics_regression(P, yv, nval, val_m);
-    }
-    free(P);
-    rc = 0;
-out:
-    free(X); free(y); free(Xv); free(yv);
-    return rc;
+    struct fold_log *fl = ctx;
+    const char *name = fl->K ? "accuracy_score" : "r2_score";
+    if (fl->t->active) mlf_log_metric(fl->t->m, fl->t->run_id, fl->K ? "cv_fold_accuracy_score" : "cv_fold_r2_score",
+                                      metric_get(vm, name), k);
+    printf("fold %d: %s=%.6f fit %.4f s\n", k, name, metric_get(vm, name), fit_seconds);
+    return 0;
 }
 
 /* Confusion matrix + curves or residuals on `rows`, and permutation
@@ -231,16 +133,13 @@ __attribute__((noinline)) static int parse_fit(int argc, char **argv, struct fit
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char msg[ERR_LEN];
 #define NEED() do { if (!v) { snprintf(msg, sizeof msg, "%s needs a value", a); return bad_input(msg); } i++; } while (0)
-        if (!strcmp(a, "--data")) { NEED(); o->data = v; }
-        else if (!strcmp(a, "--target")) { NEED(); o->target = v; }
-        else if (!strcmp(a, "--valid")) { NEED(); o->valid = v; }
-        else if (!strcmp(a, "--algo")) { NEED(); o->algo = v; }
-        else if (!strcmp(a, "--experiment")) { NEED(); o->experiment = v; }
+        const struct fc_flags ff = {&o->data, &o->target, &o->valid, &o->experiment, &o->register_name, &o->alias,
+                                    &o->output_dir, &o->tracking_uri, &o->task, &o->cv, &o->holdout, &o->seed};
+        int common = fc_common_flag(a, v, &ff, msg);
+        if (common < 0) return bad_input(msg);
+        if (common) { i++; continue; }
+        if (!strcmp(a, "--algo")) { NEED(); o->algo = v; }
         else if (!strcmp(a, "--run-name")) { NEED(); o->run_name = v; }
-        else if (!strcmp(a, "--register-model")) { NEED(); o->register_name = v; }
-        else if (!strcmp(a, "--alias")) { NEED(); o->alias = v; }
-        else if (!strcmp(a, "--output-dir")) { NEED(); o->output_dir = v; }
-        else if (!strcmp(a, "--tracking-uri")) { NEED(); o->tracking_uri = v; }
         else if (!strcmp(a, "--parent-run-id")) { NEED(); o->parent_run_id = v; }
         else if (!strcmp(a, "--folds")) { NEED(); o->folds = v; }
         else if (!strcmp(a, "--no-refit")) o->no_refit = 1;
@@ -253,24 +152,6 @@ __attribute__((noinline)) static int parse_fit(int argc, char **argv, struct fit
             NEED();
             if (o->ntags == MAX_TAGS || !strchr(v, '=')) return bad_input("--tag expects key=value");
             o->tags[o->ntags++] = v;
-        } else if (!strcmp(a, "--task")) {
-            NEED();
-            if (!strcmp(v, "auto")) o->task = TASK_AUTO;
-            else if (!strcmp(v, "classification")) o->task = TASK_CLASSIFICATION;
-            else if (!strcmp(v, "regression")) o->task = TASK_REGRESSION;
-            else return bad_input("--task must be auto, classification or regression");
-        } else if (!strcmp(a, "--cv")) {
-            long k;
-            NEED();
-            if (parse_long(v, &k) || k < 2 || k > 100) return bad_input("--cv must be an integer in [2, 100]");
-            o->cv = (int)k;
-        } else if (!strcmp(a, "--holdout")) {
-            NEED();
-            if (parse_double(v, &o->holdout) || !(o->holdout > 0 && o->holdout < 1))
-                return bad_input("--holdout must be a fraction in (0, 1)");
-        } else if (!strcmp(a, "--seed")) {
-            NEED();
-            if (parse_long(v, &o->seed) || o->seed < 0) return bad_input("--seed must be a non-negative integer");
         } else if (!strcmp(a, "--threads")) {
             long n;
             NEED();
@@ -326,23 +207,6 @@ __attribute__((noinline)) static void dataset_json(const char *path, const char 
     free(copy);
 }
 
-__attribute__((noinline)) static int upload_dir(struct tracker *t, const char *dir, const char *const *files, const char *artifact_uri,
-                      const char *prefix, char *err)
-{
-    for (int i = 0; files[i]; i++) {
-        char path[4600], rel[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        snprintf(rel, sizeof rel, "%s%s", prefix, files[i]);
-        char *data;
-        size_t len;
-        if (read_file(path, &data, &len, err)) return -1;
-        int rc = mlf_upload(t->m, artifact_uri, rel, data, len, err);
-        free(data);
-        if (rc) return -1;
-    }
-    return 0;
-}
-
 static int cmd_fit(int argc, char **argv)
 {
     struct fit_opts o;
@@ -372,7 +236,7 @@ static int cmd_fit(int argc, char **argv)
     if (parsed) return bad_input(err);
     int tcol = csv_column(&c, o.target);
     if (tcol < 0) { snprintf(err, sizeof err, "target column \"%s\" is not in %s", o.target, o.data); csv_free(&c); return bad_input(err); }
-    int n, *rows = filter_rows(&c, tcol, &n);
+    int n, *rows = fc_filter_rows(&c, tcol, &n);
     struct featurizer target = {0};
     int exit_code = 0;
     struct tracker t = {0};
@@ -383,14 +247,7 @@ static int cmd_fit(int argc, char **argv)
     if (n < 2) { exit_code = bad_input("fewer than 2 rows with a target value"); goto done; }
     if (feat_target_fit(&target, &c, o.target, o.task, rows, n, err)) { exit_code = bad_input(err); goto done; }
     if (o.valid) {
-        if (csv_read(o.valid, &vc, err)) { exit_code = bad_input(err); goto done; }
-        int vt = csv_column(&vc, o.target);
-        if (vt < 0) { snprintf(err, sizeof err, "target column \"%s\" is not in %s", o.target, o.valid); exit_code = bad_input(err); goto done; }
-        val = filter_rows(&vc, vt, &nval);
-        double *yv = xmalloc((size_t)(nval ? nval : 1) * sizeof *yv);
-        int bad = feat_target(&target, &vc, val, nval, yv, err);
-        free(yv);
-        if (bad) { exit_code = bad_input(err); goto done; }
+        if (fc_read_valid(o.valid, &target, &vc, &val, &nval, err)) { exit_code = bad_input(err); goto done; }
         train = xmalloc((size_t)n * sizeof *train);
         memcpy(train, rows, (size_t)n * sizeof *train);
         ntrain = n;
@@ -405,20 +262,15 @@ static int cmd_fit(int argc, char **argv)
     if (!o.valid && !o.cv && !o.folds) {
         /* holdout (default 0.2): a 1/round(1/F) stratified share */
         double h = o.holdout > 0 ? o.holdout : 0.2;
-        int parts = (int)fmax(2, floor(1.0 / h + 0.5));
-        assign_folds(ytmp, n, K, parts, &rng, fold);
-        train = xmalloc((size_t)n * sizeof *train);
-        val = xmalloc((size_t)n * sizeof *val);
-        for (int i = 0; i < n; i++) {
-            if (fold[i] == 0) val[nval++] = rows[i];
-            else train[ntrain++] = rows[i];
+        if (fc_holdout_split(ytmp, rows, n, K, h, &rng, fold, &train, &ntrain, &val, &nval, err)) {
+            exit_code = bad_input(err);
+            goto done;
         }
-        if (!nval || !ntrain) { exit_code = bad_input("not enough rows for a holdout split"); goto done; }
     } else if (o.folds) {
-        if (read_folds(o.folds, c.nrows, rows, n, fold, &o.cv, err)) { exit_code = bad_input(err); goto done; }
+        if (fc_read_folds(o.folds, c.nrows, rows, n, fold, &o.cv, err)) { exit_code = bad_input(err); goto done; }
     } else if (o.cv) {
         if (n < o.cv) { exit_code = bad_input("fewer rows than --cv folds"); goto done; }
-        assign_folds(ytmp, n, K, o.cv, &rng, fold);
+        fc_assign_folds(ytmp, n, K, o.cv, &rng, fold);
     }
     const struct csv *valc = o.valid ? &vc : &c;
 
@@ -509,36 +361,15 @@ static int cmd_fit(int argc, char **argv)
     double t0 = now_seconds();
     struct metric_set train_m, val_m, cv_sum = {0}, cv_sq = {0};
     if (o.cv) {
-        int *tr = xmalloc((size_t)n * sizeof *tr), *te = xmalloc((size_t)n * sizeof *te);
-        for (int k = 0; k < o.cv; k++) {
-            int ntr = 0, nte = 0;
-            for (int i = 0; i < n; i++) { if (fold[i] == k) te[nte++] = rows[i]; else tr[ntr++] = rows[i]; }
-            struct pipeline fp;
-            struct metric_set tm, vm;
-            double fold_fit;
-            if (!ntr || !nte) { snprintf(err, sizeof err, "fold %d is empty or holds every row", k); free(tr); free(te); exit_code = bad_input(err); goto done; }
-            if (fit_once(&o, a, &hp, &c, &c, &target, tr, ntr, te, nte, NULL, &fp, &tm, &vm, &fold_fit, err)) {
-                pipeline_free(&fp);
-                free(tr); free(te);
-                exit_code = bad_input(err);
-                goto done;
-            }
-            for (int i = 0; i < vm.n; i++) {
-                cv_sum.name[i] = cv_sq.name[i] = vm.name[i];
-                cv_sum.value[i] += vm.value[i];
-                cv_sq.value[i] += vm.value[i] * vm.value[i];
-            }
-            cv_sum.n = cv_sq.n = vm.n;
-            if (t.active) mlf_log_metric(t.m, t.run_id, K ? "cv_fold_accuracy_score" : "cv_fold_r2_score",
-                                         metric_get(&vm, K ? "accuracy_score" : "r2_score"), k);
-            printf("fold %d: %s=%.6f fit %.4f s\n", k, K ? "accuracy_score" : "r2_score",
-                   metric_get(&vm, K ? "accuracy_score" : "r2_score"), fold_fit);
-            pipeline_free(&fp);
+        struct fold_log fl = {&t, K};
+        if (fc_cross_validate(o.seed, a, &hp, &c, &target, rows, n, fold, o.cv, fold_logged, &fl, &cv_sum, &cv_sq, NULL,
+                              err)) {
+            exit_code = bad_input(err);
+            goto done;
         }
-        free(tr); free(te);
         if (o.no_refit) {
             for (int i = 0; i < cv_sum.n; i++) {
-                double mean = cv_sum.value[i] / o.cv;
+                double mean = cv_sum.value[i];
                 printf("cv %s=%.6f\n", cv_sum.name[i], mean);
                 if (t.active) {
                     char key[128];
@@ -552,17 +383,14 @@ static int cmd_fit(int argc, char **argv)
             }
             goto done;
         }
-        if (fit_once(&o, a, &hp, &c, &c, &target, rows, n, NULL, 0, &t, &pl, &train_m, &val_m, NULL, err)) {
+        if (fc_fit_once(o.seed, a, &hp, &c, &c, &target, rows, n, NULL, 0, log_step_cb, &t, &pl,
+                        &train_m, &val_m, NULL, NULL, err)) {
             exit_code = bad_input(err);
             goto done;
         }
         val_m = cv_sum;
-        for (int i = 0; i < val_m.n; i++) {
-            double mean = cv_sum.value[i] / o.cv;
-            val_m.value[i] = mean;
-            cv_sq.value[i] = sqrt(fmax(cv_sq.value[i] / o.cv - mean * mean, 0));
-        }
-    } else if (fit_once(&o, a, &hp, &c, valc, &target, train, ntrain, val, nval, &t, &pl, &train_m, &val_m, NULL, err)) {
+    } else if (fc_fit_once(o.seed, a, &hp, &c, valc, &target, train, ntrain, val, nval, log_step_cb, &t,
+                           &pl, &train_m, &val_m, NULL, NULL, err)) {
         exit_code = bad_input(err);
         goto done;
     }
@@ -586,44 +414,19 @@ static int cmd_fit(int argc, char **argv)
     }
 
     /* ---- the model: logged model first (its id goes into MLmodel), then files ---- */
-    char model_id[128] = "";
-    char *model_uri = NULL;
     struct sbuf out_dir_buf;
     sb_init(&out_dir_buf);
     if (o.output_dir) sb_puts(&out_dir_buf, o.output_dir);
     else sb_printf(&out_dir_buf, "cairn-models/%s", run_name);
     out_dir = out_dir_buf.data;
-    if (t.active && !mlf_offline(t.m)) {
-        struct sbuf params;
-        sb_init(&params);
-        sb_puts(&params, "[");
-        for (int i = 0; i < a->nparams && i < 100; i++) {
-            char buf[128];
-            hparams_format(a, &hp, i, buf, sizeof buf);
-            sb_puts(&params, i ? ",{\"key\":" : "{\"key\":");
-            sb_json_str(&params, a->params[i].name);
-            sb_puts(&params, ",\"value\":");
-            sb_json_str(&params, buf);
-            sb_puts(&params, "}");
-        }
-        sb_puts(&params, "]");
-        if (mlf_create_logged_model(t.m, t.exp_id, "model", t.run_id, "cairn", params.data, model_id,
-                                    sizeof model_id, &model_uri, err)) {
-            fprintf(stderr, "cairn-train: warning: logged model: %s\n", err);
-            model_id[0] = 0;
-        } else if (mlf_log_outputs(t.m, t.run_id, model_id, 0, err))
-            fprintf(stderr, "cairn-train: warning: runs/outputs: %s\n", err);
-        sb_free(&params);
-    }
     int nex = ntrain && train ? (ntrain < 5 ? ntrain : 5) : (n < 5 ? n : 5);
-    struct model_meta meta = {t.active ? t.run_id : NULL, model_id[0] ? model_id : NULL, model_uri, primary, primary_val};
-    if (write_model_dir(out_dir, &pl, &c, train ? train : rows, nex, &meta, err)) {
+    struct fc_model_log ml = {t.m, t.exp_id, t.active ? t.run_id : NULL, out_dir, o.register_name, o.alias,
+                              "cairn-train", primary, primary_val};
+    if (fc_log_model(&ml, &pl, &c, train ? train : rows, nex, err)) {
         fprintf(stderr, "cairn-train: error: %s\n", err);
         exit_code = 1;
-        free(model_uri);
         goto done;
     }
-    printf("model written to %s\n", out_dir);
     if (!o.no_evaluation) {
         /* held-out rows when there are some; with --cv, the training rows */
         const struct csv *ec = nval ? valc : &c;
@@ -646,27 +449,12 @@ static int cmd_fit(int argc, char **argv)
         }
         report_free(&rep);
     }
-    if (model_id[0]) {
-        int up = upload_dir(&t, out_dir, MODEL_FILES, model_uri, "", err);
-        if (up) fprintf(stderr, "cairn-train: warning: model upload: %s\n", err);
-        if (mlf_finalize_logged_model(t.m, model_id, !up, err))
-            fprintf(stderr, "cairn-train: warning: finalize logged model: %s\n", err);
-        if (!up && o.register_name) {
-            char source[256], version[32];
-            snprintf(source, sizeof source, "models:/%s", model_id);
-            if (mlf_register(t.m, o.register_name, source, t.run_id, model_id, o.alias, version, sizeof version, err))
-                fprintf(stderr, "cairn-train: warning: registration: %s\n", err);
-            else printf("registered %s version %s%s%s\n", o.register_name, version, o.alias ? " as @" : "",
-                        o.alias ? o.alias : "");
-        }
-    }
     if (t.active) {
         mlf_flush(t.m);
         if (!mlf_offline(t.m) && mlf_end_run(t.m, t.run_id, "FINISHED", err))
             fprintf(stderr, "cairn-train: warning: %s\n", err);
         printf("run %s in experiment %s\n", t.run_id, t.exp_id);
     }
-    free(model_uri);
 done:
     if (t.m) {
         if (exit_code == EXIT_BAD_INPUT && t.active && !mlf_offline(t.m)) {
@@ -817,7 +605,7 @@ static int cmd_explain(int argc, char **argv)
         rc = bad_input(err);
         goto out;
     }
-    rows = filter_rows(&c, tcol, &n);
+    rows = fc_filter_rows(&c, tcol, &n);
     if (n < 2) { rc = bad_input("fewer than 2 rows with a target value"); goto out; }
     if (n > max_rows) {
         struct rng rng;

@@ -8,9 +8,9 @@ TRAINER_TEST_SRCS := $(wildcard tests/test_trainer_*.c)
 TRAINER_TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TRAINER_TEST_SRCS))
 
 .PHONY: trainer
-trainer: build/cairn-train
-build: build/cairn-train
-asan: build/asan/cairn-train
+trainer: build/cairn-train build/cairn-sweep
+build: build/cairn-train build/cairn-sweep
+asan: build/asan/cairn-train build/asan/cairn-sweep
 
 build/cairn-train: $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_HEADERS)
 	@mkdir -p build
@@ -19,6 +19,18 @@ build/cairn-train: $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_HEADERS)
 build/asan/cairn-train: $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_HEADERS)
 	@mkdir -p build/asan
 	$(CC) $(CFLAGS_ASAN) -o $@ $(TRAINER_LIB_SRC) trainer/main.c $(TRAINER_LDLIBS)
+
+# cairn-sweep: the sweeper in trainer/sweep/ on the same library (fitcore.c etc.)
+DEB_PACKAGES += libyaml-dev
+SWEEP_SRC := $(wildcard trainer/sweep/*.c)
+SWEEP_HEADERS := $(wildcard trainer/sweep/*.h)
+build/cairn-sweep: $(TRAINER_LIB_SRC) $(SWEEP_SRC) $(TRAINER_HEADERS) $(SWEEP_HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS_RELEASE) -O3 -o $@ $(TRAINER_LIB_SRC) $(SWEEP_SRC) $(TRAINER_LDLIBS) -lyaml
+
+build/asan/cairn-sweep: $(TRAINER_LIB_SRC) $(SWEEP_SRC) $(TRAINER_HEADERS) $(SWEEP_HEADERS)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_ASAN) -o $@ $(TRAINER_LIB_SRC) $(SWEEP_SRC) $(TRAINER_LDLIBS) -lyaml
 
 # A more specific pattern than the top-level build/tests/% rule, so these
 # tests link the trainer, not the server.
@@ -40,3 +52,11 @@ bench-train: build/cairn-train .venv/.done
 .PHONY: bench-serve
 bench-serve: build/cairn-train build/bench/loadgen .venv/.done
 	.venv/bin/python compat/bench_serve.py $(if $(QUICK),--quick)
+
+# cairn-sweep against FLAML (same budget), Optuna TPE (same trial count) and scikit-learn's
+# HalvingRandomSearchCV, one thread each; BENCH_SWEEP_SETS / BENCH_SWEEP_BUDGETS narrow it.
+.PHONY: bench-sweep
+bench-sweep: build/cairn-sweep .venv/.done
+	.venv/bin/pip install -q --disable-pip-version-check -r compat/requirements-bench-sweep.lock
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_SWEEP=build/cairn-sweep \
+		.venv/bin/python compat/bench_sweep.py

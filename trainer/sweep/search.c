@@ -1,0 +1,364 @@
+/* The searchers. Each sees the finished trials once, in trial-number order
+ * (search_observe), and proposes the next trial (search_propose); the
+ * sweeper only shows trial i the trials up to i - parallel, so the same seed
+ * and parallelism give the same sequence.
+ *  - auto: cost-aware, after FLAML's CFO: every learner starts at its
+ *    low-cost corner; a learner is picked with probability inversely
+ *    proportional to its estimated cost for improvement (a deterministic cost
+ *    model, not wall time); each learner moves by randomized direct search
+ *    (x ± δu, δ shrinking on failures, random restarts); on large data a
+ *    learner's training sample grows ×4 when it stops improving.
+ *  - random: uniform learner and coordinates. grid: 3 points per numeric
+ *    dimension, every choice. tpe: Parzen estimators on the unit cube
+ *    (10 random start-up trials, 24 candidates, γ = 0.25).
+ *  - ASHA (any searcher): new configurations start on the smallest sample; a
+ *    trial in the top 1/η of its rung is promoted to η× the rows. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sweep.h"
+
+struct obs { int algo, rung, num, ok, promoted, sample_n; double score; double u[SW_MAX_DIMS]; };
+struct learner {
+    int tried, fails, level, restarts, has_neg;
+    double best, step, x[SW_MAX_DIMS], neg[SW_MAX_DIMS], inc_cost;
+};
+
+struct searcher {
+    int kind, nrows, p;
+    const struct space *s;
+    struct rng rng;
+    double eta;
+    int nrungs, rung_n[12];
+    int nobs, cap;
+    struct obs *obs;
+    struct learner ls[SW_MAX_ALGOS];
+    long grid_next[SW_MAX_ALGOS];
+    int grid_rr, nproposed;
+    double best;
+    int auto_sample;   /* auto on large data: per-learner sample growth */
+};
+
+enum { AUTO_SAMPLE_MIN = 10000, TPE_STARTUP = 10, TPE_CANDIDATES = 24 };
+
+static int param_idx(const struct algo *a, const char *name)
+{
+    for (int i = 0; i < a->nparams; i++) if (!strcmp(a->params[i].name, name)) return i;
+    return -1;
+}
+
+static double hp_get(const struct algo *a, const struct hparams *hp, const char *name, double def)
+{
+    int i = param_idx(a, name);
+    return i < 0 ? def : hp->v[i];
+}
+
+double search_cost(const struct space *s, const struct config *c, int nrows, int p)
+{
+    const struct algo *a = s->algos[c->algo].a;
+    struct hparams hp;
+    char err[ERR_LEN];
+    if (config_hparams(s, c, &hp, err)) return 1e9;
+    double n = nrows, d = p > 0 ? p : 1;
+    const char *nm = a->name;
+    if (!strcmp(nm, "dummy")) return 1e-4;
+    if (!strcmp(nm, "linear") || !strcmp(nm, "ridge") || !strcmp(nm, "gaussian_nb")) return 1e-3 + n * d * 1e-8;
+    if (!strcmp(nm, "logreg")) return n * d * hp_get(a, &hp, "max_iter", 100) * 1e-9;
+    if (!strcmp(nm, "knn")) return n * n * d * 1e-10;
+    if (!strcmp(nm, "gbdt"))
+        return n * d * hp_get(a, &hp, "n_estimators", 100) * (1 + log2(fmax(2, hp_get(a, &hp, "num_leaves", 31)))) * 1e-9;
+    if (!strcmp(nm, "rf") || !strcmp(nm, "extra_trees"))
+        return n * sqrt(d) * hp_get(a, &hp, "n_estimators", 100) * log2(n + 2) * 1e-9;
+    if (!strcmp(nm, "mlp")) {
+        int sz[3], k = hparams_sizes(hp_get(a, &hp, "hidden_layer_sizes", 100), sz);
+        double h = 0;
+        for (int i = 0; i < k; i++) h += sz[i];
+        return n * (d + 10) * h * hp_get(a, &hp, "max_iter", 200) * 1e-10;
+    }
+    return n * d * 1e-8;
+}
+
+struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int nrows, int p, double eta, int asha_min)
+{
+    struct searcher *se = xcalloc(1, sizeof *se);
+    se->kind = kind;
+    se->s = s;
+    se->nrows = nrows;
+    se->p = p;
+    se->best = -INFINITY;
+    rng_seed(&se->rng, seed ^ 0x5ee9ULL);
+    se->eta = eta;
+    if (eta > 1) {
+        /* rungs: full, full/η, … down to asha_min rows (at least one rung below full when possible) */
+        int sizes[12], k = 0;
+        double r = nrows;
+        while (k < 11 && (k == 0 || r >= asha_min)) { sizes[k++] = (int)ceil(r); r /= eta; }
+        se->nrungs = k;
+        for (int i = 0; i < k; i++) se->rung_n[i] = sizes[k - 1 - i];
+    }
+    se->auto_sample = kind == S_AUTO && eta <= 1 && nrows > 3 * AUTO_SAMPLE_MIN;
+    for (int i = 0; i < s->nalgos; i++) {
+        struct learner *l = &se->ls[i];
+        l->best = -INFINITY;
+        l->step = 0.25;
+        for (int d = 0; d < s->algos[i].ndims; d++) l->x[d] = s->algos[i].dims[d].init;
+    }
+    return se;
+}
+
+void search_free(struct searcher *se) { if (se) { free(se->obs); free(se); } }
+
+static int learner_sample(const struct searcher *se, int algo)
+{
+    if (!se->auto_sample) return se->nrows;
+    double n = AUTO_SAMPLE_MIN;
+    for (int i = 0; i < se->ls[algo].level; i++) n *= 4;
+    return n >= se->nrows ? se->nrows : (int)n;
+}
+
+void search_observe(struct searcher *se, const struct trial *t)
+{
+    if (se->nobs == se->cap) {
+        se->cap = se->cap ? 2 * se->cap : 64;
+        se->obs = xrealloc(se->obs, (size_t)se->cap * sizeof *se->obs);
+    }
+    struct obs *o = &se->obs[se->nobs++];
+    memset(o, 0, sizeof *o);
+    o->algo = t->cfg.algo;
+    o->rung = t->rung;
+    o->num = t->num;
+    o->sample_n = t->sample_n;
+    o->ok = t->state == T_COMPLETED && isfinite(t->score);
+    o->score = o->ok ? t->score : -INFINITY;
+    memcpy(o->u, t->cfg.u, sizeof o->u);
+    /* an observed promotion marks its source as promoted */
+    if (t->from_trial >= 0)
+        for (int i = 0; i < se->nobs; i++) if (se->obs[i].num == t->from_trial) se->obs[i].promoted = 1;
+    if (o->ok && o->score > se->best && t->sample_n == se->nrows) se->best = o->score;
+    if (t->rung > 0) return;   /* promotions do not move the local search */
+    struct learner *l = &se->ls[o->algo];
+    int nd = se->s->algos[o->algo].ndims;
+    if (se->auto_sample && t->sample_n != learner_sample(se, o->algo)) return;   /* an earlier sample level */
+    if (o->ok && o->score > l->best) {
+        l->best = o->score;
+        memcpy(l->x, o->u, sizeof l->x);
+        l->inc_cost = t->cost;
+        l->fails = 0;
+        l->has_neg = 0;
+        if (o->ok && o->score > se->best) se->best = o->score;
+    } else {
+        l->fails++;
+        if (l->fails % 2 == 0) l->step *= 0.7;
+        if (l->step < 0.02 && nd) {   /* converged here: restart elsewhere, or grow the sample */
+            if (se->auto_sample && learner_sample(se, o->algo) < se->nrows) {
+                l->level++;
+                l->best = -INFINITY;   /* the incumbent is evaluated again on the larger sample */
+            } else {
+                for (int d = 0; d < nd; d++) l->x[d] = rng_uniform(&se->rng);
+                l->restarts++;
+            }
+            l->step = 0.25;
+            l->fails = 0;
+            l->has_neg = 0;
+        }
+    }
+}
+
+static void random_point(struct searcher *se, int algo, double *u)
+{
+    for (int d = 0; d < se->s->algos[algo].ndims; d++) u[d] = rng_uniform(&se->rng);
+}
+
+static int auto_pick(struct searcher *se)
+{
+    const struct space *s = se->s;
+    /* untried learners first, cheapest starting point first */
+    int best = -1;
+    double bc = INFINITY;
+    for (int i = 0; i < s->nalgos; i++) {
+        if (se->ls[i].tried) continue;
+        struct config c = {i, {0}};
+        for (int d = 0; d < s->algos[i].ndims; d++) c.u[d] = s->algos[i].dims[d].init;
+        double cost = search_cost(s, &c, se->nrows, se->p);
+        if (cost < bc) { bc = cost; best = i; }
+    }
+    if (best >= 0) return best;
+    double w[SW_MAX_ALGOS], sum = 0;
+    for (int i = 0; i < s->nalgos; i++) {
+        const struct learner *l = &se->ls[i];
+        if (!s->algos[i].ndims) { w[i] = 0; continue; }   /* nothing more to try */
+        double gap = isfinite(l->best) && isfinite(se->best) ? fmax(0, se->best - l->best) : 1;
+        double cost = fmax(l->inc_cost, 1e-4);
+        w[i] = 1.0 / (cost * (1 + 50 * gap) * (1 + 0.1 * l->fails));
+        sum += w[i];
+    }
+    if (sum <= 0) return -1;   /* every learner is a single point, all tried */
+    double r = rng_uniform(&se->rng) * sum;
+    for (int i = 0; i < s->nalgos; i++) { if (r < w[i]) return i; r -= w[i]; }
+    return s->nalgos - 1;
+}
+
+static void auto_point(struct searcher *se, int algo, double *u)
+{
+    struct learner *l = &se->ls[algo];
+    int nd = se->s->algos[algo].ndims;
+    if (!l->tried) { memcpy(u, l->x, sizeof l->x); l->tried = 1; return; }
+    if (!isfinite(l->best)) { memcpy(u, l->x, sizeof l->x); return; }   /* incumbent on a new sample level */
+    if (l->has_neg) { memcpy(u, l->neg, sizeof l->neg); l->has_neg = 0; return; }
+    double dir[SW_MAX_DIMS], norm = 0;
+    for (int d = 0; d < nd; d++) { dir[d] = rng_normal(&se->rng); norm += dir[d] * dir[d]; }
+    norm = sqrt(norm) + 1e-12;
+    for (int d = 0; d < nd; d++) {
+        u[d] = fmin(fmax(l->x[d] + l->step * dir[d] / norm, 0), 1);
+        l->neg[d] = fmin(fmax(l->x[d] - l->step * dir[d] / norm, 0), 1);
+    }
+    l->has_neg = 1;
+}
+
+/* ---- TPE on the unit cube ---- */
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = ((const struct obs *)a)->score, y = ((const struct obs *)b)->score;
+    return x < y ? 1 : x > y ? -1 : ((const struct obs *)a)->num - ((const struct obs *)b)->num;
+}
+
+static double parzen_logpdf(const struct obs *set, int n, int d, double x, double bw)
+{
+    double p = 1.0 / (n + 1);   /* the uniform prior, weighted as one point */
+    for (int i = 0; i < n; i++) {
+        double z = (x - set[i].u[d]) / bw;
+        p += exp(-0.5 * z * z) / (bw * 2.5066282746310002) / (n + 1);
+    }
+    return log(p);
+}
+
+static void tpe_point(struct searcher *se, int *algo, double *u)
+{
+    const struct space *s = se->s;
+    int n = 0;
+    struct obs *ok = xmalloc((size_t)(se->nobs ? se->nobs : 1) * sizeof *ok);
+    for (int i = 0; i < se->nobs; i++) if (se->obs[i].ok && se->obs[i].sample_n == se->nrows) ok[n++] = se->obs[i];
+    if (n < TPE_STARTUP) {
+        *algo = (int)rng_below(&se->rng, (uint64_t)s->nalgos);
+        random_point(se, *algo, u);
+        free(ok);
+        return;
+    }
+    qsort(ok, (size_t)n, sizeof *ok, cmp_desc);
+    int ngood = (int)ceil(0.25 * n);
+    if (ngood > 25) ngood = 25;
+    /* the learner: sampled from the good set's counts (+1 each) */
+    double w[SW_MAX_ALGOS], sum = 0;
+    for (int i = 0; i < s->nalgos; i++) w[i] = 1;
+    for (int i = 0; i < ngood; i++) w[ok[i].algo] += 1;
+    for (int i = 0; i < s->nalgos; i++) sum += w[i];
+    double r = rng_uniform(&se->rng) * sum;
+    int a = s->nalgos - 1;
+    for (int i = 0; i < s->nalgos; i++) { if (r < w[i]) { a = i; break; } r -= w[i]; }
+    *algo = a;
+    struct obs *good = xmalloc((size_t)n * sizeof *good), *bad = xmalloc((size_t)n * sizeof *bad);
+    int ng = 0, nb = 0;
+    for (int i = 0; i < n; i++) {
+        if (ok[i].algo != a) continue;
+        if (i < ngood) good[ng++] = ok[i]; else bad[nb++] = ok[i];
+    }
+    int nd = s->algos[a].ndims;
+    if (!ng) random_point(se, a, u);
+    else {
+        double bwg = fmax(0.05, 0.6 / pow(ng, 0.2)) * 0.5, bwb = fmax(0.05, 0.6 / pow(nb + 1, 0.2)) * 0.5;
+        double bestv = -INFINITY, cand[SW_MAX_DIMS];
+        for (int c = 0; c < TPE_CANDIDATES; c++) {
+            const struct obs *center = &good[rng_below(&se->rng, (uint64_t)ng)];
+            double score = 0;
+            for (int d = 0; d < nd; d++) {
+                double x = center->u[d] + bwg * rng_normal(&se->rng);
+                if (x < 0) x = -x;
+                if (x > 1) x = 2 - x;
+                cand[d] = fmin(fmax(x, 0), 1);
+                score += parzen_logpdf(good, ng, d, cand[d], bwg) - parzen_logpdf(bad, nb, d, cand[d], bwb);
+            }
+            if (score > bestv) { bestv = score; memcpy(u, cand, (size_t)nd * sizeof *u); }
+        }
+    }
+    free(good); free(bad); free(ok);
+}
+
+/* ---- grid: every choice, 3 points per numeric dimension ---- */
+static int grid_points(const struct dim *d) { return d->kind == D_CHOICE ? d->nchoices : d->kind == D_RANDINT && d->hi < 3 ? (int)d->hi : 3; }
+
+static int grid_point(struct searcher *se, int *algo, double *u)
+{
+    const struct space *s = se->s;
+    for (int tries = 0; tries < s->nalgos; tries++) {
+        int a = (se->grid_rr + tries) % s->nalgos;
+        const struct algo_space *as = &s->algos[a];
+        long total = 1;
+        for (int d = 0; d < as->ndims && total < 1000000; d++) total *= grid_points(&as->dims[d]);
+        if (se->grid_next[a] >= total) continue;
+        long idx = se->grid_next[a]++;
+        for (int d = 0; d < as->ndims; d++) {
+            int np = grid_points(&as->dims[d]), k = (int)(idx % np);
+            idx /= np;
+            u[d] = as->dims[d].kind == D_CHOICE || as->dims[d].kind == D_RANDINT ? (k + 0.5) / np : np == 1 ? 0.5 : (double)k / (np - 1);
+        }
+        *algo = a;
+        se->grid_rr = (a + 1) % s->nalgos;
+        return 0;
+    }
+    return -1;
+}
+
+int search_propose(struct searcher *se, struct trial *t)
+{
+    memset(&t->cfg, 0, sizeof t->cfg);
+    t->rung = 0;
+    t->from_trial = -1;
+    t->sample_n = se->nrows;
+    if (se->nrungs > 1) {
+        /* ASHA: promote from the highest rung that has a candidate */
+        for (int r = se->nrungs - 2; r >= 0; r--) {
+            int m = 0;
+            struct obs *at = xmalloc((size_t)(se->nobs ? se->nobs : 1) * sizeof *at);
+            for (int i = 0; i < se->nobs; i++) if (se->obs[i].rung == r && se->obs[i].ok) at[m++] = se->obs[i];
+            qsort(at, (size_t)m, sizeof *at, cmp_desc);
+            int top = (int)floor(m / se->eta), found = -1;
+            for (int i = 0; i < top && found < 0; i++) if (!at[i].promoted) found = at[i].num;
+            free(at);
+            if (found < 0) continue;
+            for (int i = 0; i < se->nobs; i++)
+                if (se->obs[i].num == found) {
+                    se->obs[i].promoted = 1;
+                    t->cfg.algo = se->obs[i].algo;
+                    memcpy(t->cfg.u, se->obs[i].u, sizeof t->cfg.u);
+                }
+            t->rung = r + 1;
+            t->from_trial = found;
+            t->sample_n = se->rung_n[r + 1];
+            t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p);
+            se->nproposed++;
+            return 0;
+        }
+        t->sample_n = se->rung_n[0];
+    }
+    switch (se->kind) {
+    case S_RANDOM:
+        t->cfg.algo = (int)rng_below(&se->rng, (uint64_t)se->s->nalgos);
+        random_point(se, t->cfg.algo, t->cfg.u);
+        break;
+    case S_GRID:
+        if (grid_point(se, &t->cfg.algo, t->cfg.u)) return -1;
+        break;
+    case S_TPE:
+        tpe_point(se, &t->cfg.algo, t->cfg.u);
+        break;
+    default:
+        t->cfg.algo = auto_pick(se);
+        if (t->cfg.algo < 0) return -1;
+        auto_point(se, t->cfg.algo, t->cfg.u);
+        if (se->nrungs <= 1) t->sample_n = learner_sample(se, t->cfg.algo);
+    }
+    t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p);
+    se->nproposed++;
+    return 0;
+}
