@@ -47,6 +47,7 @@ PROXY_PATH = re.compile(r"^(/(?:ajax-)?api/2\.0/mlflow-artifacts/(?:artifacts|mp
 PROXY_QUERY = re.compile(r"^(\d+)(?=/|$)")
 UTC_CREATED = re.compile(r"utc_time_created: '[^']*'")
 TEXT_EXP = re.compile(r"(mlflow-artifacts:/+)(\d+)(?=/)")   # inside downloaded text (MLmodel)
+GQL_EXP = re.compile(r'(experimentIds?\W+)(\d+)\b')    # experimentIds: [\"12\"] in a GraphQL query
 TOKEN_KEYS = {"next_page_token", "page_token"}
 # experiment ids inside compared messages ("The experiment 12 must be …", "experiment_id=12")
 EXP_IN_MESSAGE = re.compile(r"(?i)(\bexperiments?(?:[ _]ids?)?(?: with id)?[ =:]*['\"]?)(\d+)\b")
@@ -211,8 +212,11 @@ class Normaliser:
             return TEXT_EXP.sub(lambda m: m.group(1) + self.exp(m.group(2)), self.text(v))
         if key == "run_name" and isinstance(v, str) and RANDOM_RUN_NAME.match(v):
             return "<random-name>"
+        if key == "query" and isinstance(v, str):     # GraphQL text with ids written into it
+            v = GQL_EXP.sub(lambda m: m.group(1) + self.exp(m.group(2)), v)
         if isinstance(v, str):
-            return self.text(v)
+            # an artifact URI inside any other value (trace tags, model version sources)
+            return TEXT_EXP.sub(lambda m: m.group(1) + self.exp(m.group(2)), self.text(v))
         if isinstance(v, float) and math.isnan(v):
             return "NaN"
         return v
