@@ -19,6 +19,12 @@ DEB_PACKAGES += libssl-dev
 LDLIBS += -lcrypto
 # issue 20: /etc/mime.types, read for artifact Content-Types as Python's mimetypes (MLflow) reads it
 DEB_PACKAGES += media-types
+# issue 17 (fleet): HAProxy in front of several cairn-servers, PgBouncer in front of the primary
+# (compat/test_fleet.py, make bench-fleet, deploy/)
+DEB_PACKAGES += haproxy pgbouncer
+# issue 17: the S3 artifact store — libcurl (SigV4) and expat (the store's XML replies)
+DEB_PACKAGES += libexpat1-dev curl
+LDLIBS += -lcurl -lexpat
 PY ?= python3
 
 # ---- issue 14: tracing — OTLP protobufs (proto/, from opentelemetry-proto 1.9.0) compiled by protoc-c into build/gen ----
@@ -33,6 +39,14 @@ LDLIBS += -lprotobuf-c -lz
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p build/gen
 	protoc-c --c_out=build/gen -Iproto $<
+# generated files are kept (not removed as intermediates), so that no build recompiles everything
+.SECONDARY: $(OTLP_GEN_SRC) $(OTLP_GEN_SRC:.c=.h)
+# the mlflow-tracing SDK (compat/test_tracing_sdk.py) in its own venv: it installs the same `mlflow` module
+venv: .venv-tracing/.done
+.venv-tracing/.done: compat/requirements-tracing.lock
+	$(PY) -m venv .venv-tracing
+	.venv-tracing/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
 # ---- end issue 14 ----
 
 # ---- issue 12: MLflow's built web UI, unpacked from the pinned mlflow wheel (a download, not an install) ----
@@ -50,14 +64,17 @@ help:
 	@echo "make test       install what is missing, then unit, integration and compat tests (ASan+UBSan)"
 	@echo "make asan       build build/asan/cairn-server"
 	@echo "make bench      Cairn against MLflow's own server, side by side (QUICK=1: under 3 minutes)"
+	@echo "make test-auth-mlflow  the basic-auth permission matrix against MLflow's own basic-auth server (slow)"
 	@echo "make bench-soak the 10-minute mixed soak"
 	@echo "make bench-auth log-metric with --app-name basic-auth vs without (about a minute)"
 	@echo "make bench-traces  trace rows only: OTLP ingest, search_traces, get_trace vs MLflow (QUICK=1: ~4 min)"
+	@echo "make bench-fleet 1, 2, 3 servers behind HAProxy, search with/without a replica, CPU per request (QUICK=1)"
+	@echo "make test-fleet-soak  the fleet test (3 servers, HAProxy, PgBouncer, a replica) with 60 s of writers under faults"
 	@echo "make soak       the long fault suite: 100 postmaster kills, 2000 slow connections (CAIRN_SOAK=1)"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
-	@echo "make test-ui-mlflow the web-UI suite against MLflow's own server (slow; checks the suite)"
+	@echo "make test-ui-mlflow the web-UI suite on cairn-server and on MLflow's own server, replies compared (slow)"
 	@echo "make bench-serve cairn-train serve against mlflow models serve (req/s, latency, RSS; QUICK=1: 3 s cells)"
-	@echo "make deps       install the Debian packages (apt-get)"
+	@echo "make deps       install the Debian packages (apt-get) and build the S3 test store (SeaweedFS, Go)"
 	@echo "make venv       create .venv (mlflow 3.x) and .venv-mlflow2 (mlflow 2.x) from the lock files"
 	@echo "make clean      remove build/"
 
@@ -130,16 +147,47 @@ build/tests/%: tests/%.c build/asan/libcairn.a $(HEADERS) tests/test.h
 -include trainer/trainer.mk
 -include compat/bench/bench.mk
 
-# issue 12: compat/test_ui.py against MLflow's own server, same data and assertions (slow)
+# issue 12: compat/test_ui.py and test_ui_traces.py against cairn-server and against MLflow's own server, same
+# data and assertions (slow); issue 21: the GenAI pages (compat/test_ui_genai.py: datasets, judges, review queues,
+# evaluation runs) the same way; then the two servers' replies to the UI compared, suite by suite
+# (compat/ui_requests_diff.py)
 .PHONY: test-ui-mlflow
-test-ui-mlflow: deps venv build
-	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py
+test-ui-mlflow: deps venv build asan
+	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py compat/test_ui_traces.py
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py compat/test_ui_traces.py
+	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py
+	.venv/bin/python compat/ui_requests_diff.py
+
+# issue 16: the basic-auth matrix side by side with MLflow's own --app-name basic-auth server (about 8
+# minutes), then the auth suites against MLflow's server (checks the tests' expectations)
+.PHONY: test-auth-mlflow
+test-auth-mlflow: deps venv build asan
+	CAIRN_AUTH_MLFLOW=1 .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs --durations=5 compat/test_auth.py -k same_as_mlflow
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs --durations=5 compat/test_auth.py compat/test_auth_ui.py
+
+# ---- issue 17: the S3-compatible store the artifact suites run against: SeaweedFS (Apache-2.0) built from
+# the Go module proxy with the machine's Go, once per machine (slow: see the README) into the user's cache
+# directory, shared by every checkout and untouched by `make clean`. compat/s3_store.py starts it for the tests.
+SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+S3_SERVER := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cairn/seaweedfs/weed-$(SEAWEEDFS_VERSION)
+.PHONY: s3-server
+s3-server: $(S3_SERVER)
+$(S3_SERVER):
+	@mkdir -p $(dir $@)
+	scripts/build_s3_server.sh $(SEAWEEDFS_VERSION) $@
+deps: s3-server
 
 # scripts/test.sh installs (make deps venv), builds and runs everything, timing each phase
 test:
 	@scripts/test.sh
 
 test-unit: $(TEST_BINS)
+
+# issue 17: the fleet test with its writers-under-faults part at 60 s (make test runs it at 20 s)
+.PHONY: test-fleet-soak
+test-fleet-soak: deps venv asan
+	CAIRN_FLEET_SECONDS=60 .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs -s compat/test_fleet.py
 
 # issue 15: the fault suite's long variants (make test runs the short ones)
 .PHONY: soak

@@ -120,6 +120,37 @@ enum auth_rule {
     AUTH_EXP_IDS_READ,        /* read on every experiment_ids (search-datasets) */
     AUTH_PRESIGNED_UPLOAD,    /* update on the run_id's run or the model_id's logged model */
     AUTH_ASSESSMENT_CREATE, AUTH_ASSESSMENT_READ, AUTH_ASSESSMENT_UPDATE, AUTH_ASSESSMENT_DELETE,
+    /* issue 21: evaluation datasets take their permissions from their experiments */
+    AUTH_DATASET_CREATE,      /* update on every experiment_ids (none: denied) */
+    AUTH_DATASET_SEARCH,      /* read on every experiment_ids (none: denied) */
+    AUTH_DATASET_READ, AUTH_DATASET_UPDATE, AUTH_DATASET_DELETE,   /* on every linked experiment */
+    AUTH_DATASET_ADD_EXPERIMENTS,   /* update on the dataset and on every experiment added */
+    AUTH_GENAI_EVALUATE_INVOKE,     /* update on experiment_id */
+    /* issue 16: scorers have their own tier, keyed "<experiment_id>/<quoted name>" */
+    AUTH_SCORER_REGISTER,     /* update on experiment_id, the scorer and its versions not denied */
+    AUTH_SCORER_LIST,         /* read on experiment_id when given; rows filtered (experiment, scorer) */
+    AUTH_SCORER_READ,         /* read on the scorer (its own grant or the default) */
+    AUTH_SCORER_DELETE,       /* delete on the scorer (read when one version is named) and its versions */
+    AUTH_SCORER_CONFIGS_READ, /* read on the experiment of every online config of scorer_ids */
+    AUTH_SCORER_INVOKE,       /* update on experiment_id, traces (and the scorer) not denied */
+    AUTH_SCORER_CONFIG_UPDATE,/* update on the body's experiment_id (none: denied) */
+    /* issue 21: labelling, from the experiment (MLflow's auth app) */
+    AUTH_ISSUE_CREATE,        /* update on experiment_id */
+    AUTH_ISSUE_SEARCH,        /* read on experiment_id (required) */
+    AUTH_ISSUE_READ, AUTH_ISSUE_UPDATE,   /* on the issue's experiment; an unknown issue: denied */
+    AUTH_ISSUE_INVOKE,        /* update on experiment_id */
+    AUTH_LABEL_SCHEMA_CREATE, /* manage on experiment_id */
+    AUTH_LABEL_SCHEMA_READ,   /* read on the schema's experiment */
+    AUTH_LABEL_SCHEMA_MANAGE, /* manage on the schema's experiment (update, delete) */
+    AUTH_LABELING_EXP_READ,   /* read on experiment_id */
+    AUTH_RQ_CREATE,           /* update on experiment_id (create, get-or-create-user) */
+    AUTH_RQ_VIEW,             /* read, and manage, membership or update-and-ownership of the queue */
+    AUTH_RQ_VIEW_BY_NAME,     /* the same, the queue found by experiment_id and name */
+    AUTH_RQ_LIST,             /* read on experiment_id; read-only callers see their queues (auth_after) */
+    AUTH_RQ_UPDATE,           /* manage, or update and ownership; new_owner: manage */
+    AUTH_RQ_DELETE,           /* manage, or update and ownership of a custom queue (delete, remove items) */
+    AUTH_RQ_ADD_ITEMS,        /* update on the queue's experiment */
+    AUTH_RQ_REVIEW,           /* update on the queue's experiment and membership */
     AUTH_RULE_COUNT
 };
 

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "artifacts_api.h"
+#include "trace_data.h"
 #include "mime.h"
 #include "../store/artifacts.h"
 #include "../store/paths.h"
@@ -185,8 +186,14 @@ int api_artifact_upload(struct request *req, struct response *resp, struct error
     const char *rel;
     if (proxy_path(req, &rel, err))
         return -1;
-    if (artifact_put(req->arena, api_config.artifacts_destination, rel, req->body.read, req->body.ctx,
-                     req->body.content_length, err))
+    /* issue 14: a trace's traces.json is also read into PostgreSQL (api/trace_data.c) */
+    struct trace_data_upload td;
+    bool trace_data = trace_data_begin(req, rel, &td);
+    int rc = artifact_put(req->arena, api_config.artifacts_destination, rel, req->body.read, req->body.ctx,
+                          req->body.content_length, err);
+    if (trace_data)
+        trace_data_end(req, &td, rc == 0);
+    if (rc)
         return -1;
     resp->content_type = NULL;   /* MLflow answers 200 with an empty body and no Content-Type */
     return 0;
@@ -229,50 +236,123 @@ int api_artifact_list(struct request *req, struct response *resp, struct error *
     return 0;
 }
 
-/* Multipart upload and presigned URLs: MLflow's local repository supports
- * neither and answers 501; the client then falls back to one PUT. */
-static int mpu(struct request *req, bool complete, struct error *err)
+/* Multipart upload and presigned URLs (issue 17): with an s3:// destination
+ * the client PUTs the parts straight to the store on URLs presigned here;
+ * MLflow's local repository supports neither and answers 501, on which the
+ * client falls back to one PUT. The object is <path>/<basename of the
+ * client's "path">, as MLflow's S3ArtifactRepository names it. */
+static int mpu_target(struct request *req, const char **rel, const char **upload_id, bool id_required,
+                      struct error *err)
 {
-    const char *rel, *path, *upload_id;
-    if (proxy_path(req, &rel, err) || json_get_string(req->input, "path", true, &path, err) ||
-        json_get_string(req->input, "upload_id", false, &upload_id, err))
+    const char *dir, *path, *base_rel;
+    if (proxy_path(req, &dir, err) || json_get_string(req->input, "path", true, &path, err) ||
+        json_get_string(req->input, "upload_id", id_required, upload_id, err))
         return -1;
-    if (complete && !cJSON_GetObjectItemCaseSensitive(req->input, "parts"))
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'parts'. "
-                         "See the API docs for more information about request parameters.");
-    return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart upload is not supported for the current artifact repository");
+    const char *slash = strrchr(path, '/');
+    if (path_sanitize(req->arena, slash ? slash + 1 : path, &base_rel, err))
+        return -1;
+    if (!*base_rel)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");
+    *rel = *dir ? arena_printf(req->arena, "%s/%s", dir, base_rel) : base_rel;
+    return 0;
 }
 
 int api_artifact_mpu_create(struct request *req, struct response *resp, struct error *err)
 {
-    (void)resp;
-    int64_t parts;
+    int64_t n_parts = 0;
     bool present;
-    const char *rel;
-    if (proxy_path(req, &rel, err) || json_get_int64(req->input, "num_parts", false, &parts, &present, err))
+    const char *rel, *unused, *upload_id;
+    struct artifact_mpu_url *urls = NULL;
+    if (json_get_int64(req->input, "num_parts", false, &n_parts, &present, err) ||
+        mpu_target(req, &rel, &unused, false, err))
         return -1;
-    return mpu(req, false, err);
+    if (!artifact_root_is_remote(api_config.artifacts_destination))
+        return artifact_mpu_create(req->arena, api_config.artifacts_destination, rel, 0, NULL, NULL, err);
+    if (n_parts < 0 || n_parts > 10000)   /* S3's bound; MLflow passes it on to S3 */
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "num_parts must be between 1 and 10000, got %lld",
+                         (long long)n_parts);
+    if (artifact_mpu_create(req->arena, api_config.artifacts_destination, rel, n_parts, &upload_id, &urls, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_karr(&w, "credentials");
+    for (int64_t i = 0; i < n_parts; i++) {
+        jw_obj(&w);
+        jw_kstr(&w, "url", urls[i].url);
+        jw_kint64(&w, "part_number", urls[i].part_number);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_kstr(&w, "upload_id", upload_id);
+    reply_end(&w);
+    return 0;
 }
 
 int api_artifact_mpu_complete(struct request *req, struct response *resp, struct error *err)
 {
-    (void)resp;
-    return mpu(req, true, err);
+    const char *rel, *upload_id;
+    const cJSON *first;
+    size_t n;
+    if (mpu_target(req, &rel, &upload_id, false, err))
+        return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(req->input, "parts"))
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'parts'. "
+                         "See the API docs for more information about request parameters.");
+    if (json_get_object_array(req->input, "parts", &first, &n, err))
+        return -1;
+    if (!artifact_root_is_remote(api_config.artifacts_destination))
+        return artifact_mpu_complete(req->arena, api_config.artifacts_destination, rel, upload_id, NULL, 0, err);
+    if (!upload_id || !*upload_id)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'upload_id'.");
+    if (n > 10000)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "At most 10000 parts, got %zu", n);
+    struct artifact_part *parts = arena_alloc(req->arena, (n ? n : 1) * sizeof *parts);
+    size_t i = 0;
+    for (const cJSON *e = first; e; e = e->next, i++) {
+        int64_t number = 0;
+        bool has_number;
+        if (json_get_int64(e, "part_number", false, &number, &has_number, err) ||
+            json_get_string(e, "etag", false, &parts[i].etag, err))
+            return -1;
+        parts[i].part_number = number;
+    }
+    if (artifact_mpu_complete(req->arena, api_config.artifacts_destination, rel, upload_id, parts, n, err))
+        return -1;
+    return reply_empty(resp);
 }
 
 int api_artifact_mpu_abort(struct request *req, struct response *resp, struct error *err)
 {
-    (void)resp;
-    return mpu(req, false, err);
+    const char *rel, *upload_id;
+    if (mpu_target(req, &rel, &upload_id, false, err))
+        return -1;
+    if (!artifact_root_is_remote(api_config.artifacts_destination))
+        return artifact_mpu_abort(req->arena, api_config.artifacts_destination, rel, upload_id, err);
+    if (!upload_id || !*upload_id)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'upload_id'.");
+    if (artifact_mpu_abort(req->arena, api_config.artifacts_destination, rel, upload_id, err))
+        return -1;
+    return reply_empty(resp);
 }
 
+/* GET mlflow-artifacts/presigned/<path>: {"url", "headers", "file_size"}
+ * (MLflow's PresignedDownloadUrlResponse.to_dict; its default lifetime,
+ * MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS, is 300 s) */
 int api_artifact_presigned(struct request *req, struct response *resp, struct error *err)
 {
-    (void)resp;
-    const char *rel;
-    if (proxy_path(req, &rel, err))
+    const char *rel, *url;
+    long long size;
+    if (proxy_path(req, &rel, err) ||
+        artifact_presign_get(req->arena, api_config.artifacts_destination, rel, 300, &url, &size, err))
         return -1;
-    return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart download is not supported for the current artifact repository");
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kstr(&w, "url", url);
+    jw_kobj(&w, "headers");
+    jw_obj_end(&w);
+    jw_kint64(&w, "file_size", size);
+    reply_end(&w);
+    return 0;
 }
 
 /* ---- GET /api/2.0/mlflow/artifacts/list (tracking ListArtifacts) ----
@@ -291,12 +371,6 @@ int api_list_artifacts(struct request *req, struct response *resp, struct error 
     return list_location(req, resp, run.info.artifact_uri, path, err);
 }
 
-static int missing_param(struct error *err, const char *name)
-{
-    return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
-                     "See the API docs for more information about request parameters.", name);
-}
-
 /* ---- the UI's artifact routes (MLflow's get_artifact_handler and
  * get_model_version_artifact_handler): validate the path first, then
  * resolve the stored location, and serve it as an attachment ---- */
@@ -308,11 +382,11 @@ int api_get_artifact(struct request *req, struct response *resp, struct error *e
     if (!run_id || !*run_id)
         run_id = query_value(req, "run_uuid");
     if (!path)
-        return missing_param(err, "path");
+        return json_missing("path", err);
     if (path_sanitize(req->arena, path, &rel, err))
         return -1;
     if (!run_id || !*run_id)
-        return missing_param(err, "run_id");
+        return json_missing("run_id", err);
     struct run run;
     if (store_get_run(req->arena, run_id, &run, err))
         return -1;
@@ -346,13 +420,13 @@ int api_get_model_version_artifact(struct request *req, struct response *resp, s
     const char *name = query_value(req, "name"), *version = query_value(req, "version");
     const char *path = query_value(req, "path"), *rel;
     if (!path)
-        return missing_param(err, "path");
+        return json_missing("path", err);
     if (path_sanitize(req->arena, path, &rel, err))
         return -1;
     if (!name || !*name)
-        return missing_param(err, "name");
+        return json_missing("name", err);
     if (!version || !*version)
-        return missing_param(err, "version");
+        return json_missing("version", err);
     char *end;
     long long v = strtoll(version, &end, 10);
     if (*end || v <= 0)

@@ -31,6 +31,15 @@ int auth_after(const struct route *route, struct request *req, struct response *
  * (PERMISSION_DENIED when denied; a handler no route serves is denied to
  * non-admins), then the after-request work. For GraphQL's root fields. */
 int auth_call_handler(api_handler h, struct request *req, struct response *resp, struct error *err);
+/* The same for a GraphQL field, as MLflow's GraphQLAuthorizationMiddleware treats it: an open field
+ * as auth_call_handler; a protected one (filtered) gets the after-request work (redaction, row
+ * filters) and, for an admin, a failure resolves to null without an error (*withheld); a checked one
+ * is first checked, for a non-admin, on the resource its input names (none named: not checked), and
+ * withheld when the caller may not read it; search-runs and search-datasets keep the readable
+ * experiment_ids, withheld when none of those named is left. */
+enum auth_graphql_field { AUTH_GQL_OPEN, AUTH_GQL_FILTERED, AUTH_GQL_CHECKED };
+int auth_graphql_call(api_handler h, enum auth_graphql_field field, struct request *req, struct response *resp,
+                      bool *withheld, struct error *err);
 /* Start-up: every route names a rule; -1 (message on stderr) otherwise. */
 int auth_check_route_table(void);
 
@@ -43,7 +52,13 @@ int auth_resolve_user_permission(struct request *req, int64_t user_id, const cha
 struct auth_grants;
 const struct auth_grants *auth_load_grants(struct request *req, struct error *err);
 bool auth_row_readable(const struct auth_grants *gs, const char *type, const char *id, const char *tier);
+/* The tier (run, logged_model, …: wildcard grants only) holds a DENY for the caller; and
+ * read on a tier inside one experiment, the experiment as fallback (response redaction). */
+bool auth_tier_denied(const struct auth_grants *gs, const char *type);
+bool auth_tier_readable_in(const struct auth_grants *gs, const char *type, const char *experiment_id);
 bool auth_valid_resource_type(const char *type);
+/* SqlAlchemyStore._scorer_pattern: "<experiment_id>/<name URL-quoted, nothing safe>", the scorer tier's key */
+const char *auth_scorer_pattern(struct arena *a, const char *experiment_id, const char *name);
 /* MLflow's grant validation: 0 or -1 with INVALID_PARAMETER_VALUE */
 int auth_validate_grant(const char *type, const char *pattern, const char *permission, struct error *err);
 #endif

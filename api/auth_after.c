@@ -7,6 +7,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "../store/auth_store.h"
+#include "../store/paths.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,192 @@ static bool entity_is_prompt(const cJSON *entity)
             prompt = !strcasecmp(v, "true");
     }
     return prompt;
+}
+
+/* ---- redaction of sibling references (MLflow's redact_* after-request handlers) ----
+ * A row the caller may read can still name a run, logged model or assessment whose tier a
+ * DENY withholds; those fields are cleared, as MLflow clears them. A body that names none of
+ * the watched fields is not parsed. */
+
+struct redactor {
+    struct request *req;
+    struct error *err;
+    const struct auth_grants *gs;
+    bool failed, changed;
+};
+
+static const struct auth_grants *grants(struct redactor *r)
+{
+    if (!r->gs && !r->failed) {
+        r->gs = auth_load_grants(r->req, r->err);
+        r->failed = !r->gs;
+    }
+    return r->gs;
+}
+
+static bool denied(struct redactor *r, const char *tier)
+{
+    const struct auth_grants *gs = grants(r);
+    return gs && auth_tier_denied(gs, tier);
+}
+
+/* clears a field that carries a value (an empty one is absent on the wire too) */
+static bool clear_field(struct redactor *r, cJSON *obj, const char *key)
+{
+    cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    if (!v || (cJSON_IsString(v) && !*v->valuestring) || ((cJSON_IsArray(v) || cJSON_IsObject(v)) && !v->child))
+        return false;
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    r->changed = true;
+    return true;
+}
+
+static cJSON *at(cJSON *o, const char *k)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+#define EACH(it, arr) for (cJSON *it = cJSON_IsArray(arr) ? (arr)->child : NULL; it; it = it->next)
+
+/* _withhold_denied_version_siblings */
+static void version_siblings(struct redactor *r, cJSON *v)
+{
+    static const char *const run_fields[] = { "run_id", "run_link" };
+    static const char *const model_fields[] = { "model_id", "model_params", "model_metrics" };
+    bool has_run = false, has_model = false;
+    for (size_t i = 0; i < 2; i++)
+        has_run |= at(v, run_fields[i]) != NULL;
+    for (size_t i = 0; i < 3; i++)
+        has_model |= at(v, model_fields[i]) != NULL;
+    if (has_run && denied(r, "run"))
+        for (size_t i = 0; i < 2; i++)
+            clear_field(r, v, run_fields[i]);
+    if (has_model && denied(r, "logged_model"))
+        for (size_t i = 0; i < 3; i++)
+            clear_field(r, v, model_fields[i]);
+}
+
+/* _withhold_denied_latest_versions, then the siblings of the versions that stay */
+static void registered_model(struct redactor *r, cJSON *rm)
+{
+    const char *name = str_at(rm, "name");
+    cJSON *lv = at(rm, "latest_versions");
+    if (!lv || !lv->child)
+        return;
+    bool prompt = entity_is_prompt(rm);
+    const struct auth_grants *gs = grants(r);
+    if (gs && !auth_row_readable(gs, prompt ? "prompt" : "registered_model", name ? name : "",
+                                 prompt ? "prompt_version" : "registered_model_version")) {
+        clear_field(r, rm, "latest_versions");
+        return;
+    }
+    EACH(v, lv)
+        version_siblings(r, v);
+}
+
+/* _withhold_denied_metric_references: metric.<field> when tier is denied */
+static void metric_refs(struct redactor *r, cJSON *metrics, const char *field, const char *tier)
+{
+    bool named = false;
+    EACH(m, metrics)
+        named |= str_at(m, field) && *str_at(m, field);
+    if (named && denied(r, tier))
+        EACH(m, metrics)
+            clear_field(r, m, field);
+}
+
+/* a logged model's source run and its metrics' run ids (run tier) */
+static void logged_model(struct redactor *r, cJSON *m)
+{
+    metric_refs(r, at(at(m, "data"), "metrics"), "run_id", "run");
+    cJSON *info = at(m, "info");
+    if (str_at(info, "source_run_id") && *str_at(info, "source_run_id") && denied(r, "run"))
+        clear_field(r, info, "source_run_id");
+}
+
+/* _withhold_denied_run_model_links (logged_model tier) */
+static void run_model_links(struct redactor *r, cJSON *run)
+{
+    cJSON *in = at(at(run, "inputs"), "model_inputs"), *out = at(at(run, "outputs"), "model_outputs");
+    cJSON *metrics = at(at(run, "data"), "metrics");
+    bool linked = (in && in->child) || (out && out->child);
+    EACH(m, metrics)
+        linked |= str_at(m, "model_id") && *str_at(m, "model_id");
+    if (!linked || !denied(r, "logged_model"))
+        return;
+    clear_field(r, at(run, "inputs"), "model_inputs");
+    clear_field(r, at(run, "outputs"), "model_outputs");
+    EACH(m, metrics)
+        clear_field(r, m, "model_id");
+}
+
+/* _withhold_denied_trace_metadata_siblings: v2's [{key, value}] list or v3's map */
+static void trace_metadata(struct redactor *r, cJSON *md)
+{
+    static const char *const keys[] = { "mlflow.sourceRun", "mlflow.modelId" };
+    static const char *const tiers[] = { "run", "logged_model" };
+    if (!md || !md->child)
+        return;
+    for (size_t k = 0; k < 2; k++) {
+        bool present = false;
+        if (cJSON_IsObject(md))
+            present = cJSON_GetObjectItemCaseSensitive(md, keys[k]) != NULL;
+        else
+            EACH(e, md)
+                present |= str_at(e, "key") && !strcmp(str_at(e, "key"), keys[k]);
+        if (!present || !denied(r, tiers[k]))
+            continue;
+        if (cJSON_IsObject(md)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(md, keys[k]);
+        } else {
+            for (cJSON *e = md->child, *next; e; e = next) {
+                next = e->next;
+                if (str_at(e, "key") && !strcmp(str_at(e, "key"), keys[k]))
+                    cJSON_Delete(cJSON_DetachItemViaPointer(md, e));
+            }
+        }
+        r->changed = true;
+    }
+}
+
+/* _withhold_denied_assessments (the trace's experiment as fallback), then the metadata */
+static void trace_info_v3(struct redactor *r, cJSON *info)
+{
+    cJSON *as = at(info, "assessments");
+    if (as && as->child) {
+        const char *exp = str_at(at(at(info, "trace_location"), "mlflow_experiment"), "experiment_id");
+        const struct auth_grants *gs = grants(r);
+        if (gs && !auth_tier_readable_in(gs, "assessment", exp ? exp : ""))
+            clear_field(r, info, "assessments");
+    }
+    trace_metadata(r, at(info, "trace_metadata"));
+}
+
+/* filter_list_artifacts_proxy: an experiment root lists one directory per run */
+static void artifact_listing(struct redactor *r, cJSON *body)
+{
+    const char *raw = NULL, *path;
+    struct error ignored;
+    for (size_t i = 0; i < r->req->n_query; i++)
+        if (!strcmp(r->req->query[i].key, "path"))
+            raw = r->req->query[i].value;
+    if (!raw || !*raw || path_sanitize(r->req->arena, raw, &path, &ignored))
+        return;
+    size_t digits = strspn(path, "0123456789");
+    if (!digits || path[digits + strspn(path + digits, "/")] != '\0')
+        return;
+    const struct auth_grants *gs = grants(r);
+    if (!gs || auth_tier_readable_in(gs, "run", arena_strndup(r->req->arena, path, digits)))
+        return;
+    cJSON *files = at(body, "files");
+    for (cJSON *f = cJSON_IsArray(files) ? files->child : NULL, *next; f; f = next) {
+        next = f->next;
+        const char *p = str_at(f, "path");
+        if (p && strlen(p) == 32 && strspn(p, "0123456789abcdef") == 32) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(files, f));
+            r->changed = true;
+        }
+    }
 }
 
 /* ---- readability of one search row (the same rules as the point routes) ---- */
@@ -124,13 +311,6 @@ static size_t take_readable(struct reader *r, cJSON *page, const char *field, cJ
         seen++;
         if ((size_t)cJSON_GetArraySize(out) < limit && keep_row(r, row)) {
             cJSON_DetachItemViaPointer(arr, row);
-            if (r->rule == AUTH_RM_SEARCH) {
-                /* a readable model may still embed versions the version tier withholds */
-                bool prompt = entity_is_prompt(row);
-                if (!can(r, prompt ? "prompt" : "registered_model", str_at(row, "name") ? str_at(row, "name") : "",
-                         prompt ? "prompt_version" : "registered_model_version"))
-                    cJSON_DeleteItemFromObjectCaseSensitive(row, "latest_versions");
-            }
             cJSON_AddItemToArray(out, row);
         }
         row = next;
@@ -181,6 +361,16 @@ static int filter_search(const struct route *route, struct request *req, struct 
         }
         token = str_at(next, "next_page_token");
     }
+    /* the rows that stay still withhold what a denied tier would show (MLflow's second pass) */
+    struct redactor rd = { .req = req, .err = err, .gs = r.gs };
+    EACH(row, kept) {
+        if (route->auth == AUTH_RM_SEARCH)
+            registered_model(&rd, row);
+        else if (route->auth == AUTH_MV_SEARCH)
+            version_siblings(&rd, row);
+        else if (route->auth == AUTH_LM_SEARCH)
+            logged_model(&rd, row);
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(page, field);
     cJSON_DeleteItemFromObjectCaseSensitive(page, "next_page_token");
     if (cJSON_GetArraySize(kept))
@@ -190,6 +380,127 @@ static int filter_search(const struct route *route, struct request *req, struct 
     json_set_thread_arena(NULL);
     sb_init(&resp->body, req->arena, resp->body.len + 16);
     write_node(&resp->body, page);
+    return 0;
+}
+
+static bool mentions(const struct response *resp, const char *const *words)
+{
+    for (; *words; words++)
+        if (memmem(resp->body.buf, resp->body.len, *words, strlen(*words)))
+            return true;
+    return false;
+}
+
+static int redact(const struct route *route, struct request *req, struct response *resp, struct error *err)
+{
+    static const char *const version_words[] = { "\"run_id\"", "\"run_link\"", "\"model_id\"",
+                                                 "\"model_params\"", "\"model_metrics\"", NULL };
+    static const char *const lm_words[] = { "\"run_id\"", "\"source_run_id\"", NULL };
+    static const char *const run_words[] = { "\"model_inputs\"", "\"model_outputs\"", "\"model_id\"", NULL };
+    static const char *const model_id_words[] = { "\"model_id\"", NULL };
+    static const char *const trace_words[] = { "mlflow.sourceRun", "mlflow.modelId", "\"assessments\"", NULL };
+    static const char *const files_words[] = { "\"files\"", NULL };
+    api_handler h = route->handler;
+    const char *const *words =
+        h == api_get_model_version || h == api_create_model_version || h == api_update_model_version ||
+        h == api_transition_model_version_stage || h == api_get_model_version_by_alias ||
+        h == api_get_latest_versions || h == api_get_registered_model || h == api_update_registered_model ||
+        h == api_rename_registered_model ? version_words
+        : h == api_get_logged_model || h == api_create_logged_model || h == api_finalize_logged_model ||
+          h == api_set_logged_model_tags ? lm_words
+        : h == api_get_run || h == api_search_runs ? run_words
+        : h == api_get_metric_history ? model_id_words
+        : h == api_start_trace_v2 || h == api_end_trace_v2 || h == api_get_trace_info_v2 ||
+          h == api_search_traces_v2 || h == api_start_trace_v3 || h == api_get_trace ||
+          h == api_get_trace_info_v3 || h == api_batch_get_traces || h == api_batch_get_trace_infos ||
+          h == api_search_traces_v3 ? trace_words
+        : h == api_artifact_list ? files_words : NULL;
+    if (!words || !resp->body.len || !mentions(resp, words))
+        return 0;
+    cJSON *body = parse_body(req, resp, err);
+    if (!body)
+        return -1;
+    struct redactor r = { .req = req, .err = err };
+    json_set_thread_arena(req->arena);
+    if (h == api_get_latest_versions) {
+        EACH(v, at(body, "model_versions"))
+            version_siblings(&r, v);
+    } else if (words == version_words && at(body, "registered_model")) {
+        registered_model(&r, at(body, "registered_model"));
+    } else if (words == version_words) {
+        version_siblings(&r, at(body, "model_version"));
+    } else if (words == lm_words) {
+        logged_model(&r, at(body, "model"));
+    } else if (h == api_get_run) {
+        run_model_links(&r, at(body, "run"));
+    } else if (h == api_search_runs) {
+        EACH(run, at(body, "runs"))
+            run_model_links(&r, run);
+    } else if (h == api_get_metric_history) {
+        metric_refs(&r, at(body, "metrics"), "model_id", "logged_model");
+    } else if (h == api_start_trace_v2 || h == api_end_trace_v2 || h == api_get_trace_info_v2) {
+        trace_metadata(&r, at(at(body, "trace_info"), "request_metadata"));
+    } else if (h == api_search_traces_v2) {
+        EACH(t, at(body, "traces"))
+            trace_metadata(&r, at(t, "request_metadata"));
+    } else if (h == api_start_trace_v3) {
+        trace_metadata(&r, at(at(at(body, "trace"), "trace_info"), "trace_metadata"));
+    } else if (h == api_get_trace || h == api_get_trace_info_v3) {
+        trace_info_v3(&r, at(at(body, "trace"), "trace_info"));
+    } else if (h == api_batch_get_traces) {
+        EACH(t, at(body, "traces"))
+            trace_info_v3(&r, at(t, "trace_info"));
+    } else if (h == api_batch_get_trace_infos || h == api_search_traces_v3) {
+        EACH(t, at(body, h == api_search_traces_v3 ? "traces" : "trace_infos"))
+            trace_info_v3(&r, t);
+    } else if (h == api_artifact_list) {
+        artifact_listing(&r, body);
+    }
+    json_set_thread_arena(NULL);
+    if (r.failed)
+        return -1;
+    if (r.changed) {
+        sb_init(&resp->body, req->arena, resp->body.len + 16);
+        write_node(&resp->body, body);
+    }
+    return 0;
+}
+
+/* a string, or a number as its literal text (an experiment id sent either way) */
+static const char *scalar_at(const cJSON *o, const char *k)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(v) || cJSON_IsNumber(v) ? v->valuestring : NULL;
+}
+
+/* filter_list_scorers: a row stays when its experiment and the scorer itself are readable (the
+ * workspace tier as fallback) and the version tier is not denied */
+static int filter_scorers(struct request *req, struct response *resp, struct error *err)
+{
+    static const char *const words[] = { "\"scorers\"", NULL };
+    if (!resp->body.len || !mentions(resp, words))
+        return 0;
+    const struct auth_grants *gs = auth_load_grants(req, err);
+    cJSON *body = gs ? parse_body(req, resp, err) : NULL;
+    if (!body)
+        return -1;
+    cJSON *rows = cJSON_GetObjectItemCaseSensitive(body, "scorers");
+    bool changed = false;
+    for (cJSON *row = cJSON_IsArray(rows) ? rows->child : NULL, *next; row; row = next) {
+        next = row->next;
+        const char *e = scalar_at(row, "experiment_id"), *name = str_at(row, "scorer_name");
+        if (e && name && auth_row_readable(gs, "experiment", e, "scorer_version") &&
+            auth_row_readable(gs, "scorer", auth_scorer_pattern(req->arena, e, name), NULL))
+            continue;
+        cJSON_DetachItemViaPointer(rows, row);
+        changed = true;
+    }
+    if (!changed)
+        return 0;
+    if (!cJSON_GetArraySize(rows))
+        cJSON_DetachItemFromObjectCaseSensitive(body, "scorers");   /* arena memory: never freed one by one */
+    sb_init(&resp->body, req->arena, resp->body.len);
+    write_node(&resp->body, body);
     return 0;
 }
 
@@ -224,16 +535,30 @@ int auth_after(const struct route *route, struct request *req, struct response *
     }
     case AUTH_RM_UPDATE: {
         const char *old_name = str_at(req->input, "name"), *new_name = str_at(req->input, "new_name");
-        if (route->handler != api_rename_registered_model || !old_name || !new_name)
-            return 0;
-        if (auth_rename_grants_for_resource("registered_model", old_name, new_name, err) ||
-            auth_rename_grants_for_resource("prompt", old_name, new_name, err))
+        if (route->handler == api_rename_registered_model && old_name && new_name &&
+            (auth_rename_grants_for_resource("registered_model", old_name, new_name, err) ||
+             auth_rename_grants_for_resource("prompt", old_name, new_name, err)))
             return -1;
-        return 0;
+        break;   /* the model that comes back is redacted as get's */
     }
     case AUTH_EXP_SEARCH: case AUTH_LM_SEARCH: case AUTH_RM_SEARCH: case AUTH_MV_SEARCH:
         return req->user->is_admin ? 0 : filter_search(route, req, resp, err);
-    default:
-        return 0;
+    case AUTH_SCORER_REGISTER: {   /* set_can_manage_scorer_permission: the registrant manages it */
+        cJSON *o = parse_body(req, resp, err);
+        const char *e = o ? scalar_at(o, "experiment_id") : NULL, *name = o ? str_at(o, "name") : NULL;
+        if (!o)
+            return -1;
+        return e && name ? grant_creator(req, "scorer", auth_scorer_pattern(req->arena, e, name), err) : 0;
     }
+    case AUTH_SCORER_DELETE: {   /* delete_scorer_permissions_cascade (also when one version goes) */
+        const char *e = scalar_at(req->input, "experiment_id"), *name = str_at(req->input, "name");
+        return e && *e && name && *name ?
+               auth_delete_grants_for_resource("scorer", auth_scorer_pattern(req->arena, e, name), err) : 0;
+    }
+    case AUTH_SCORER_LIST:
+        return req->user->is_admin ? 0 : filter_scorers(req, resp, err);
+    default:
+        break;
+    }
+    return req->user->is_admin ? 0 : redact(route, req, resp, err);
 }

@@ -25,8 +25,7 @@ static int str_param(struct request *req, const char *name, const char **out, st
 {
     const cJSON *v = field(req, name);
     if (!v)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
-                         "See the API docs for more information about request parameters.", name);
+        return json_missing(name, err);
     if (cJSON_IsArray(v))
         v = v->child;
     if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
@@ -319,8 +318,7 @@ HANDLER(api_auth_update_user_admin)
     if (str_param(req, "username", &username, err))
         return -1;
     if (!v)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'is_admin'. "
-                         "See the API docs for more information about request parameters.");
+        return json_missing("is_admin", err);
     bool is_admin = cJSON_IsTrue(v) || (cJSON_IsString(v) && !strcasecmp(v->valuestring, "true"));
     if (auth_user_set_admin(username, is_admin, err))
         return -1;

@@ -5,10 +5,16 @@
 #include "common.h"
 #include "handlers.h"
 #include "../store/auth_store.h"
+#include "../store/eval_datasets.h"
+#include "../store/scorers.h"
+#include "../store/labeling.h"
 #include "../store/paths.h"
+#include "registry.h"
+#include "search_filter.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct auth_api_config auth_api_config = { .default_permission = PERM_READ, .basic = true };
 
@@ -208,8 +214,7 @@ static int required(struct request *req, const char *name, const char **out, str
     if (!*out && !strcmp(name, "run_id"))
         *out = param(req, "run_uuid");
     if (!*out)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
-                         "See the API docs for more information about request parameters.", name);
+        return json_missing(name, err);
     return 0;
 }
 
@@ -542,6 +547,90 @@ static int mv_artifact_rule(struct ctx *c)
     return authorize(&c->gs, r, 1);
 }
 
+/* ---- filter-key gates (issue 16): a search whose filter or sort reaches a tier the rows
+ * themselves do not show is decided before the handler, as MLflow's validators do ---- */
+
+/* search-logged-models / search-model-versions: a filter on the source run needs the run tier
+ * not denied (a filter that does not parse counts as selecting it) */
+static int run_filter_gate(struct ctx *c, bool logged_models)
+{
+    const char *filter = param(c->req, "filter");
+    if (!filter || !*filter)
+        return 1;
+    bool selects = true;
+    if (logged_models) {
+        selects = lm_filter_selects_attribute(c->req->arena, filter, "source_run_id");
+    } else {
+        struct sf_filter f;
+        struct error ignored;
+        if (!registry_parse_filter(c->req->arena, REG_VERSIONS, filter, &f, &ignored)) {
+            selects = false;
+            for (size_t i = 0; i < f.n; i++)
+                if (f.clauses[i].entity == SF_ATTR && !strcmp(f.clauses[i].key, "run_id"))
+                    selects = true;
+        }
+    }
+    struct requirement r[] = { REQ("run", "*", A_NOT_DENIED) };
+    return !selects || authorize(&c->gs, r, 1);
+}
+
+enum { TIER_ASSESSMENT = 1, TIER_RUN = 2, TIER_LOGGED_MODEL = 4, TIER_ALL = 7 };
+
+static unsigned metadata_tier(enum sf_entity e, const char *key)
+{
+    if (e != SF_TRACE_METADATA || !key)
+        return 0;
+    return !strcmp(key, "mlflow.sourceRun") ? TIER_RUN : !strcmp(key, "mlflow.modelId") ? TIER_LOGGED_MODEL : 0;
+}
+
+/* _trace_search_selects_on_tiers: the tiers a trace search's filters and sort reach */
+static unsigned trace_search_tiers(struct ctx *c, const char *const *filters, size_t n_filters)
+{
+    unsigned tiers = 0;
+    struct error ignored;
+    for (size_t i = 0; i < n_filters; i++) {
+        struct sf_filter f;
+        if (!filters[i] || !*filters[i])
+            continue;
+        if (sf_parse_trace_filter(c->req->arena, filters[i], &f, &ignored))
+            return TIER_ALL;
+        for (size_t k = 0; k < f.n; k++) {
+            const struct sf_clause *cl = &f.clauses[k];
+            tiers |= cl->entity == SF_FEEDBACK || cl->entity == SF_EXPECTATION ? TIER_ASSESSMENT
+                                                                             : metadata_tier(cl->entity, cl->key);
+        }
+    }
+    const char **order;
+    size_t n_order = 0;
+    if (json_get_string_array(c->req->arena, c->req->input, "order_by", &order, &n_order, &ignored))
+        return TIER_ALL;
+    for (size_t i = 0; i < n_order; i++) {
+        struct sf_order_list ol;
+        if (!order[i] || !*order[i])
+            continue;
+        if (sf_parse_trace_order_by(c->req->arena, &order[i], 1, &ol, &ignored))
+            return TIER_ALL;
+        for (size_t k = 0; k < ol.n; k++)
+            tiers |= metadata_tier(ol.items[k].entity, ol.items[k].key);
+    }
+    return tiers;
+}
+
+/* read on every reached tier in every experiment, the experiment as fallback */
+static int tiers_readable(struct ctx *c, const char *const *exps, size_t n, unsigned tiers)
+{
+    static const struct { unsigned bit; const char *type; } names[] = {
+        { TIER_ASSESSMENT, "assessment" }, { TIER_RUN, "run" }, { TIER_LOGGED_MODEL, "logged_model" },
+    };
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < 3; t++) {
+            struct requirement r[] = { REQ_FB(names[t].type, "*", A_READ, "experiment", exps[i]) };
+            if ((tiers & names[t].bit) && !authorize(&c->gs, r, 1))
+                return 0;
+        }
+    return 1;
+}
+
 /* ---- traces and assessments (issue 14's routes) ---- */
 
 static int trace_experiment(struct ctx *c, const char *trace_id, const char **exp)
@@ -631,24 +720,47 @@ static int trace_search_rule(struct ctx *c)
         if ((cJSON_IsString(e) || cJSON_IsNumber(e)) && e->valuestring && *e->valuestring)
             exps[n++] = e->valuestring;
     }
-    return bulk_trace_read(c, exps, n);
+    if (bulk_trace_read(c, exps, n) != 1)
+        return 0;
+    const char *filter = param(c->req, "filter");
+    return tiers_readable(c, exps, n, trace_search_tiers(c, &filter, 1));
 }
 
-static int trace_search_ids_rule(struct ctx *c)
+/* GET /traces (v2 search), traces/metrics, traces/calculate-filter-correlation */
+static int trace_search_ids_rule(struct ctx *c, api_handler h)
 {
     const char **exps;
     size_t n;
     if (json_get_string_array(c->req->arena, c->req->input, "experiment_ids", &exps, &n, c->err))
         return -1;
-    return bulk_trace_read(c, exps, n);
+    if (bulk_trace_read(c, exps, n) != 1)
+        return 0;
+    if (h == api_query_trace_metrics) {
+        const char *view = param(c->req, "view_type");
+        return tiers_readable(c, exps, n, view && !strcmp(view, "ASSESSMENTS") ? TIER_ASSESSMENT : 0);
+    }
+    const char *filters[3] = { param(c->req, "filter"), NULL, NULL };
+    if (h == api_calculate_trace_filter_correlation) {
+        filters[0] = param(c->req, "filter_string1");
+        filters[1] = param(c->req, "filter_string2");
+        filters[2] = param(c->req, "base_filter");
+    }
+    return tiers_readable(c, exps, n, trace_search_tiers(c, filters, 3));
 }
 
-static int experiment_ids_read_rule(struct ctx *c)
+/* search-datasets: read on every experiment named; none named is 400, as MLflow's validator raises
+ * (any other route with this rule: none named is denied) */
+static int experiment_ids_read_rule(struct ctx *c, api_handler h)
 {
     const char **exps;
     size_t n;
     if (json_get_string_array(c->req->arena, c->req->input, "experiment_ids", &exps, &n, c->err))
         return -1;
+    if (!n && h == api_search_datasets)
+        return error_set(c->err, ERR_INVALID_PARAMETER_VALUE,
+                         "SearchDatasets request must specify at least one experiment_id.");
+    if (!n)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         struct requirement r[] = { REQ("experiment", exps[i], A_READ) };
         if (!authorize(&c->gs, r, 1))
@@ -925,16 +1037,358 @@ static int user_self_rule(struct ctx *c)
     return !strcmp(u, c->req->user->username);
 }
 
+/* ---- issue 21: evaluation datasets (_dataset_experiment_permissions) ---- */
+
+/* the action on every experiment the dataset is linked to; none linked: denied */
+static int dataset_rule(struct ctx *c, enum action a)
+{
+    const char *id = c->req->n_path_params ? c->req->path_params[0] : param(c->req, "dataset_id");
+    const char **exps;
+    size_t n;
+    if (!id)
+        return 0;
+    if (store_eval_dataset_experiment_ids(c->req->arena, id, &exps, &n, c->err))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct requirement r[] = { REQ("experiment", exps[i], a) };
+        if (!authorize(&c->gs, r, 1))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* the action on every experiment_ids of the request; none: denied */
+static int dataset_experiments_rule(struct ctx *c, enum action a)
+{
+    const char **exps;
+    size_t n;
+    if (json_get_string_array(c->req->arena, c->req->input, "experiment_ids", &exps, &n, c->err))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct requirement r[] = { REQ("experiment", exps[i], a) };
+        if (!authorize(&c->gs, r, 1))
+            return 0;
+    }
+    return n > 0;
+}
+
+static int dataset_add_experiments_rule(struct ctx *c)
+{
+    int ok = dataset_rule(c, A_UPDATE);
+    return ok == 1 ? dataset_experiments_rule(c, A_UPDATE) : ok;
+}
+
+/* ---- issue 21: registered scorers: the scorer tier, keyed "<experiment_id>/<quoted name>" ---- */
+
+/* SqlAlchemyStore._scorer_pattern: the name URL-quoted with nothing safe (Python's
+ * quote(name, safe=''): letters, digits and "_.-~" stay, every other byte is %XX) */
+const char *auth_scorer_pattern(struct arena *a, const char *experiment_id, const char *name)
+{
+    struct strbuf sb;
+    sb_init(&sb, a, strlen(experiment_id) + 3 * strlen(name) + 2);
+    sb_puts(&sb, experiment_id);
+    sb_putc(&sb, '/');
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-~", *p))
+            sb_putc(&sb, (char)*p);
+        else
+            sb_printf(&sb, "%%%02X", *p);
+    }
+    return sb.buf;
+}
+
+/* experiment_id and name (both required, as _get_request_param reads them) → the scorer key */
+static int scorer_key(struct ctx *c, const char **exp, const char **key)
+{
+    const char *name;
+    if (required(c->req, "experiment_id", exp, c->err) || required(c->req, "name", &name, c->err))
+        return -1;
+    *key = auth_scorer_pattern(c->req->arena, *exp, name);
+    return 0;
+}
+
+/* validate_can_register_scorer: update on the experiment, neither the scorer nor the version tier denied */
+static int scorer_register_rule(struct ctx *c)
+{
+    const char *e, *key;
+    if (scorer_key(c, &e, &key))
+        return -1;
+    struct requirement r[] = { REQ("experiment", e, A_UPDATE), REQ("scorer", key, A_NOT_DENIED),
+                               REQ("scorer_version", "*", A_NOT_DENIED) };
+    return authorize(&c->gs, r, 3);
+}
+
+/* get-scorer and list-scorer-versions (validate_can_read_scorer): read on the scorer itself (its own
+ * grant, else default_permission: the experiment's grant does not reach it), the version tier not
+ * denied; delete-scorer: delete on the scorer (read when one version is named), delete on the
+ * version tier with the scorer as fallback */
+static int scorer_rule(struct ctx *c, bool deleting)
+{
+    const char *e, *key, *version = deleting ? param(c->req, "version") : NULL;
+    if (scorer_key(c, &e, &key))
+        return -1;
+    enum action own = !deleting || version ? A_READ : A_DELETE;
+    struct requirement r[] = { REQ("scorer", key, own),
+                               REQ_FB("scorer_version", "*", deleting ? A_DELETE : A_NOT_DENIED, "scorer", key) };
+    return authorize(&c->gs, r, 2);
+}
+
+/* list-scorers: read on experiment_id when given; without it the rows are filtered (auth_after) */
+static int scorer_list_rule(struct ctx *c)
+{
+    const char *e = param(c->req, "experiment_id");
+    if (!e || !*e)
+        return 1;
+    struct requirement r[] = { REQ("experiment", e, A_READ) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* online-configs: read on the experiment of every config the scorer_ids have */
+static int scorer_configs_rule(struct ctx *c)
+{
+    const char **ids;
+    size_t n, n_configs;
+    struct online_scoring_config *configs;
+    if (json_get_string_array(c->req->arena, c->req->input, "scorer_ids", &ids, &n, c->err))
+        return -1;
+    if (!n)
+        return 1;
+    if (store_get_online_scoring_configs(c->req->arena, ids, n, &configs, &n_configs, c->err))
+        return -1;
+    for (size_t i = 0; i < n_configs; i++) {
+        struct requirement r[] = { REQ("experiment", i64str(c->req->arena, configs[i].experiment_id), A_READ) };
+        if (!authorize(&c->gs, r, 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* online-config (PUT): update on the body's experiment_id; none: denied */
+static int scorer_config_update_rule(struct ctx *c)
+{
+    const char *e = param(c->req, "experiment_id");
+    if (!e || !*e)
+        return 0;
+    struct requirement r[] = { REQ("experiment", e, A_UPDATE) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* scorer/invoke (validate_can_invoke_scorer): update on the experiment, the trace tier (and the
+ * assessment tier when assessments are logged) not denied; a named scorer not denied, nor its
+ * version tier (the scorer as fallback); an inline one: the version tier not denied */
+static int scorer_invoke_rule(struct ctx *c)
+{
+    const char *e;
+    if (required(c->req, "experiment_id", &e, c->err))
+        return -1;
+    const cJSON *in = c->req->input;
+    const cJSON *name = in ? cJSON_GetObjectItemCaseSensitive(in, "scorer_name") : NULL;
+    const char *key = cJSON_IsString(name) && *name->valuestring ?
+                      auth_scorer_pattern(c->req->arena, e, name->valuestring) : NULL;
+    struct requirement r[5] = { REQ("experiment", e, A_UPDATE), REQ("trace", "*", A_NOT_DENIED),
+                                REQ("scorer_version", "*", A_NOT_DENIED) };
+    size_t n = 3;
+    if (key) {
+        r[2].fallback = (struct rung){ "scorer", key, A_NOT_DENIED };
+        r[n++] = (struct requirement)REQ("scorer", key, A_NOT_DENIED);
+    }
+    const cJSON *log = in ? cJSON_GetObjectItemCaseSensitive(in, "log_assessments") : NULL;
+    if (cJSON_IsTrue(log) || (cJSON_IsNumber(log) && log->valuedouble != 0) ||   /* Python truthiness */
+        (cJSON_IsString(log) && *log->valuestring) || ((cJSON_IsArray(log) || cJSON_IsObject(log)) && log->child))
+        r[n++] = (struct requirement)REQ("assessment", "*", A_NOT_DENIED);
+    return authorize(&c->gs, r, n);
+}
+
+/* ---- issue 21: labelling (MLflow's auth app: issues and label schemas from
+ * their experiment; review queues from the review_queue tier of their
+ * experiment, with ownership and membership) ---- */
+
+static int issue_rule(struct ctx *c, enum action a)
+{
+    struct issue is;
+    struct error e2;
+    if (store_get_issue(c->req->arena, c->req->path_params[0], &is, &e2))
+        return e2.code == ERR_RESOURCE_DOES_NOT_EXIST ? 0 : (*c->err = e2, -1);   /* unknown: denied */
+    struct requirement r[] = { REQ("experiment", i64str(c->req->arena, is.experiment_id), a) };
+    return authorize(&c->gs, r, 1);
+}
+
+static int issue_search_rule(struct ctx *c)
+{
+    const char *e = param(c->req, "experiment_id"), *f = param(c->req, "filter_string");
+    if (!e || !*e)
+        return 0;
+    struct requirement r[] = { REQ("experiment", e, A_READ) };
+    if (!authorize(&c->gs, r, 1))
+        return 0;
+    struct sf_filter flt;
+    struct error e2;
+    bool names_run = false;   /* source_run_id names a run: the run tier must not be denied */
+    if (f && !sf_parse_issue_filter(c->req->arena, f, &flt, &e2))
+        for (size_t i = 0; i < flt.n; i++)
+            names_run = names_run || !strcmp(flt.clauses[i].key, "source_run_id");
+    return names_run ? !auth_tier_denied(&c->gs, "run") : 1;
+}
+
+static int label_schema_rule(struct ctx *c, enum action a)
+{
+    const char *id;
+    struct label_schema s;
+    if (required(c->req, "schema_id", &id, c->err) || store_get_label_schema(c->req->arena, id, &s, c->err))
+        return -1;
+    struct requirement r[] = { REQ("experiment", i64str(c->req->arena, s.experiment_id), a) };
+    return authorize(&c->gs, r, 1);
+}
+
+/* _review_queue_permission_in_experiment: experiment READ, then the review_queue tier */
+static bool rq_can(struct ctx *c, const char *exp, enum action a)
+{
+    struct requirement r[] = { REQ("experiment", exp, A_READ), REQ_FB("review_queue", "*", a, "experiment", exp) };
+    return authorize(&c->gs, r, 2);
+}
+
+static const char *me(struct ctx *c)
+{
+    const char *u = c->req->user->username;
+    while (*u == ' ')
+        u++;
+    char *o = arena_strdup(c->req->arena, u);
+    for (char *p = o + strlen(o); p > o && p[-1] == ' ';)
+        *--p = '\0';
+    for (char *p = o; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return o;
+}
+
+static bool rq_member(struct ctx *c, const struct review_queue *q)
+{
+    const char *u = me(c);
+    for (size_t i = 0; i < q->n_users; i++)
+        if (!strcmp(q->users[i], u))
+            return true;
+    return false;
+}
+
+static bool rq_owner(struct ctx *c, const struct review_queue *q)
+{
+    if (!q->created_by)
+        return false;
+    const char *o = q->created_by;
+    while (*o == ' ')
+        o++;
+    size_t n = strlen(o);
+    while (n && o[n - 1] == ' ')
+        n--;
+    return n && strlen(me(c)) == n && !strncasecmp(o, me(c), n);
+}
+
+enum rq_op { RQ_VIEW, RQ_UPDATE, RQ_DELETE, RQ_ADD, RQ_REVIEW };
+
+static int rq_rule(struct ctx *c, enum rq_op op)
+{
+    const char *id;
+    struct review_queue q;
+    if (required(c->req, "queue_id", &id, c->err) || store_get_review_queue(c->req->arena, id, &q, c->err))
+        return -1;
+    const char *e = i64str(c->req->arena, q.experiment_id);
+    bool manage = rq_can(c, e, A_MANAGE), update = rq_can(c, e, A_UPDATE);
+    switch (op) {
+    case RQ_VIEW:
+        return rq_can(c, e, A_READ) && (manage || rq_member(c, &q) || (update && rq_owner(c, &q)));
+    case RQ_UPDATE:
+        if (param(c->req, "new_owner"))
+            return manage;
+        return manage || (update && rq_owner(c, &q));
+    case RQ_DELETE:
+        return manage || (update && rq_owner(c, &q) && !strcmp(q.queue_type, "custom"));
+    case RQ_ADD:
+        return update;
+    case RQ_REVIEW:
+        return update && rq_member(c, &q);
+    }
+    return 0;
+}
+
+static int rq_by_name_rule(struct ctx *c)
+{
+    const char *e, *name;
+    int64_t exp;
+    if (required(c->req, "experiment_id", &e, c->err))
+        return -1;
+    if (!rq_can(c, e, A_READ))
+        return 0;
+    if (rq_can(c, e, A_MANAGE))
+        return 1;
+    struct review_queue q;
+    if (required(c->req, "name", &name, c->err) || parse_experiment_id(e, &exp, c->err) ||
+        store_get_review_queue_by_name(c->req->arena, exp, name, &q, c->err))
+        return -1;
+    return rq_member(c, &q) || (rq_can(c, e, A_UPDATE) && rq_owner(c, &q));
+}
+
+/* list: experiment READ; a caller without EDIT sees only the queues assigned to it
+ * (filter_list_review_queues; the handler narrows by the "cairn.member" input) */
+static int rq_list_rule(struct ctx *c)
+{
+    const char *e;
+    if (required(c->req, "experiment_id", &e, c->err))
+        return -1;
+    struct requirement r[] = { REQ("experiment", e, A_READ) };
+    if (!authorize(&c->gs, r, 1))
+        return 0;
+    json_set_thread_arena(c->req->arena);   /* the request's input lives in its arena */
+    cJSON_DeleteItemFromObjectCaseSensitive(c->req->input, "cairn.member");
+    if (!(rq_can(c, e, A_READ) && rq_can(c, e, A_UPDATE))) {
+        const char *v = rq_can(c, e, A_READ) ? me(c) : "";
+        cJSON_AddItemToObject(c->req->input, "cairn.member", cJSON_CreateString(v));
+    }
+    json_set_thread_arena(NULL);
+    return 1;
+}
+
+static int labeling_rule(struct ctx *c, enum auth_rule rule)
+{
+    const char *e;
+    switch (rule) {
+    case AUTH_ISSUE_CREATE:
+        e = param(c->req, "experiment_id");
+        return e && *e ? exp_rule(c, A_UPDATE) : 0;
+    case AUTH_ISSUE_SEARCH: return issue_search_rule(c);
+    case AUTH_ISSUE_READ: return issue_rule(c, A_READ);
+    case AUTH_ISSUE_UPDATE: return issue_rule(c, A_UPDATE);
+    case AUTH_ISSUE_INVOKE: case AUTH_RQ_CREATE:
+        if (required(c->req, "experiment_id", &e, c->err))
+            return -1;
+        return create_in_experiment(c, e, rule == AUTH_ISSUE_INVOKE ? "run" : "review_queue");
+    case AUTH_LABEL_SCHEMA_CREATE: return exp_rule(c, A_MANAGE);
+    case AUTH_LABEL_SCHEMA_READ: return label_schema_rule(c, A_READ);
+    case AUTH_LABEL_SCHEMA_MANAGE: return label_schema_rule(c, A_MANAGE);
+    case AUTH_LABELING_EXP_READ: return exp_rule(c, A_READ);
+    case AUTH_RQ_VIEW: return rq_rule(c, RQ_VIEW);
+    case AUTH_RQ_VIEW_BY_NAME: return rq_by_name_rule(c);
+    case AUTH_RQ_LIST: return rq_list_rule(c);
+    case AUTH_RQ_UPDATE: return rq_rule(c, RQ_UPDATE);
+    case AUTH_RQ_DELETE: return rq_rule(c, RQ_DELETE);
+    case AUTH_RQ_ADD_ITEMS: return rq_rule(c, RQ_ADD);
+    case AUTH_RQ_REVIEW: return rq_rule(c, RQ_REVIEW);
+    default: return 0;
+    }
+}
+
 /* ---- dispatch ---- */
 
-static int apply(enum auth_rule rule, struct ctx *c)
+static int apply(const struct route *route, struct ctx *c)
 {
+    enum auth_rule rule = route->auth;
     switch (rule) {
     case AUTH_RULE_MISSING: case AUTH_RULE_COUNT: case AUTH_ADMIN: return 0;
     case AUTH_PUBLIC: case AUTH_ANY_USER: case AUTH_USER_LIST: return 1;
     /* search routes authorize by filtering (auth_after / the experiment_ids list) */
-    case AUTH_EXP_SEARCH: case AUTH_RM_SEARCH: case AUTH_MV_SEARCH: case AUTH_LM_SEARCH: case AUTH_RUN_SEARCH:
+    case AUTH_EXP_SEARCH: case AUTH_RM_SEARCH: case AUTH_RUN_SEARCH:
         return 1;
+    case AUTH_MV_SEARCH: return run_filter_gate(c, false);
+    case AUTH_LM_SEARCH: return run_filter_gate(c, true);
     case AUTH_EXP_CREATE: {
         struct requirement r[] = { REQ("experiment", "*", A_NOT_DENIED) };
         return authorize(&c->gs, r, 1);
@@ -996,13 +1450,38 @@ static int apply(enum auth_rule rule, struct ctx *c)
     case AUTH_TRACE_SEARCH: return trace_search_rule(c);
     case AUTH_TRACE_LINK_RUN: return trace_link_run_rule(c);
     case AUTH_TRACE_START_V2: return trace_start_rule(c, param(c->req, "experiment_id"), false);
-    case AUTH_TRACE_SEARCH_IDS: return trace_search_ids_rule(c);
-    case AUTH_EXP_IDS_READ: return experiment_ids_read_rule(c);
+    case AUTH_TRACE_SEARCH_IDS: return trace_search_ids_rule(c, route->handler);
+    case AUTH_EXP_IDS_READ: return experiment_ids_read_rule(c, route->handler);
     case AUTH_PRESIGNED_UPLOAD: return presigned_upload_rule(c);
     case AUTH_ASSESSMENT_CREATE: return assessment_create_rule(c);
     case AUTH_ASSESSMENT_READ: return trace_rule(c, A_READ, true, A_READ, A_READ);
     case AUTH_ASSESSMENT_UPDATE: return trace_rule(c, A_READ, true, A_UPDATE, A_UPDATE);
     case AUTH_ASSESSMENT_DELETE: return trace_rule(c, A_READ, true, A_DELETE, A_UPDATE);
+    case AUTH_DATASET_CREATE: return dataset_experiments_rule(c, A_UPDATE);
+    case AUTH_DATASET_SEARCH: return dataset_experiments_rule(c, A_READ);
+    case AUTH_DATASET_READ: return dataset_rule(c, A_READ);
+    case AUTH_DATASET_UPDATE: return dataset_rule(c, A_UPDATE);
+    case AUTH_DATASET_DELETE: return dataset_rule(c, A_DELETE);
+    case AUTH_DATASET_ADD_EXPERIMENTS: return dataset_add_experiments_rule(c);
+    case AUTH_SCORER_REGISTER: return scorer_register_rule(c);
+    case AUTH_SCORER_INVOKE: return scorer_invoke_rule(c);
+    case AUTH_SCORER_LIST: return scorer_list_rule(c);
+    case AUTH_SCORER_READ: return scorer_rule(c, false);
+    case AUTH_SCORER_DELETE: return scorer_rule(c, true);
+    case AUTH_SCORER_CONFIGS_READ: return scorer_configs_rule(c);
+    case AUTH_SCORER_CONFIG_UPDATE: return scorer_config_update_rule(c);
+    case AUTH_ISSUE_CREATE: case AUTH_ISSUE_SEARCH: case AUTH_ISSUE_READ: case AUTH_ISSUE_UPDATE:
+    case AUTH_ISSUE_INVOKE: case AUTH_LABEL_SCHEMA_CREATE: case AUTH_LABEL_SCHEMA_READ:
+    case AUTH_LABEL_SCHEMA_MANAGE: case AUTH_LABELING_EXP_READ: case AUTH_RQ_CREATE: case AUTH_RQ_VIEW:
+    case AUTH_RQ_VIEW_BY_NAME: case AUTH_RQ_LIST: case AUTH_RQ_UPDATE: case AUTH_RQ_DELETE:
+    case AUTH_RQ_ADD_ITEMS: case AUTH_RQ_REVIEW:
+        return labeling_rule(c, rule);   /* issue 21 */
+    case AUTH_GENAI_EVALUATE_INVOKE: {
+        const char *e;
+        if (required(c->req, "experiment_id", &e, c->err))
+            return -1;
+        return create_in_experiment(c, e, "run");
+    }
     }
     return 0;
 }
@@ -1013,35 +1492,58 @@ const struct auth_grants *auth_load_grants(struct request *req, struct error *er
     return load_grants(req, gs, err) ? NULL : gs;
 }
 
+bool auth_tier_denied(const struct auth_grants *gs, const char *type)
+{
+    struct requirement r[] = { REQ(type, "*", A_NOT_DENIED) };
+    return !authorize(gs, r, 1);
+}
+
+bool auth_tier_readable_in(const struct auth_grants *gs, const char *type, const char *experiment_id)
+{
+    struct requirement r[] = { REQ_FB(type, "*", A_READ, "experiment", experiment_id) };
+    return authorize(gs, r, 1);
+}
+
 bool auth_row_readable(const struct auth_grants *gs, const char *type, const char *id, const char *tier)
 {
     struct requirement r[2] = { REQ_FB(type, id, A_READ, "workspace", "*"), REQ(tier, "*", A_NOT_DENIED) };
     return authorize(gs, r, tier ? 2 : 1);
 }
 
-/* search-runs: experiment_ids reduced to the readable ones (filter_experiment_ids) */
-static int filter_run_search(struct ctx *c)
+/* search-runs: experiment_ids reduced to the readable ones (filter_experiment_ids; runs: the run tier
+ * not denied too); *given / *kept count them */
+static void keep_readable_experiments(struct ctx *c, bool runs, size_t *given, size_t *kept_n)
 {
     cJSON *ids = cJSON_GetObjectItemCaseSensitive(c->req->input, "experiment_ids");
     struct requirement run_ok[] = { REQ("run", "*", A_NOT_DENIED) };
-    bool runs_visible = authorize(&c->gs, run_ok, 1);
+    bool visible = !runs || authorize(&c->gs, run_ok, 1);
     json_set_thread_arena(c->req->arena);
     cJSON *kept = cJSON_CreateArray();
     const cJSON *it;
+    *given = 0;
     cJSON_ArrayForEach(it, (cJSON_IsArray(ids) ? ids : NULL)) {
         const char *id = cJSON_IsString(it) || cJSON_IsNumber(it) ? it->valuestring : NULL;
         struct requirement r[] = { REQ_FB("experiment", id, A_READ, "workspace", "*") };
-        if (id && runs_visible && authorize(&c->gs, r, 1))
+        ++*given;
+        if (id && visible && authorize(&c->gs, r, 1))
             cJSON_AddItemToArray(kept, cJSON_CreateString(id));
     }
     if (cJSON_IsString(ids)) {   /* a GET with one experiment_ids */
         struct requirement r[] = { REQ_FB("experiment", ids->valuestring, A_READ, "workspace", "*") };
-        if (runs_visible && authorize(&c->gs, r, 1))
+        ++*given;
+        if (visible && authorize(&c->gs, r, 1))
             cJSON_AddItemToArray(kept, cJSON_CreateString(ids->valuestring));
     }
+    *kept_n = (size_t)cJSON_GetArraySize(kept);
     if (ids)
         cJSON_ReplaceItemInObjectCaseSensitive(c->req->input, "experiment_ids", kept);
     json_set_thread_arena(NULL);
+}
+
+static int filter_run_search(struct ctx *c)
+{
+    size_t given, kept;
+    keep_readable_experiments(c, true, &given, &kept);
     return 1;
 }
 
@@ -1054,18 +1556,24 @@ int auth_check(const struct route *route, struct request *req, struct error *err
         return 0;
     if (load_grants(req, &c.gs, err))
         return -1;
-    int ok = apply(route->auth, &c);
+    int ok = apply(route, &c);
     if (ok == 1 && route->auth == AUTH_RUN_SEARCH && req->input)
         ok = filter_run_search(&c);
     return ok < 0 ? -1 : ok == 1 ? 0 : 1;
 }
 
-int auth_call_handler(api_handler h, struct request *req, struct response *resp, struct error *err)
+static const struct route *route_of(api_handler h, const char *method)
 {
     const struct route *route = NULL;
     for (size_t i = 0; i < api_routes_count; i++)
-        if (api_routes[i].handler == h && (!route || !strcmp(api_routes[i].method, req->method)))
+        if (api_routes[i].handler == h && (!route || !strcmp(api_routes[i].method, method)))
             route = &api_routes[i];
+    return route;
+}
+
+int auth_call_handler(api_handler h, struct request *req, struct response *resp, struct error *err)
+{
+    const struct route *route = route_of(h, req->method);
     if (req->user && !req->user->is_admin) {
         int denied = route ? auth_check(route, req, err) : 1;
         if (denied < 0)
@@ -1076,6 +1584,72 @@ int auth_call_handler(api_handler h, struct request *req, struct response *resp,
     if (h(req, resp, err))
         return -1;
     return req->user && route ? auth_after(route, req, resp, err) : 0;
+}
+
+/* GraphQLAuthorizationMiddleware._check_authorization: a field names no resource (no id) passes */
+static int graphql_gate(struct ctx *c, api_handler h)
+{
+    if (h == api_get_experiment) {
+        const char *id = param(c->req, "experiment_id");
+        return !id || !*id ? 1 : exp_rule(c, A_READ);
+    }
+    if (h == api_get_run || h == api_list_artifacts) {
+        const char *id = param(c->req, "run_id");
+        if (!id || !*id)
+            id = param(c->req, "run_uuid");
+        return !id || !*id ? 1 : run_id_rule(c, id, A_READ);
+    }
+    if (h == api_get_metric_history_bulk_interval) {
+        const char **ids;
+        size_t n;
+        if (json_get_string_array(c->req->arena, c->req->input, "run_ids", &ids, &n, c->err))
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            int ok = run_id_rule(c, ids[i], A_READ);
+            if (ok != 1)
+                return ok;
+        }
+        return 1;
+    }
+    if (h == api_search_runs || h == api_search_datasets) {   /* none readable of those named: withheld */
+        size_t given, kept;
+        keep_readable_experiments(c, h == api_search_runs, &given, &kept);
+        return !given || kept;
+    }
+    if (h == api_search_model_versions)
+        return run_filter_gate(c, false);
+    return 0;
+}
+
+int auth_graphql_call(api_handler h, enum auth_graphql_field field, struct request *req, struct response *resp,
+                      bool *withheld, struct error *err)
+{
+    const struct route *route = route_of(h, req->method);
+    *withheld = false;
+    if (!req->user || field == AUTH_GQL_OPEN)
+        return auth_call_handler(h, req, resp, err);
+    if (req->user->is_admin) {   /* the middleware resolves an admin's field inside its try: an error is null */
+        if (auth_call_handler(h, req, resp, err)) {
+            *err = (struct error){ 0 };
+            *withheld = true;
+        }
+        return 0;
+    }
+    if (!route) {
+        *withheld = true;
+        return 0;
+    }
+    if (field == AUTH_GQL_CHECKED) {
+        struct error ignored = { 0 };   /* MLflow's middleware turns a failed check into null, silently */
+        struct ctx c = { .req = req, .err = &ignored };
+        if (load_grants(req, &c.gs, &ignored) || graphql_gate(&c, h) != 1) {
+            *withheld = true;
+            return 0;
+        }
+    }
+    if (h(req, resp, err))
+        return -1;
+    return auth_after(route, req, resp, err);
 }
 
 int auth_check_route_table(void)

@@ -42,13 +42,27 @@ int get_run_id(const cJSON *in, const char **run_id, struct error *err)
 
 int get_experiment_id(const cJSON *in, const char *field, int64_t *id, struct error *err)
 {
+    const char *s = NULL;
+    if (json_get_string(in, field, true, &s, err))
+        return -1;   /* a JSON number too: MLflow's schema wants a string (issue 20) */
+    return parse_experiment_id(s, id, err);
+}
+
+int get_experiment_id_lenient(const cJSON *in, const char *field, int64_t *id, struct error *err)
+{
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
     if (v && cJSON_IsNumber(v))
         return parse_experiment_id(v->valuestring, id, err);
-    const char *s = NULL;
-    if (json_get_string(in, field, true, &s, err))
-        return -1;
-    return parse_experiment_id(s, id, err);
+    return get_experiment_id(in, field, id, err);
+}
+
+int get_string_list(const struct request *req, const char *field, const char ***out, size_t *n,
+                    struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->input, field);
+    if (v && cJSON_IsString(v) && strcmp(req->method, "GET"))   /* a JSON body must give a list */
+        return json_invalid_type(v, field, err);
+    return json_get_string_array(req->arena, req->input, field, out, n, err);
 }
 
 int get_view_type(const cJSON *in, const char *field, enum view_type *out, struct error *err)
@@ -85,6 +99,47 @@ int get_kv_list(struct arena *a, const cJSON *in, const char *field, struct kv *
         (*out)[i].key = k;
         (*out)[i].value = v;
     }
+    return 0;
+}
+
+int get_tag_list(struct arena *a, const cJSON *in, const char *field, struct kv **out, size_t *n,
+                 struct error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, field);
+    *out = NULL;
+    *n = 0;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsArray(v))
+        return json_invalid_type(v, field, err);
+    size_t count = (size_t)cJSON_GetArraySize(v), i = 0;
+    *out = arena_alloc(a, (count ? count : 1) * sizeof **out);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        struct kv *t = &(*out)[i++];
+        t->key = "";
+        t->value = "";
+        if (!cJSON_IsObject(e))
+            break;   /* protobuf stops here, the entry it started left empty */
+        bool stop = false;
+        for (const cJSON *f = e->child; f && !stop; f = f->next) {
+            bool is_key = !strcmp(f->string, "key"), is_value = !strcmp(f->string, "value");
+            if ((!is_key && !is_value) || cJSON_IsNull(f))
+                continue;
+            if (cJSON_IsString(f)) {
+                *(is_key ? &t->key : &t->value) = f->valuestring;
+            } else if (is_key || !*t->key) {
+                t->key = "";   /* parsing stops before a key: MLflow's store sees "" */
+                stop = true;
+            } else {
+                /* a bad value after a good key: MLflow keeps the tag with an
+                 * empty value and answers 200; Cairn refuses it (DIFFERENCES.md) */
+                return json_invalid_type(f, "value", err);
+            }
+        }
+        if (stop)
+            break;
+    }
+    *n = i;
     return 0;
 }
 
@@ -150,18 +205,40 @@ bad:
     return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid page token, could not base64-decode");
 }
 
-int get_max_results(const cJSON *in, int64_t dflt, int64_t max, int64_t *out, struct error *err)
+int get_max_results(const cJSON *in, enum max_results_rule rule, int64_t dflt, int64_t max, int64_t *out,
+                    struct error *err)
 {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, "max_results");
     bool present;
     *out = dflt;
-    if (json_get_int64(in, "max_results", false, out, &present, err))
-        return -1;
-    if (!present)
-        *out = dflt;
-    if (*out <= 0 || *out > max)
+    if (v && cJSON_IsNull(v))
+        v = NULL;
+    if (rule == MAXR_EXPERIMENTS && (!v || cJSON_IsBool(v) || (cJSON_IsNumber(v) && parse_int64(v->valuestring, out)))) {
+        /* SearchExperiments has no default: protobuf leaves the field 0 when
+         * it is absent or unparsable (a bool, a fraction), and MLflow's store
+         * refuses 0 */
+        *out = 0;
+    } else {
+        if (json_get_int64(in, "max_results", false, out, &present, err))
+            return -1;
+        if (!present)
+            *out = dflt;
+    }
+    if (*out > max) {
+        if (rule == MAXR_EXPERIMENTS)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                             "Invalid value %" PRId64 " for parameter 'max_results' supplied. It must be at most %"
+                             PRId64, *out, max);
+        return json_invalid_type(v, "max_results", err);   /* the handler's own bound: the schema message */
+    }
+    if (*out < 1) {
+        if (rule == MAXR_MODEL_VERSIONS)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE,
+                             "Invalid value for max_results. It must be a positive integer, but got %" PRId64, *out);
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
-                         "Invalid value %" PRId64 " for parameter 'max_results' supplied. "
-                         "It must be a positive integer no greater than %" PRId64 ".", *out, max);
+                         "Invalid value %" PRId64 " for parameter 'max_results' supplied. It must be a positive integer",
+                         *out);
+    }
     return 0;
 }
 

@@ -11,7 +11,7 @@ static int validate_tag_list(struct kv *tags, size_t n, struct error *err)
 {
     for (size_t i = 0; i < n; i++) {
         if (!tags[i].key)
-            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'key'.");
+            tags[i].key = "";   /* protobuf's default: MLflow's name check refuses it */
         if (!tags[i].value)
             tags[i].value = "";
         if (validate_key_name(tags[i].key, "key", err) ||
@@ -29,7 +29,7 @@ int api_create_experiment(struct request *req, struct response *resp, struct err
     size_t n_tags;
     if (json_get_string(req->input, "name", true, &name, err) ||
         json_get_string(req->input, "artifact_location", false, &location, err) ||
-        get_kv_list(req->arena, req->input, "tags", &tags, &n_tags, err))
+        get_tag_list(req->arena, req->input, "tags", &tags, &n_tags, err))
         return -1;
     if (validate_length("name", name, MAX_EXPERIMENT_NAME_LENGTH, err) || validate_tag_list(tags, n_tags, err))
         return -1;
@@ -103,10 +103,10 @@ int api_search_experiments(struct request *req, struct response *resp, struct er
     const char **order_by;
     size_t n_order;
     int64_t max_results;
-    if (get_max_results(req->input, 1000, SEARCH_EXPERIMENTS_MAX, &max_results, err) ||
+    if (get_max_results(req->input, MAXR_EXPERIMENTS, 1000, SEARCH_EXPERIMENTS_MAX, &max_results, err) ||
         json_get_string(req->input, "filter", false, &filter, err) ||
         json_get_string(req->input, "page_token", false, &token, err) ||
-        json_get_string_array(req->arena, req->input, "order_by", &order_by, &n_order, err) ||
+        get_string_list(req, "order_by", &order_by, &n_order, err) ||
         get_view_type(req->input, "view_type", &s.view, err) ||
         page_token_decode(req->arena, token, &s.offset, err) ||
         sf_parse_experiment_filter(req->arena, filter, &s.filter, err) ||
@@ -123,16 +123,17 @@ int api_search_experiments(struct request *req, struct response *resp, struct er
 int api_update_experiment(struct request *req, struct response *resp, struct error *err)
 {
     int64_t id;
-    const char *name = NULL;
-    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
-        json_get_string(req->input, "new_name", false, &name, err))
+    const char *eid, *name;
+    /* MLflow's schema first (both required strings), then the id */
+    if (json_get_string(req->input, "experiment_id", true, &eid, err) ||
+        json_get_string(req->input, "new_name", true, &name, err) ||
+        parse_experiment_id(eid, &id, err) ||
+        validate_length("name", name, MAX_EXPERIMENT_NAME_LENGTH, err))
         return -1;
-    if (name) {   /* MLflow ignores an update without new_name */
-        if (!*name)
-            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid experiment name: ''");
-        if (validate_length("name", name, MAX_EXPERIMENT_NAME_LENGTH, err) ||
-            store_rename_experiment(id, name, err))
-            return -1;
+    if (store_rename_experiment(id, name, err)) {
+        if (err->code == ERR_RESOURCE_ALREADY_EXISTS)
+            err->code = ERR_BAD_REQUEST;   /* MLflow's rename fails on the unique index: BAD_REQUEST */
+        return -1;
     }
     return reply_empty(resp);
 }
@@ -159,9 +160,11 @@ int api_set_experiment_tag(struct request *req, struct response *resp, struct er
 {
     int64_t id;
     struct kv tag = { 0 };
-    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
+    const char *eid;
+    if (json_get_string(req->input, "experiment_id", true, &eid, err) ||
         json_get_string(req->input, "key", true, &tag.key, err) ||
         json_get_string(req->input, "value", false, &tag.value, err) ||
+        parse_experiment_id(eid, &id, err) ||
         validate_tag_list(&tag, 1, err) ||
         store_set_experiment_tag(id, tag.key, tag.value, err))
         return -1;
@@ -171,9 +174,10 @@ int api_set_experiment_tag(struct request *req, struct response *resp, struct er
 int api_delete_experiment_tag(struct request *req, struct response *resp, struct error *err)
 {
     int64_t id;
-    const char *key;
-    if (get_experiment_id(req->input, "experiment_id", &id, err) ||
+    const char *key, *eid;
+    if (json_get_string(req->input, "experiment_id", true, &eid, err) ||
         json_get_string(req->input, "key", true, &key, err) ||
+        parse_experiment_id(eid, &id, err) ||
         store_delete_experiment_tag(id, key, err))
         return -1;
     return reply_empty(resp);

@@ -216,13 +216,23 @@ static int invalid(struct gctx *c, const char *msg)
 
 /* ---- calling the REST handlers ---- */
 
-static const cJSON *call_rest(struct gctx *c, api_handler h, const char *method, cJSON *input, struct error *err)
+/* field: how MLflow's GraphQL middleware treats it (issue 16); a field it withholds resolves to
+ * JSON null, with no error */
+static const cJSON *call_rest(struct gctx *c, api_handler h, const char *method, cJSON *input,
+                              enum auth_graphql_field field, struct error *err)
 {
     struct request r = { .arena = c->a, .method = method, .path = "/graphql", .input = input, .user = c->user };
     struct response resp = { .status = 200, .content_type = "application/json" };
+    bool withheld = false;
     sb_init(&resp.body, c->a, 1024);
-    if (auth_call_handler(h, &r, &resp, err))   /* issue 16: the REST route's permission rule */
+    if (auth_graphql_call(h, field, &r, &resp, &withheld, err))
         return NULL;
+    if (withheld) {
+        json_set_thread_arena(c->a);
+        cJSON *null = cJSON_CreateNull();
+        json_set_thread_arena(NULL);
+        return null;
+    }
     if (r.streamed) {   /* none of the handlers below streams; never write to a socket from here */
         error_set(err, ERR_INTERNAL_ERROR, "The reply was too large for GraphQL");
         return NULL;
@@ -264,8 +274,9 @@ static const cJSON *resolve_run_experiment(struct gctx *c, const cJSON *run, str
     const char *id = info_string(run, "experiment_id");
     cJSON *in = new_input(c);
     input_add_string(c, in, "experiment_id", id ? id : "");
-    const cJSON *out = call_rest(c, api_get_experiment, "GET", in, err);
-    return out ? cJSON_GetObjectItemCaseSensitive(out, "experiment") : NULL;
+    /* not a field MLflow's middleware checks (the run's own check covers its experiment) */
+    const cJSON *out = call_rest(c, api_get_experiment, "GET", in, AUTH_GQL_OPEN, err);
+    return out && !cJSON_IsNull(out) ? cJSON_GetObjectItemCaseSensitive(out, "experiment") : out;
 }
 
 /* MlflowRunExtension.resolve_model_versions: SearchModelVersions with run_id='…' */
@@ -276,8 +287,9 @@ static const cJSON *resolve_run_model_versions(struct gctx *c, const cJSON *run,
         id = info_string(run, "run_uuid");
     cJSON *in = new_input(c);
     input_add_string(c, in, "filter", arena_printf(c->a, "run_id='%s'", id ? id : ""));
-    const cJSON *out = call_rest(c, api_search_model_versions, "GET", in, err);
-    return out ? cJSON_GetObjectItemCaseSensitive(out, "model_versions") : NULL;
+    /* MLflow's middleware filters these rows (as search-model-versions) without the run_id gate */
+    const cJSON *out = call_rest(c, api_search_model_versions, "GET", in, AUTH_GQL_FILTERED, err);
+    return out && !cJSON_IsNull(out) ? cJSON_GetObjectItemCaseSensitive(out, "model_versions") : out;
 }
 
 /* ---- input values: GraphQL → the REST handler's JSON ---- */
@@ -783,10 +795,11 @@ static int exec_root_field(struct gctx *c, struct root_walk *rw, const struct gq
     } else {
         cJSON *in = root_input(c, r, s, &err);
         if (in)
-            reply = call_rest(c, r->handler, r->method, in, &err);
+            reply = call_rest(c, r->handler, r->method, in, AUTH_GQL_CHECKED, &err);
     }
-    if (!reply) {
-        add_error(c, arena_strdup(c->a, err.message));
+    if (!reply || cJSON_IsNull(reply)) {   /* null: withheld from this caller, no error (as MLflow) */
+        if (!reply)
+            add_error(c, arena_strdup(c->a, err.message));
         write_null(c->w);
         return 0;
     }

@@ -58,6 +58,8 @@ HANDLER(api_get_logged_model);
 HANDLER(api_finalize_logged_model);
 HANDLER(api_delete_logged_model);
 HANDLER(api_search_logged_models);
+/* issue 16: whether a SearchLoggedModels filter compares attribute column (true when it does not parse) */
+bool lm_filter_selects_attribute(struct arena *a, const char *filter, const char *column);
 HANDLER(api_set_logged_model_tags);
 HANDLER(api_delete_logged_model_tag);
 HANDLER(api_log_logged_model_params);
@@ -151,4 +153,51 @@ HANDLER(api_auth_assign_role);
 HANDLER(api_auth_unassign_role);
 HANDLER(api_auth_list_role_users);
 HANDLER(api_upload_artifact);
+/* ---- issue 21: GenAI evaluation ---- */
+/* eval_datasets.c */
+HANDLER(api_create_eval_dataset);
+HANDLER(api_get_eval_dataset);
+HANDLER(api_delete_eval_dataset);
+HANDLER(api_search_eval_datasets);
+HANDLER(api_set_eval_dataset_tags);
+HANDLER(api_delete_eval_dataset_tag);
+HANDLER(api_upsert_eval_records);
+HANDLER(api_get_eval_records);
+HANDLER(api_delete_eval_records);
+HANDLER(api_get_eval_dataset_experiment_ids);
+HANDLER(api_add_eval_dataset_experiments);
+HANDLER(api_remove_eval_dataset_experiments);
+HANDLER(api_genai_evaluate_invoke);
+/* scorers.c */
+HANDLER(api_register_scorer);
+HANDLER(api_list_scorers);
+HANDLER(api_list_scorer_versions);
+HANDLER(api_get_scorer);
+HANDLER(api_delete_scorer);
+HANDLER(api_get_online_scoring_configs);
+HANDLER(api_upsert_online_scoring_config);
+HANDLER(api_invoke_scorer);
+/* issue 21: labelling (api/labeling.c) */
+HANDLER(api_create_issue);
+HANDLER(api_get_issue);
+HANDLER(api_update_issue);
+HANDLER(api_search_issues);
+HANDLER(api_invoke_issue_detection);
+HANDLER(api_create_label_schema);
+HANDLER(api_get_label_schema);
+HANDLER(api_get_label_schema_by_name);
+HANDLER(api_list_label_schemas);
+HANDLER(api_update_label_schema);
+HANDLER(api_delete_label_schema);
+HANDLER(api_create_review_queue);
+HANDLER(api_get_or_create_user_queue);
+HANDLER(api_get_review_queue);
+HANDLER(api_get_review_queue_by_name);
+HANDLER(api_list_review_queues);
+HANDLER(api_update_review_queue);
+HANDLER(api_delete_review_queue);
+HANDLER(api_add_review_items);
+HANDLER(api_remove_review_items);
+HANDLER(api_list_review_items);
+HANDLER(api_set_review_item_status);
 #endif

@@ -151,7 +151,7 @@ cJSON *json_parse(struct arena *a, const char *text, size_t len, struct error *e
 
 /* ---- readers ---- */
 
-static int missing(const char *field, struct error *err)
+int json_missing(const char *field, struct error *err)
 {
     return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                      "Missing value for required parameter '%s'. "
@@ -194,11 +194,11 @@ int json_get_string(const cJSON *obj, const char *field, bool required, const ch
 {
     const cJSON *v = field_of(obj, field);
     if (!v)
-        return required ? missing(field, err) : 0;
+        return required ? json_missing(field, err) : 0;
     if (!cJSON_IsString(v))
         return invalid(v, field, err);
     if (required && v->valuestring[0] == '\0')
-        return missing(field, err);
+        return json_missing(field, err);
     *out = v->valuestring;
     return 0;
 }
@@ -246,7 +246,7 @@ int json_get_int64(const cJSON *obj, const char *field, bool required, int64_t *
     if (present)
         *present = false;
     if (!v)
-        return required ? missing(field, err) : 0;
+        return required ? json_missing(field, err) : 0;
     const char *text = cJSON_IsNumber(v) || cJSON_IsString(v) ? v->valuestring : NULL;
     if (!text || parse_int64(text, out))
         return invalid(v, field, err);
@@ -262,7 +262,7 @@ int json_get_double(const cJSON *obj, const char *field, bool required, double *
     if (present)
         *present = false;
     if (!v)
-        return required ? missing(field, err) : 0;
+        return required ? json_missing(field, err) : 0;
     const char *text = cJSON_IsNumber(v) || cJSON_IsString(v) ? v->valuestring : NULL;
     if (!text || parse_double(text, out))
         return invalid(v, field, err);

@@ -37,6 +37,8 @@ int json_get_object_array(const cJSON *obj, const char *field, const cJSON **fir
                           struct error *err);
 /* MLflow's schema-check message for a value of the wrong type (issue 20) */
 int json_invalid_type(const cJSON *v, const char *field, struct error *err);
+/* MLflow's "Missing value for required parameter '<field>'" error. */
+int json_missing(const char *field, struct error *err);
 /* Parse int64 / double from text exactly; 0 on success. */
 int parse_int64(const char *s, int64_t *out);
 int parse_double(const char *s, double *out);

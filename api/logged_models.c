@@ -99,11 +99,13 @@ int api_create_logged_model(struct request *req, struct response *resp, struct e
 {
     struct logged_model_create c = { 0 };
     struct kv *params, *tags;
-    if (get_experiment_id(req->input, "experiment_id", &c.experiment_id, err) ||
+    const char *eid;
+    if (json_get_string(req->input, "experiment_id", true, &eid, err) ||
         json_get_string(req->input, "name", false, &c.name, err) ||
         json_get_string(req->input, "model_type", false, &c.model_type, err) ||
         json_get_string(req->input, "source_run_id", false, &c.source_run_id, err) ||
-        read_kv(req, "params", &params, &c.n_params, err) || read_kv(req, "tags", &tags, &c.n_tags, err))
+        read_kv(req, "params", &params, &c.n_params, err) || read_kv(req, "tags", &tags, &c.n_tags, err) ||
+        parse_experiment_id(eid, &c.experiment_id, err))   /* after MLflow's schema checks */
         return -1;
     if (c.name && !*c.name)
         c.name = NULL;
@@ -139,8 +141,7 @@ int api_finalize_logged_model(struct request *req, struct response *resp, struct
     model_id_param(req, &id);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(req->input, "status");
     if (!st || cJSON_IsNull(st))
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'status'. "
-                         "See the API docs for more information about request parameters.");
+        return json_missing("status", err);
     int status = -1;
     const char *s = cJSON_IsString(st) || cJSON_IsNumber(st) ? st->valuestring : "";
     for (int i = 0; i < 4; i++) {
@@ -246,9 +247,15 @@ struct lexer {
     struct error *err;
 };
 
+#define NOT_COMPARISONS "Expected a list of comparisons separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01')."
+
+/* the filter as Python's repr() spells it, as MLflow's {filter_string!r} */
 static int bad_filter(struct lexer *lx, const char *why)
 {
-    return error_set(lx->err, ERR_INVALID_PARAMETER_VALUE, "Invalid filter string: '%s'. %s", lx->filter, why);
+    struct strbuf sb;
+    sb_init(&sb, lx->a, 64);
+    py_repr_str(&sb, lx->filter);
+    return error_set(lx->err, ERR_INVALID_PARAMETER_VALUE, "Invalid filter string: %s. %s", sb.buf, why);
 }
 
 static void skip_ws(struct lexer *lx)
@@ -310,7 +317,7 @@ static int lex_op(struct lexer *lx, enum lm_op *op)
     if (lex_word(lx, "NOT")) {
         if (lex_word(lx, "IN")) { *op = LM_NOT_IN; return 0; }
     }
-    return bad_filter(lx, "Expected a comparison operator.");
+    return bad_filter(lx, NOT_COMPARISONS);   /* sqlparse found no comparison */
 }
 
 static const char *lex_string(struct lexer *lx)
@@ -348,8 +355,13 @@ static int parse_comparison(struct lexer *lx, struct lm_condition *c)
 {
     const char *ident = lex_identifier(lx);
     if (!ident)
-        return bad_filter(lx, "Expected a list of comparisons separated by 'AND' "
-                              "(e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').");
+        return bad_filter(lx, NOT_COMPARISONS);
+    /* an identifier with no operator after it is no comparison: MLflow says so
+     * before it looks at the identifier */
+    const char *after_ident = lx->s;
+    if (lex_op(lx, &c->op))
+        return -1;
+    lx->s = after_ident;
     const char *dot = strchr(ident, '.');
     bool lower = dot && dot > ident;
     for (const char *p = ident; lower && p < dot; p++)
@@ -475,9 +487,24 @@ static int parse_filter(struct arena *a, const char *filter, struct lm_condition
         if (!*lx.s)
             return 0;
         if (!lex_word(&lx, "AND"))
-            return bad_filter(&lx, "Expected a list of comparisons separated by 'AND' "
-                                   "(e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').");
+            return bad_filter(&lx, NOT_COMPARISONS);
+        skip_ws(&lx);
+        if (!*lx.s)
+            return 0;   /* a trailing AND: MLflow's sqlparse drops it */
     }
+}
+
+bool lm_filter_selects_attribute(struct arena *a, const char *filter, const char *column)
+{
+    struct lm_condition *conds;
+    size_t n;
+    struct error ignored;
+    if (parse_filter(a, filter, &conds, &n, &ignored))
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (conds[i].entity == LM_ATTRIBUTE && conds[i].key && !strcmp(conds[i].key, column))
+            return true;
+    return false;
 }
 
 static int parse_order(struct request *req, struct lm_order **out, size_t *n, struct error *err)
@@ -734,9 +761,8 @@ int api_search_logged_models(struct request *req, struct response *resp, struct 
     struct lm_order *order;
     struct lm_dataset *datasets;
     if (!cJSON_GetObjectItemCaseSensitive(req->input, "experiment_ids"))
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'experiment_ids'. "
-                         "See the API docs for more information about request parameters.");
-    if (json_get_string_array(req->arena, req->input, "experiment_ids", &exp_ids, &n_exp, err) ||
+        return json_missing("experiment_ids", err);
+    if (get_string_list(req, "experiment_ids", &exp_ids, &n_exp, err) ||
         json_get_string(req->input, "filter", false, &filter, err) ||
         json_get_string(req->input, "page_token", false, &token, err) ||
         json_get_int64(req->input, "max_results", false, &max_results, &present, err) ||

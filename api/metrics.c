@@ -127,8 +127,7 @@ static int get_run_ids(struct request *req, const char *field, const char ***ids
     if (json_get_string_array(req->arena, req->input, field, ids, n, err))
         return -1;
     if (*n == 0)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
-                         "See the API docs for more information about request parameters.", field);
+        return json_missing(field, err);
     if (*n > MAX_RUNS_BULK)
         return error_set(err, ERR_INVALID_PARAMETER_VALUE,
                          "GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %zu run_ids.",

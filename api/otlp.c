@@ -27,6 +27,7 @@ typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
 typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
 typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Trace__V1__Span__Event SpanEvent;
+typedef Opentelemetry__Proto__Trace__V1__Span__Link SpanLink;
 typedef Opentelemetry__Proto__Trace__V1__Status Status;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
@@ -293,6 +294,21 @@ static int j_span(struct arena *a, const cJSON *o, Span *s)
             st->message = m->valuestring;
         s->status = st;
     }
+    if ((x = jfield(o, "links", NULL))) {
+        if (!cJSON_IsArray(x))
+            return -1;
+        size_t cap = (size_t)cJSON_GetArraySize(x);
+        s->links = arena_alloc(a, (cap + 1) * sizeof *s->links);
+        for (const cJSON *e = x->child; e; e = e->next) {
+            SpanLink *l = arena_alloc(a, sizeof *l);
+            opentelemetry__proto__trace__v1__span__link__init(l);
+            if (!cJSON_IsObject(e) || hex_bytes(a, jfield(e, "traceId", "trace_id"), &l->trace_id) ||
+                hex_bytes(a, jfield(e, "spanId", "span_id"), &l->span_id) ||
+                j_kvs(a, jfield(e, "attributes", NULL), &l->attributes, &l->n_attributes))
+                return -1;
+            s->links[s->n_links++] = l;
+        }
+    }
     if ((x = jfield(o, "events", NULL))) {
         if (!cJSON_IsArray(x))
             return -1;
@@ -379,10 +395,33 @@ static const char *base64(struct arena *a, const uint8_t *d, size_t n)
 
 static const char *hex(struct arena *a, const uint8_t *d, size_t n)
 {
-    char *out = arena_alloc(a, 2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    static const char digits[] = "0123456789abcdef";
+    char *out = arena_alloc(a, 2 * n + 1);   /* zeroed: NUL-terminated */
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
     return out;
+}
+
+/* Exactly n bytes from standard base64 (as stored by base64() above); -1 otherwise. */
+int otlp_unbase64(const char *in, uint8_t *out, size_t n)
+{
+    size_t len = strlen(in), o = 0;
+    if (len != (n + 2) / 3 * 4)
+        return -1;
+    for (size_t i = 0; i < len; i += 4) {
+        unsigned v = 0;
+        for (size_t k = 0; k < 4; k++) {
+            const char *p = in[i + k] == '=' ? NULL : strchr(b64chars, in[i + k]);
+            if (in[i + k] != '=' && (!p || !in[i + k]))
+                return -1;
+            v = v << 6 | (p ? (unsigned)(p - b64chars) : 0);
+        }
+        for (size_t k = 0; k < 3 && o < n; k++)
+            out[o++] = (uint8_t)(v >> (16 - 8 * k));
+    }
+    return o == n ? 0 : -1;
 }
 
 /* An AnyValue as protobuf's JSON (snake_case, int64 as a number), which is
@@ -524,7 +563,10 @@ int otlp_span_to_row(struct arena *a, const Span *s, struct span_in *out)
     if (s->start_time_unix_nano > INT64_MAX || s->end_time_unix_nano > INT64_MAX)
         return -1;
     struct span_row *r = &out->row;
-    r->trace_id = arena_printf(a, "tr-%s", hex(a, s->trace_id.data, 16));
+    char *tid = arena_alloc(a, 3 + 32 + 1);
+    memcpy(tid, "tr-", 3);
+    memcpy(tid + 3, hex(a, s->trace_id.data, 16), 32);
+    r->trace_id = tid;
     r->span_id = hex(a, s->span_id.data, 8);
     r->parent_span_id = s->parent_span_id.len ? hex(a, s->parent_span_id.data, 8) : NULL;
     r->name = s->name ? s->name : "";
@@ -608,6 +650,27 @@ int otlp_span_to_row(struct arena *a, const Span *s, struct span_in *out)
             if (e->n_attributes) {
                 jw_key(&w, "attributes");
                 write_kv_list(&w, e->attributes, e->n_attributes);
+            }
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    /* span links, as MLflow keeps them: ids of the OTLP sizes only (it drops wider ones) */
+    size_t n_links = 0;
+    for (size_t i = 0; i < s->n_links; i++)
+        n_links += s->links[i]->trace_id.len == 16 && s->links[i]->span_id.len == 8;
+    if (n_links) {
+        jw_karr(&w, "links");
+        for (size_t i = 0; i < s->n_links; i++) {
+            const SpanLink *l = s->links[i];
+            if (l->trace_id.len != 16 || l->span_id.len != 8)
+                continue;
+            jw_obj(&w);
+            jw_kstr(&w, "trace_id", base64(a, l->trace_id.data, 16));
+            jw_kstr(&w, "span_id", base64(a, l->span_id.data, 8));
+            if (l->n_attributes) {
+                jw_key(&w, "attributes");
+                write_kv_list(&w, l->attributes, l->n_attributes);
             }
             jw_obj_end(&w);
         }
@@ -947,6 +1010,35 @@ int otlp_span_to_mlflow_dict(struct arena *a, const char *content, struct strbuf
     }
     jw_obj_end(&w);
     jw_karr(&w, "links");
+    const cJSON *links = cJSON_GetObjectItemCaseSensitive(span, "links");
+    for (const cJSON *l = links ? links->child : NULL; l; l = l->next) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, "trace_id");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(l, "span_id");
+        uint8_t tb[16], sb[8];
+        if (!cJSON_IsString(t) || !cJSON_IsString(sp) || otlp_unbase64(t->valuestring, tb, 16) ||
+            otlp_unbase64(sp->valuestring, sb, 8))
+            continue;
+        jw_obj(&w);
+        jw_kstr(&w, "trace_id", arena_printf(a, "tr-%s", hex(a, tb, 16)));   /* Link.to_dict */
+        jw_kstr(&w, "span_id", hex(a, sb, 8));
+        const cJSON *la = cJSON_GetObjectItemCaseSensitive(l, "attributes");
+        jw_key(&w, "attributes");
+        if (!la || !la->child) {
+            jw_raw(&w, "null", 4);
+        } else {
+            jw_obj(&w);
+            for (const cJSON *kv = la->child; kv; kv = kv->next) {
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
+                struct strbuf v;
+                sb_init(&v, a, 32);
+                py_json_stored(&v, cJSON_GetObjectItemCaseSensitive(kv, "value"));
+                jw_key(&w, k && k->valuestring ? k->valuestring : "");
+                jw_raw(&w, v.buf, v.len);   /* decoded values, as Link.from_otel_proto keeps them */
+            }
+            jw_obj_end(&w);
+        }
+        jw_obj_end(&w);
+    }
     jw_arr_end(&w);
     jw_obj_end(&w);
     return 0;

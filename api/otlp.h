@@ -21,6 +21,8 @@ int otlp_collect(struct arena *a, const Opentelemetry__Proto__Collector__Trace__
                  struct span_in **spans, size_t *n);
 /* gzip / deflate: 0, -1 malformed, 1 over the size limit. */
 int otlp_inflate(struct arena *a, const char *in, size_t n, bool gzip, char **out, size_t *out_len);
+/* Exactly n bytes from standard base64: 0, or -1 when it is not that. */
+int otlp_unbase64(const char *in, uint8_t *out, size_t n);
 /* A stored span (OTLP JSON) as MLflow's span dict: attributes as JSON-dumped strings. */
 int otlp_span_to_mlflow_dict(struct arena *a, const char *content, struct strbuf *out, struct error *err);
 #endif

@@ -129,7 +129,9 @@ static int cmp_keys(const void *a, const void *b)
     return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
 
-void py_dumps(struct strbuf *sb, const cJSON *v)
+/* json.dumps with sort_keys and the separators as arguments (issue 21); floats:
+ * every number as a Python float (issue 12) */
+static void dumps(struct strbuf *sb, const cJSON *v, bool sort_keys, bool spaced, bool floats)
 {
     if (!v || cJSON_IsNull(v)) {
         sb_puts(sb, "null");
@@ -139,8 +141,8 @@ void py_dumps(struct strbuf *sb, const cJSON *v)
         py_dumps_str(sb, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         const char *t = v->valuestring;
-        if (is_float_literal(t)) {
-            py_float_repr(sb, strtod(t, NULL));
+        if (floats || is_float_literal(t)) {
+            py_float_repr(sb, t ? strtod(t, NULL) : v->valuedouble);
         } else if (t) {
             if (!strcmp(t, "-0"))
                 t = "0";
@@ -151,9 +153,9 @@ void py_dumps(struct strbuf *sb, const cJSON *v)
     } else if (cJSON_IsArray(v)) {
         sb_putc(sb, '[');
         for (const cJSON *e = v->child; e; e = e->next) {
-            py_dumps(sb, e);
+            dumps(sb, e, sort_keys, spaced, floats);
             if (e->next)
-                sb_putc(sb, ',');
+                sb_puts(sb, spaced ? ", " : ",");
         }
         sb_putc(sb, ']');
     } else if (cJSON_IsObject(v)) {
@@ -164,19 +166,35 @@ void py_dumps(struct strbuf *sb, const cJSON *v)
         n = 0;
         for (const cJSON *e = v->child; e; e = e->next)
             items[n++] = e;
-        qsort(items, n, sizeof *items, cmp_keys);
+        if (sort_keys)
+            qsort(items, n, sizeof *items, cmp_keys);
         sb_putc(sb, '{');
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_putc(sb, ',');
+                sb_puts(sb, spaced ? ", " : ",");
             py_dumps_str(sb, items[i]->string);
-            sb_putc(sb, ':');
-            py_dumps(sb, items[i]);
+            sb_puts(sb, spaced ? ": " : ":");
+            dumps(sb, items[i], sort_keys, spaced, floats);
         }
         sb_putc(sb, '}');
     } else {
         sb_puts(sb, "null");
     }
+}
+
+void py_dumps_opts(struct strbuf *sb, const cJSON *v, bool sort_keys, bool spaced)
+{
+    dumps(sb, v, sort_keys, spaced, false);
+}
+
+void py_dumps_proto_value(struct strbuf *sb, const cJSON *v)
+{
+    dumps(sb, v, false, true, true);
+}
+
+void py_dumps(struct strbuf *sb, const cJSON *v)
+{
+    py_dumps_opts(sb, v, true, false);
 }
 
 const char *py_type_name(const cJSON *v)

@@ -3,11 +3,18 @@
  * ensure_ascii, and Python's type names. */
 #ifndef CAIRN_PYFMT_H
 #define CAIRN_PYFMT_H
+#include <stdbool.h>
 #include <cjson/cJSON.h>
 #include "../store/arena.h"
 
 /* json.dumps of a parsed request value (numbers from their literal text) */
 void py_dumps(struct strbuf *sb, const cJSON *v);
+/* issue 21: json.dumps(v, sort_keys=sort_keys) with the default separators
+ * (", ", ": ") when spaced, the compact ones otherwise */
+void py_dumps_opts(struct strbuf *sb, const cJSON *v, bool sort_keys, bool spaced);
+/* issue 12: json.dumps(v) of a google.protobuf.Value as MLflow's server reads it
+ * (every number a float: 4 -> 4.0; keys in their order, default separators) */
+void py_dumps_proto_value(struct strbuf *sb, const cJSON *v);
 /* json.dumps of a string */
 void py_dumps_str(struct strbuf *sb, const char *s);
 /* repr(float) */

@@ -98,7 +98,7 @@ static int validate_tags(struct kv *tags, size_t n, bool version_tags, struct er
 {
     for (size_t i = 0; i < n; i++) {
         if (!tags[i].key)
-            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'key'.");
+            tags[i].key = "";   /* protobuf's default: MLflow's name check refuses it */
         if (!tags[i].value)
             tags[i].value = "";
         if (validate_key_name(tags[i].key, "key", err) ||
@@ -239,7 +239,7 @@ int api_create_registered_model(struct request *req, struct response *resp, stru
     size_t n_tags;
     struct registered_model rm;
     if (json_get_string(req->input, "name", true, &name, err) ||
-        get_kv_list(req->arena, req->input, "tags", &tags, &n_tags, err) ||
+        get_tag_list(req->arena, req->input, "tags", &tags, &n_tags, err) ||
         json_get_string(req->input, "description", false, &description, err) ||
         validate_model_name(name, "name", err) || validate_tags(tags, n_tags, false, err) ||
         store_create_registered_model(req->arena, name, description ? description : "", tags, n_tags, &rm, err))
@@ -296,10 +296,10 @@ static int get_search(struct request *req, enum registry_entity which, struct re
     int64_t dflt = which == REG_MODELS ? SEARCH_REGISTERED_MODELS_DEFAULT : SEARCH_MODEL_VERSIONS_DEFAULT;
     int64_t max = which == REG_MODELS ? SEARCH_REGISTERED_MODELS_MAX : SEARCH_MODEL_VERSIONS_MAX;
     memset(s, 0, sizeof *s);
-    if (get_max_results(req->input, dflt, max, max_results, err) ||
+    if (get_max_results(req->input, which == REG_MODELS ? MAXR_RUNS : MAXR_MODEL_VERSIONS, dflt, max, max_results, err) ||
         json_get_string(req->input, "filter", false, &filter, err) ||
         json_get_string(req->input, "page_token", false, &token, err) ||
-        json_get_string_array(req->arena, req->input, "order_by", &order_by, &n_order, err) ||
+        get_string_list(req, "order_by", &order_by, &n_order, err) ||
         registry_parse_filter(req->arena, which, filter, &s->filter, err) ||
         page_token_decode(req->arena, token, &s->offset, err))
         return -1;
@@ -333,7 +333,7 @@ int api_get_latest_versions(struct request *req, struct response *resp, struct e
     const char **stages;
     size_t n_stages;
     if (get_model_name(req->input, "name", &name, err) ||
-        json_get_string_array(req->arena, req->input, "stages", &stages, &n_stages, err))
+        get_string_list(req, "stages", &stages, &n_stages, err))
         return -1;
     for (size_t i = 0; i < n_stages; i++)
         if (canonical_stage(stages[i], &stages[i], err))
@@ -722,6 +722,7 @@ static int resolve_lineage(struct request *req, struct source_in *in, const char
         return invalid_source(err, in->source, "model_id");
     if (m.model_id)
         return 0;
+    store_reads_from_primary();   /* issue 17: the source decides the write */
     bool prompt;
     if (store_registered_model_is_prompt(a, m.name, &prompt, err))
         return -1;
@@ -915,11 +916,10 @@ int api_create_model_version(struct request *req, struct response *resp, struct 
     if (json_get_string(req->input, "name", true, &c.name, err) ||
         json_get_string(req->input, "source", true, &in.source, err) ||
         json_get_string(req->input, "run_id", false, &in.run_id, err) ||
-        get_kv_list(req->arena, req->input, "tags", &tags, &n_tags, err) ||
+        get_tag_list(req->arena, req->input, "tags", &tags, &n_tags, err) ||
         json_get_string(req->input, "run_link", false, &c.run_link, err) ||
         json_get_string(req->input, "description", false, &c.description, err) ||
-        json_get_string(req->input, "model_id", false, &in.model_id, err) ||
-        validate_model_name(c.name, "name", err) || validate_tags(tags, n_tags, true, err))
+        json_get_string(req->input, "model_id", false, &in.model_id, err))
         return -1;
     in.has_run_id = in.run_id != NULL;
     in.has_model_id = in.model_id != NULL;
@@ -949,6 +949,9 @@ int api_create_model_version(struct request *req, struct response *resp, struct 
         if (!in.run_id || !*in.run_id)
             in.run_id = lm.source_run_id;
     }
+    /* MLflow's store checks the name and tags after the handler checked the source */
+    if (validate_model_name(c.name, "name", err) || validate_tags(tags, n_tags, true, err))
+        return -1;
     c.source = in.source;
     c.storage_location = storage;
     c.run_id = in.run_id ? in.run_id : "";

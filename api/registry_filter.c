@@ -329,8 +329,8 @@ int registry_parse_filter(struct arena *a, enum registry_entity which, const cha
     out->clauses = arena_alloc(a, cap * sizeof *out->clauses);
     for (;;) {
         struct tok id = next_tok(&lx);
-        if (id.kind == TK_END && out->n == 0)
-            return 0;   /* only whitespace */
+        if (id.kind == TK_END)
+            return 0;   /* only whitespace, or a trailing AND (MLflow's sqlparse drops it) */
         if (id.kind != TK_IDENT || is_word(&id, "AND"))
             return bad_filter(err, filter);
         if (out->n == cap) {
@@ -340,6 +340,14 @@ int registry_parse_filter(struct arena *a, enum registry_entity which, const cha
         struct sf_clause *c = &out->clauses[out->n];
         memset(c, 0, sizeof *c);
         struct tok op = next_tok(&lx), value;
+        /* no comparison: MLflow names the tokens sqlparse left over, unquoted
+         * (a lone identifier; "name foo" is one identifier with an alias) */
+        if (op.kind == TK_END || is_word(&op, "AND"))
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid clause(s) in filter string: %.500s", id.text);
+        if (op.kind == TK_IDENT && !is_word(&op, "LIKE") && !is_word(&op, "ILIKE") && !is_word(&op, "IN") &&
+            !is_word(&op, "NOT"))
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid clause(s) in filter string: %.200s %.200s",
+                             id.text, op.text);
         if (parse_op(&lx, &op, &c->op, filter, err) || parse_ident(a, which, id.text, c, err))
             return -1;
         value = next_tok(&lx);
@@ -349,6 +357,9 @@ int registry_parse_filter(struct arena *a, enum registry_entity which, const cha
         struct tok sep = next_tok(&lx);
         if (sep.kind == TK_END)
             return 0;
+        if (sep.kind == TK_IDENT && !is_word(&sep, "AND"))   /* OR, …: the stray keyword, as MLflow */
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid clause(s) in filter string: %.200s",
+                             sep.text);
         if (!is_word(&sep, "AND"))
             return bad_filter(err, filter);
     }

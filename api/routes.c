@@ -76,10 +76,10 @@ const struct route api_routes[] = {
     /* ---- issue 20: workspaces, as MLflow without --enable-workspaces (api/workspaces.c) ---- */
 #define WS "/api/3.0/mlflow/workspaces"
     { "GET",    WS,                                      api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
-    { "POST",   WS,                                      api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
-    { "GET",    WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
-    { "PATCH",  WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
-    { "DELETE", WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ANY_USER },
+    { "POST",   WS,                                      api_workspaces_disabled,   ROUTE_TEXT, AUTH_ADMIN },   /* issue 16: sender_is_admin */
+    { "GET",    WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ADMIN },   /* 403 on MLflow */
+    { "PATCH",  WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ADMIN },
+    { "DELETE", WS "/{workspace_name}",                  api_workspaces_disabled,   ROUTE_TEXT, AUTH_ADMIN },
 
     /* ---- model registry (api/registry.c) ---- */
     { "POST",   M "/registered-models/create",              api_create_registered_model,        T, AUTH_RM_CREATE },
@@ -135,14 +135,66 @@ const struct route api_routes[] = {
     { "GET",    M3 "/traces/{trace_id}/assessments/{assessment_id}", api_get_assessment,   T, AUTH_ASSESSMENT_READ },
     { "PATCH",  M3 "/traces/{trace_id}/assessments/{assessment_id}", api_update_assessment, T, AUTH_ASSESSMENT_UPDATE },
     { "DELETE", M3 "/traces/{trace_id}/assessments/{assessment_id}", api_delete_assessment, T, AUTH_ASSESSMENT_DELETE },
+    /* ---- issue 21: GenAI evaluation datasets (api/eval_datasets.c) ---- */
+#define DS "/api/3.0/mlflow/datasets"
+    { "POST",   DS "/create",                               api_create_eval_dataset,     T, AUTH_DATASET_CREATE },
+    { "GET",    DS "/search",                               api_search_eval_datasets,    T, AUTH_DATASET_SEARCH },
+    { "POST",   DS "/search",                               api_search_eval_datasets,    T, AUTH_DATASET_SEARCH },
+    { "GET",    DS "/{dataset_id}",                         api_get_eval_dataset,        T, AUTH_DATASET_READ },
+    { "DELETE", DS "/{dataset_id}",                         api_delete_eval_dataset,     T, AUTH_DATASET_DELETE },
+    { "PATCH",  DS "/{dataset_id}/tags",                    api_set_eval_dataset_tags,   T, AUTH_DATASET_UPDATE },
+    { "DELETE", DS "/{dataset_id}/tags/{key}",              api_delete_eval_dataset_tag, T, AUTH_DATASET_UPDATE },
+    { "POST",   DS "/{dataset_id}/records",                 api_upsert_eval_records,     T, AUTH_DATASET_UPDATE },
+    { "GET",    DS "/{dataset_id}/records",                 api_get_eval_records,        T, AUTH_DATASET_READ },
+    { "DELETE", DS "/{dataset_id}/records",                 api_delete_eval_records,     T, AUTH_DATASET_UPDATE },
+    { "GET",    DS "/{dataset_id}/experiment-ids",          api_get_eval_dataset_experiment_ids, T, AUTH_DATASET_READ },
+    { "POST",   DS "/{dataset_id}/add-experiments",         api_add_eval_dataset_experiments,    T, AUTH_DATASET_ADD_EXPERIMENTS },
+    { "POST",   DS "/{dataset_id}/remove-experiments",      api_remove_eval_dataset_experiments, T, AUTH_DATASET_UPDATE },
+    { "POST",   M3 "/genai/evaluate/invoke",                api_genai_evaluate_invoke,   T, AUTH_GENAI_EVALUATE_INVOKE },
+    /* ---- issue 21: registered scorers (api/scorers.c) ---- */
+#define SC "/api/3.0/mlflow/scorers"
+    { "POST",   SC "/register",                             api_register_scorer,         T, AUTH_SCORER_REGISTER },
+    { "GET",    SC "/list",                                 api_list_scorers,            T, AUTH_SCORER_LIST },
+    { "GET",    SC "/versions",                             api_list_scorer_versions,    T, AUTH_SCORER_READ },
+    { "GET",    SC "/get",                                  api_get_scorer,              T, AUTH_SCORER_READ },
+    { "DELETE", SC "/delete",                               api_delete_scorer,           T, AUTH_SCORER_DELETE },
+    { "GET",    SC "/online-configs",                       api_get_online_scoring_configs,   T, AUTH_SCORER_CONFIGS_READ },
+    { "PUT",    SC "/online-config",                        api_upsert_online_scoring_config, T, AUTH_SCORER_CONFIG_UPDATE },
+    { "POST",   M3 "/scorer/invoke",                        api_invoke_scorer,           T, AUTH_SCORER_INVOKE },
+    /* ---- issue 21: labelling — issues, label schemas, review queues (api/labeling.c) ---- */
+#define IS "/api/3.0/mlflow/issues"
+#define LS "/api/3.0/mlflow/label-schemas"
+#define RQ "/api/3.0/mlflow/review-queues"
+    { "POST",   IS,                                         api_create_issue,            T, AUTH_ISSUE_CREATE },
+    { "POST",   IS "/search",                               api_search_issues,           T, AUTH_ISSUE_SEARCH },
+    { "GET",    IS "/{issue_id}",                           api_get_issue,               T, AUTH_ISSUE_READ },
+    { "PATCH",  IS "/{issue_id}",                           api_update_issue,            T, AUTH_ISSUE_UPDATE },
+    { "POST",   M3 "/issues/invoke",                        api_invoke_issue_detection,  T, AUTH_ISSUE_INVOKE },
+    { "POST",   LS "/create",                               api_create_label_schema,     T, AUTH_LABEL_SCHEMA_CREATE },
+    { "GET",    LS "/get",                                  api_get_label_schema,        T, AUTH_LABEL_SCHEMA_READ },
+    { "GET",    LS "/get-by-name",                          api_get_label_schema_by_name, T, AUTH_LABELING_EXP_READ },
+    { "GET",    LS "/list",                                 api_list_label_schemas,      T, AUTH_LABELING_EXP_READ },
+    { "PATCH",  LS "/update",                               api_update_label_schema,     T, AUTH_LABEL_SCHEMA_MANAGE },
+    { "DELETE", LS "/delete",                               api_delete_label_schema,     T, AUTH_LABEL_SCHEMA_MANAGE },
+    { "POST",   RQ "/create",                               api_create_review_queue,     T, AUTH_RQ_CREATE },
+    { "POST",   RQ "/get-or-create-user",                   api_get_or_create_user_queue, T, AUTH_RQ_CREATE },
+    { "GET",    RQ "/get",                                  api_get_review_queue,        T, AUTH_RQ_VIEW },
+    { "GET",    RQ "/get-by-name",                          api_get_review_queue_by_name, T, AUTH_RQ_VIEW_BY_NAME },
+    { "GET",    RQ "/list",                                 api_list_review_queues,      T, AUTH_RQ_LIST },
+    { "POST",   RQ "/update",                               api_update_review_queue,     T, AUTH_RQ_UPDATE },
+    { "POST",   RQ "/delete",                               api_delete_review_queue,     T, AUTH_RQ_DELETE },
+    { "POST",   RQ "/items/add",                            api_add_review_items,        T, AUTH_RQ_ADD_ITEMS },
+    { "POST",   RQ "/items/remove",                         api_remove_review_items,     T, AUTH_RQ_DELETE },
+    { "GET",    RQ "/items/list",                           api_list_review_items,       T, AUTH_RQ_VIEW },
+    { "POST",   RQ "/items/set-status",                     api_set_review_item_status,  T, AUTH_RQ_REVIEW },
     /* ---- issue 12: what MLflow's web UI calls besides the REST API (api/graphql.c, api/ui.c) ---- */
     { "POST",   "/graphql",                                 api_graphql,                 T, AUTH_ANY_USER },
     { "GET",    "/graphql",                                 api_graphql,                 T, AUTH_ANY_USER },
     { "POST",   M "/experiments/search-datasets",           api_search_datasets,         T, AUTH_EXP_IDS_READ },
     { "GET",    M3 "/ui-telemetry",                         api_ui_telemetry_get,        J, AUTH_ANY_USER },
     { "POST",   M3 "/ui-telemetry",                         api_ui_telemetry_post,       J, AUTH_ANY_USER },
-    { "GET",    M "/gateway-proxy",                         api_gateway_proxy,           T, AUTH_ADMIN },
-    { "POST",   M "/gateway-proxy",                         api_gateway_proxy,           T, AUTH_ADMIN },
+    { "GET",    M "/gateway-proxy",                         api_gateway_proxy,           T, AUTH_ANY_USER },   /* validate_gateway_proxy */
+    { "POST",   M "/gateway-proxy",                         api_gateway_proxy,           T, AUTH_ANY_USER },
     { "GET",    M3 "/gateway/endpoints/list",               api_empty_list,              T, AUTH_ANY_USER },
     { "GET",    M3 "/gateway/secrets/list",                 api_empty_list,              T, AUTH_ANY_USER },
     { "GET",    M3 "/gateway/model-definitions/list",       api_empty_list,              T, AUTH_ANY_USER },
@@ -150,8 +202,6 @@ const struct route api_routes[] = {
     { "GET",    M3 "/gateway/budgets/list",                 api_empty_list,              T, AUTH_ANY_USER },
     { "GET",    M3 "/assistant/config",                     api_assistant_config,        J, AUTH_ANY_USER },
     { "GET",    M3 "/assistant/providers",                  api_assistant_providers,     J, AUTH_ANY_USER },
-    { "GET",    M3 "/datasets/search",                      api_empty_list,              T, AUTH_ANY_USER },
-    { "POST",   M3 "/datasets/search",                      api_empty_list,              T, AUTH_ANY_USER },
     { "POST",   M "/artifacts/presigned-upload-url",        api_presigned_upload_url,    T, AUTH_PRESIGNED_UPLOAD },
     { "POST",   M "/artifacts/presigned-download-url",      api_presigned_download_url,  T, AUTH_RUN_READ },
     { "POST",   M "/upload-artifact",                       api_upload_artifact,         ROUTE_TRACKING | ROUTE_STREAM,

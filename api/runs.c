@@ -32,8 +32,7 @@ static int validate_param(struct arena *a, struct kv *p, const char *path, struc
     char k[64];
     snprintf(k, sizeof k, "%s%skey", path, *path ? "." : "");
     if (!p->key)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'. "
-                         "See the API docs for more information about request parameters.", k);
+        return json_missing(k, err);
     if (!p->value)
         p->value = "";
     if (validate_key_name(p->key, k, err) || validate_length("Param key", p->key, MAX_ENTITY_KEY_LENGTH, err))
@@ -53,7 +52,10 @@ static int read_metric(const cJSON *obj, const char *path, struct metric *m, str
     static const char *const required[] = { "key", "value", "timestamp" };
     for (size_t i = 0; i < 3; i++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, required[i]);
-        if (!f || cJSON_IsNull(f) || (cJSON_IsString(f) && !*f->valuestring))
+        bool empty = cJSON_IsString(f) && !*f->valuestring;
+        if (empty && !*path && i == 2)
+            continue;   /* LogMetric checks timestamp's type first: "" is a str, not missing */
+        if (!f || cJSON_IsNull(f) || empty)
             return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s%s%s'. "
                              "See the API docs for more information about request parameters.",
                              path, *path ? "." : "", required[i]);
@@ -159,12 +161,19 @@ int api_create_run(struct request *req, struct response *resp, struct error *err
     struct kv *tags;
     size_t n_tags;
     bool has_start;
-    const char *run_name = NULL;
-    if (get_experiment_id(req->input, "experiment_id", &rc.experiment_id, err) ||
+    const char *run_name = NULL, *eid = NULL;
+    if (json_get_string(req->input, "experiment_id", false, &eid, err) ||
         json_get_string(req->input, "user_id", false, &rc.user_id, err) ||
         json_get_int64(req->input, "start_time", false, &rc.start_time, &has_start, err) ||
         json_get_string(req->input, "run_name", false, &run_name, err) ||
         get_kv_list(req->arena, req->input, "tags", &tags, &n_tags, err))
+        return -1;
+    /* MLflow's schema does not require it; its store then fails on the
+     * database's integer column: BAD_REQUEST */
+    if (!eid || !*eid)
+        return error_set(err, ERR_BAD_REQUEST, "Missing value for required parameter 'experiment_id'. "
+                         "See the API docs for more information about request parameters.");
+    if (parse_experiment_id(eid, &rc.experiment_id, err))
         return -1;
     if (!has_start)
         rc.start_time = now_ms();
@@ -218,8 +227,11 @@ int api_update_run(struct request *req, struct response *resp, struct error *err
     struct run_update u = { 0 };
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(req->input, "status");
     if (get_run_id(req->input, &run_id, err) ||
-        json_get_int64(req->input, "end_time", false, &u.end_time, &u.has_end_time, err) ||
-        json_get_string(req->input, "run_name", false, &u.run_name, err))
+        json_get_int64(req->input, "end_time", false, &u.end_time, &u.has_end_time, err))
+        return -1;
+    if (status && (cJSON_IsArray(status) || cJSON_IsObject(status)))   /* MLflow's schema: a string */
+        return json_invalid_type(status, "status", err);
+    if (json_get_string(req->input, "run_name", false, &u.run_name, err))
         return -1;
     if (status && !cJSON_IsNull(status)) {
         const char *s = cJSON_IsString(status) || cJSON_IsNumber(status) ? status->valuestring : "";
@@ -367,7 +379,7 @@ int api_log_batch(struct request *req, struct response *resp, struct error *err)
     }
     n_tags = dedup_last(tags, n_tags);
     struct log_batch b = { metrics, n_metrics, params, n_params, tags, n_tags };
-    if ((n_metrics || n_params || n_tags) && store_log_batch(req->arena, run_id, &b, err))
+    if (store_log_batch(req->arena, run_id, &b, err))   /* an empty batch too: the run must exist, active */
         return -1;
     return reply_empty(resp);
 }
@@ -444,8 +456,12 @@ int api_log_outputs(struct request *req, struct response *resp, struct error *er
     const char *run_id;
     struct model_io *models;
     size_t n_models;
-    if (json_get_string(req->input, "run_id", true, &run_id, err) ||
-        read_models(req->arena, req->input, &models, &n_models, err) ||
+    if (json_get_string(req->input, "run_id", true, &run_id, err))
+        return -1;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(req->input, "models");
+    if (!m || cJSON_IsNull(m))   /* required here, optional in log-inputs */
+        return json_missing("models", err);
+    if (read_models(req->arena, req->input, &models, &n_models, err) ||
         store_log_outputs(req->arena, run_id, models, n_models, err))
         return -1;
     return reply_empty(resp);
@@ -464,14 +480,11 @@ int api_search_runs(struct request *req, struct response *resp, struct error *er
     const char **order_by, **exp_ids;
     size_t n_order, n_exp;
     int64_t max_results;
-    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(req->input, "experiment_ids");
-    if (ev && cJSON_IsString(ev) && strcmp(req->method, "GET"))   /* a JSON body must give a list */
-        return json_invalid_type(ev, "experiment_ids", err);
-    if (json_get_string_array(req->arena, req->input, "experiment_ids", &exp_ids, &n_exp, err) ||
-        get_max_results(req->input, 1000, SEARCH_RUNS_MAX, &max_results, err) ||
+    if (get_string_list(req, "experiment_ids", &exp_ids, &n_exp, err) ||
+        get_max_results(req->input, MAXR_RUNS, 1000, SEARCH_RUNS_MAX, &max_results, err) ||
         json_get_string(req->input, "filter", false, &filter, err) ||
         json_get_string(req->input, "page_token", false, &token, err) ||
-        json_get_string_array(req->arena, req->input, "order_by", &order_by, &n_order, err) ||
+        get_string_list(req, "order_by", &order_by, &n_order, err) ||
         get_view_type(req->input, "run_view_type", &s.view, err) ||
         page_token_decode(req->arena, token, &s.offset, err) ||
         sf_parse_run_filter(req->arena, filter, &s.filter, err) ||

@@ -530,7 +530,7 @@ static void number_value(struct arena *a, const struct tok *t, struct sf_clause 
 static const struct alias ops[] = {
     {"=", SF_EQ}, {"!=", SF_NE}, {"<", SF_LT}, {"<=", SF_LE}, {">", SF_GT}, {">=", SF_GE},
     {"LIKE", SF_LIKE}, {"ILIKE", SF_ILIKE}, {"IN", SF_IN}, {"NOT IN", SF_NOT_IN},
-    {"IS NULL", SF_IS_NULL}, {"IS NOT NULL", SF_IS_NOT_NULL},
+    {"IS NULL", SF_IS_NULL}, {"IS NOT NULL", SF_IS_NOT_NULL}, {"RLIKE", SF_RLIKE},
     {NULL, 0},
 };
 
@@ -569,7 +569,7 @@ static int read_comparison(struct lexer *lx, const struct tok *ident, struct com
     memset(cmp, 0, sizeof *cmp);
     cmp->ident = *ident;
     lex_next(lx, &t);
-    if (t.kind == T_OP || tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE")) {
+    if (t.kind == T_OP || tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE") || tok_is_kw(&t, "RLIKE")) {
         snprintf(cmp->op_text, sizeof cmp->op_text, "%.*s", (int)(t.len < 16 ? t.len : 16), t.s);
     } else if (tok_is_kw(&t, "IN")) {
         snprintf(cmp->op_text, sizeof cmp->op_text, "%.2s", t.s);
@@ -577,7 +577,7 @@ static int read_comparison(struct lexer *lx, const struct tok *ident, struct com
         lex_next(lx, &t);
         if (tok_is_kw(&t, "IN"))
             snprintf(cmp->op_text, sizeof cmp->op_text, "NOT IN");
-        else if (tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE"))
+        else if (tok_is_kw(&t, "LIKE") || tok_is_kw(&t, "ILIKE") || tok_is_kw(&t, "RLIKE"))
             snprintf(cmp->op_text, sizeof cmp->op_text, "NOT %.*s", (int)t.len, t.s);
         else
             return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', 'NOT'",
@@ -591,6 +591,10 @@ static int read_comparison(struct lexer *lx, const struct tok *ident, struct com
             return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s', 'IS'",
                              (int)ident->len, ident->s);
         snprintf(cmp->op_text, sizeof cmp->op_text, not ? "IS NOT NULL" : "IS NULL");
+    } else if (t.kind == T_IDENT && !tok_is_kw(&t, "AND") && !tok_is_kw(&t, "OR")) {
+        /* "name foo": sqlparse reads one identifier with an alias */
+        return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
+                         (int)(t.s + t.len - ident->s), ident->s);
     } else {
         return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
                          (int)ident->len, ident->s);
@@ -874,6 +878,9 @@ static int parse_filter(struct arena *a, const char *filter, clause_fn make,
     struct lexer lx = {filter, filter + strlen(filter)};
     size_t cap = 0;
     struct tok t;
+    /* MLflow refuses the tokens that form no comparison before it reads any
+     * comparison's key and value: all comparisons are read first */
+    struct comparison *cmps = NULL;
     for (;;) {
         lex_next(&lx, &t);
         if (t.kind == T_END)
@@ -892,21 +899,20 @@ static int parse_filter(struct arena *a, const char *filter, clause_fn make,
             tok_is_kw(&t, "ILIKE") || tok_is_kw(&t, "NULL"))
             return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
                              (int)t.len, t.s);
-        struct comparison cmp;
-        if (read_comparison(&lx, &t, &cmp, err))
-            return -1;
         if (out->n == cap) {
             size_t ncap = cap ? cap * 2 : 4;
-            out->clauses = arena_grow(a, out->clauses, cap * sizeof *out->clauses,
-                                      ncap * sizeof *out->clauses);
+            cmps = arena_grow(a, cmps, cap * sizeof *cmps, ncap * sizeof *cmps);
             cap = ncap;
         }
-        struct sf_clause *c = &out->clauses[out->n];
-        memset(c, 0, sizeof *c);
-        if (make(a, &cmp, c, err))
+        if (read_comparison(&lx, &t, &cmps[out->n], err))
             return -1;
         out->n++;
     }
+    out->clauses = arena_alloc(a, (out->n ? out->n : 1) * sizeof *out->clauses);
+    memset(out->clauses, 0, (out->n ? out->n : 1) * sizeof *out->clauses);
+    for (size_t i = 0; i < out->n; i++)
+        if (make(a, &cmps[i], &out->clauses[i], err))
+            return -1;
     return 0;
 }
 
@@ -1162,10 +1168,13 @@ static int trace_ident(struct arena *a, const char *s, size_t n, const char *con
     return 0;
 }
 
-#define OPS_TRACE_STRING (OPS_STRING_IN)
-#define OPS_TRACE_KV     (OPS_NULLABLE)
-#define OPS_ASSESSMENT   (OPS_NULLABLE | OPS_NUMERIC)
-#define SET_ASSESSMENT   "{'!=', '<', '<=', '=', '>', '>=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE'}"
+/* MLflow 3.17's trace comparators: the run ones plus RLIKE on strings */
+#define OPS_TRACE_STRING (OPS_STRING_IN | (1u << SF_RLIKE))
+#define OPS_TRACE_KV     (OPS_NULLABLE | (1u << SF_RLIKE))
+#define OPS_ASSESSMENT   (OPS_NULLABLE | OPS_NUMERIC | (1u << SF_RLIKE))
+#define SET_TRACE_STRING "{'!=', '=', 'ILIKE', 'IN', 'LIKE', 'NOT IN', 'RLIKE'}"
+#define SET_TRACE_KV     "{'!=', '=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE', 'RLIKE'}"
+#define SET_ASSESSMENT   "{'!=', '<', '<=', '=', '>', '>=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE', 'RLIKE'}"
 
 static bool trace_numeric_attr(const char *key)
 {
@@ -1207,8 +1216,8 @@ static int trace_clause(struct arena *a, const struct comparison *cmp, struct sf
     case SF_TAG:
     case SF_TRACE_METADATA:
         /* a mapped attribute (name, run_id, prompt) keeps the attribute's IN */
-        if (check_op(cmp, mapped ? (OPS_TRACE_KV | OPS_STRING_IN) : OPS_TRACE_KV,
-                     mapped ? SET_STRING_IN : SET_NULLABLE, err))
+        if (check_op(cmp, mapped ? (OPS_TRACE_KV | OPS_TRACE_STRING) : OPS_TRACE_KV,
+                     mapped ? SET_TRACE_STRING : SET_TRACE_KV, err))
             return -1;
         if (null_op) {
             c->kind = SF_VAL_NONE;
@@ -1220,9 +1229,9 @@ static int trace_clause(struct arena *a, const struct comparison *cmp, struct sf
             if (cmp->op != SF_LIKE && cmp->op != SF_ILIKE)
                 return error_set(err, BAD, "span.content comparator '%s' not one of '{'ILIKE', 'LIKE'}'",
                                  cmp->op_text);
-        } else if (cmp->op < 0 || !(OPS_STRING_IN & (1u << cmp->op))) {
+        } else if (cmp->op < 0 || !(OPS_TRACE_STRING & (1u << cmp->op))) {
             return error_set(err, BAD, "span.%s comparator '%s' not one of '%s'", id.key, cmp->op_text,
-                             SET_STRING_IN);
+                             SET_TRACE_STRING);
         }
         return trace_string_or_list(a, cmp, c, true, err);
     case SF_FEEDBACK:
@@ -1246,7 +1255,7 @@ static int trace_clause(struct arena *a, const struct comparison *cmp, struct sf
             number_value(a, &cmp->value, c);
             return check_op(cmp, OPS_NUMERIC, SET_NUMERIC, err);
         }
-        if (check_op(cmp, OPS_STRING_IN, SET_STRING_IN, err))
+        if (check_op(cmp, OPS_TRACE_STRING, SET_TRACE_STRING, err))
             return -1;
         return trace_string_or_list(a, cmp, c, true, err);
     default:
@@ -1287,4 +1296,264 @@ int sf_parse_trace_order_by(struct arena *a, const char *const *order_by, size_t
         out->items[out->n++] = (struct sf_order){id.entity, id.key, asc};
     }
     return 0;
+}
+
+/* ---- issue 12: QueryTraceMetrics filters (SearchTraceMetricsUtils) ----
+ * "<view>.<entity>[.<key>] = 'value'": trace.status, trace.tag.<k>,
+ * trace.metadata.<k>, span.name|status|type, assessment.name|type; '=' and
+ * a quoted string only. trace.* become the trace search's clauses (status,
+ * tag, metadata), span.* SF_SPAN, assessment.* SF_ASSESSMENT. */
+
+static const struct { const char *view, *entity; bool key; enum sf_entity as; } metric_keys[] = {
+    {"trace", "status", false, SF_ATTR}, {"trace", "tag", true, SF_TAG},
+    {"trace", "metadata", true, SF_TRACE_METADATA},
+    {"span", "name", false, SF_SPAN}, {"span", "status", false, SF_SPAN}, {"span", "type", false, SF_SPAN},
+    {"assessment", "name", false, SF_ASSESSMENT}, {"assessment", "type", false, SF_ASSESSMENT},
+};
+#define N_METRIC_KEYS (sizeof metric_keys / sizeof *metric_keys)
+
+static int metric_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    const char *s = cmp->ident.s, *end = s + cmp->ident.len;
+    const char *d1 = memchr(s, '.', (size_t)(end - s));
+    const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(end - d1 - 1)) : NULL;
+    if (!d1)
+        return error_set(err, BAD, "Invalid identifier '%.*s'. Columns should be specified as 'trace.<key>', "
+                         "'span.<key>', 'assessment.<key>'.", (int)cmp->ident.len, s);
+    const char *view = s;
+    size_t vn = (size_t)(d1 - s);
+    if (quoted_with(view, vn, '`')) {
+        view++;
+        vn -= 2;
+    }
+    const char *ent = d1 + 1;
+    size_t en = (size_t)((d2 ? d2 : end) - ent);
+    int v = -1, e = -1;
+    for (size_t i = 0; i < N_METRIC_KEYS; i++)
+        if (strlen(metric_keys[i].view) == vn && !strncmp(metric_keys[i].view, view, vn)) {
+            v = v < 0 ? (int)i : v;
+            if (strlen(metric_keys[i].entity) == en && !strncmp(metric_keys[i].entity, ent, en))
+                e = (int)i;
+        }
+    if (v < 0)
+        return error_set(err, BAD, "Invalid view type '%.*s'. Valid values are dict_keys(['trace', 'span', "
+                         "'assessment'])", (int)vn, view);
+    if (e < 0) {
+        struct strbuf sb;
+        sb_init(&sb, a, 64);
+        for (size_t i = (size_t)v; i < N_METRIC_KEYS && !strcmp(metric_keys[i].view, metric_keys[v].view); i++)
+            sb_printf(&sb, "%s'%s'", i > (size_t)v ? ", " : "", metric_keys[i].entity);
+        return error_set(err, BAD, "Invalid entity '%.*s' specified for view type '%s'. Valid entities are [%s]",
+                         (int)en, ent, metric_keys[v].view, sb.buf);
+    }
+    if (metric_keys[e].key && !d2)
+        return error_set(err, BAD, "Filtering by %s requires a key, e.g. '%s.%s.<key> = <value>'",
+                         metric_keys[e].entity, metric_keys[e].view, metric_keys[e].entity);
+    if (!metric_keys[e].key && d2)
+        return error_set(err, BAD, "Filtering by %s does not require a key, use '%s.%s' instead",
+                         metric_keys[e].entity, metric_keys[e].view, metric_keys[e].entity);
+    if (cmp->op != SF_EQ)
+        return error_set(err, BAD, "Invalid comparator: '%s', only '=' operator is supported", cmp->op_text);
+    if (classify(&cmp->value) != V_STRING)
+        return error_set(err, BAD, "Expected a quoted string value for %s value (e.g. 'my-value'). Got value %.*s",
+                         metric_keys[e].entity, (int)cmp->value.len, cmp->value.s);
+    c->entity = metric_keys[e].as;
+    c->key = d2 ? strip_key(a, d2 + 1, (size_t)(end - d2 - 1)) : metric_keys[e].entity;
+    c->op = SF_EQ;
+    c->kind = SF_VAL_STRING;
+    return string_value(a, &cmp->value, &c->str, err);
+}
+
+int sf_parse_trace_metric_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err)
+{
+    if (parse_filter(a, filter, metric_clause, out, err))
+        return -1;
+    const char *and = out->n > 1 ? strcasestr(filter, " and ") : NULL;
+    if (and)   /* MLflow takes only comparisons: the AND is the invalid token */
+        return error_set(err, BAD, "Invalid clause(s) in filter string: %.3s", and + 1);
+    if (out->n != 1)
+        return error_set(err, BAD, "Invalid filter: '%s'. Expected one filter clause.", filter);
+    return 0;
+}
+
+/* ---- issue 21: evaluation-dataset search (SearchEvaluationDatasetsUtils) ----
+ * Identifiers split once on '.': a bare attribute, or tags.<key> with the
+ * key taken as written; the comparator checks are the store's
+ * (_get_search_datasets_filter_clauses), made here so that every error is a
+ * 400 before any SQL runs. */
+
+#define EVAL_DS_SEARCH_KEYS "{'created_by', 'created_time', 'last_update_time', 'last_updated_by', 'name'}"
+#define EVAL_DS_ORDER_KEYS "{'created_time', 'last_update_time', 'name'}"
+
+static const char *const eval_ds_search_keys[] = {
+    "name", "created_time", "last_update_time", "created_by", "last_updated_by", NULL,
+};
+static const char *const eval_ds_order_keys[] = { "name", "created_time", "last_update_time", NULL };
+
+static int eval_ds_ident(struct arena *a, const char *s, size_t n, const char *const *keys, const char *key_set,
+                         struct ident *id, struct error *err)
+{
+    const char *dot = memchr(s, '.', n);
+    id->attr = -1;
+    if (!dot) {
+        char *key = arena_strndup(a, s, n);
+        for (size_t i = 0; keys[i]; i++)
+            if (!strcmp(keys[i], key)) {
+                id->entity = SF_ATTR;
+                id->key = keys[i];
+                id->attr = (int)i;
+                return 0;
+            }
+        return error_set(err, BAD, "Invalid attribute key '%s' specified. Valid keys are: %s", key, key_set);
+    }
+    size_t en = (size_t)(dot - s);
+    if (en != 4 || memcmp(s, "tags", 4))
+        return error_set(err, BAD, "Invalid identifier token '%.*s' specified", (int)en, s);
+    id->entity = SF_TAG;
+    id->key = arena_strndup(a, dot + 1, n - en - 1);
+    return 0;
+}
+
+static bool eval_ds_numeric(const char *key)
+{
+    return !strcmp(key, "created_time") || !strcmp(key, "last_update_time");
+}
+
+static int eval_ds_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    struct ident id;
+    if (eval_ds_ident(a, cmp->ident.s, cmp->ident.len, eval_ds_search_keys, EVAL_DS_SEARCH_KEYS, &id, err))
+        return -1;
+    c->entity = id.entity;
+    c->key = id.key;
+    c->op = cmp->op < 0 ? SF_EQ : (enum sf_op)cmp->op;
+    const struct tok *v = &cmp->value;
+    if (cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL) {
+        if (id.entity != SF_TAG)
+            return error_set(err, BAD, "IS NULL / IS NOT NULL is only supported for tags and params, not for "
+                             "'attribute' '%s'", id.key);
+        return error_set(err, BAD, "Invalid comparator for tag: %s", cmp->op_text);
+    }
+    enum val_kind vk = classify(v);
+    /* the comparator is compared as written: a lowercase one is nothing MLflow knows */
+    bool known = cmp->op >= 0 && !cmp->op_lower;
+    if (id.entity == SF_TAG) {
+        if (vk != V_STRING)
+            return error_set(err, BAD, "Expected a quoted string value for tag (e.g. 'my-value'). Got value %.*s",
+                             (int)v->len, v->s);
+        c->kind = SF_VAL_STRING;
+        if (string_value(a, v, &c->str, err))
+            return -1;
+        if (!known || !(OPS_STRING & (1u << cmp->op)))
+            return error_set(err, BAD, "Invalid comparator for tag: %s", cmp->op_text);
+        return 0;
+    }
+    if (eval_ds_numeric(id.key)) {
+        if (vk != V_NUMBER)
+            return error_set(err, BAD, "Expected numeric value type for numeric attribute: %s. Found %.*s",
+                             id.key, (int)v->len, v->s);
+        number_value(a, v, c);
+        if (!known || !(OPS_NUMERIC & (1u << cmp->op)))
+            return error_set(err, BAD, "Invalid comparator for numeric attribute: %s", cmp->op_text);
+        if (v->num != NUM_INT)
+            return error_set(err, BAD, "Invalid value for numeric attribute '%s': '%s'", id.key, c->num_text);
+        return 0;
+    }
+    if (vk == V_LIST) {
+        if (strcmp(id.key, "name"))
+            return error_set(err, BAD, "Only ['name'] attributes support comparison with a list of quoted "
+                             "string values.");
+        c->kind = SF_VAL_LIST;
+        if (list_value(a, v, &c->list, &c->list_len, err))
+            return -1;
+        if (cmp->op != SF_IN)
+            return error_set(err, BAD, "List values for 'name' are only supported with the IN comparator.");
+        return 0;
+    }
+    if (vk != V_STRING)
+        return error_set(err, BAD, "Expected a quoted string value for attributes. Got value %.*s",
+                         (int)v->len, v->s);
+    c->kind = SF_VAL_STRING;
+    if (string_value(a, v, &c->str, err))
+        return -1;
+    /* <, >, … on a string attribute compare as SQL does; IN with a string is no list */
+    if (!known || cmp->op == SF_IN || cmp->op == SF_NOT_IN)
+        return error_set(err, BAD, "Invalid comparator for string attribute: %s", cmp->op_text);
+    return 0;
+}
+
+int sf_parse_eval_dataset_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err)
+{
+    int rc = parse_filter(a, filter, eval_ds_clause, out, err);
+    if (rc)
+        unquote_clauses(err);
+    return rc;
+}
+
+int sf_parse_eval_dataset_order_by(struct arena *a, const char *const *order_by, size_t n,
+                                   struct sf_order_list *out, struct error *err)
+{
+    out->items = n ? arena_alloc(a, n * sizeof *out->items) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        bool asc;
+        struct ident id;
+        if (!order_by[i])
+            return error_set(err, BAD, "Invalid order_by clause ''. Could not be parsed.");
+        if (order_clause(a, order_by[i], &text, &asc, err))
+            return -1;
+        if (eval_ds_ident(a, text, strlen(text), eval_ds_order_keys, EVAL_DS_ORDER_KEYS, &id, err))
+            return -1;
+        if (id.entity != SF_ATTR)
+            return error_set(err, BAD, "Invalid order_by entity: tag");
+        out->items[out->n++] = (struct sf_order){SF_ATTR, id.key, asc};
+    }
+    return 0;
+}
+
+/* ---- issue 21: SearchIssues (SearchIssuesUtils: status / source_run_id, = and !=) ---- */
+
+static int issue_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    char *key = strip_key(a, cmp->ident.s, cmp->ident.len);
+    size_t kl = strlen(key);
+    while (kl && strchr(" \t\r\n", key[kl - 1]))
+        key[--kl] = '\0';
+    while (*key && strchr(" \t\r\n", *key))
+        key++;
+    if (strcmp(key, "status") && strcmp(key, "source_run_id"))
+        return error_set(err, BAD, "Invalid filter field '%s'. Supported fields: {'status', 'source_run_id'}", key);
+    if (cmp->op != SF_EQ && cmp->op != SF_NE) {
+        char up[sizeof cmp->op_text];
+        size_t i;
+        for (i = 0; cmp->op_text[i] && i + 1 < sizeof up; i++)
+            up[i] = (char)toupper((unsigned char)cmp->op_text[i]);
+        up[i] = '\0';
+        return error_set(err, BAD, "Invalid comparator '%s'. Supported comparators: {'=', '!='}", up);
+    }
+    const struct tok *v = &cmp->value;
+    const char *s = v->s;
+    size_t n = v->len;
+    if (quoted_with(s, n, '\'') || quoted_with(s, n, '"')) {
+        s++;
+        n -= 2;
+    }
+    while (n && strchr(" \t\r\n", s[n - 1]))
+        n--;
+    while (n && strchr(" \t\r\n", *s)) {
+        s++;
+        n--;
+    }
+    c->entity = SF_ATTR;
+    c->key = key;
+    c->op = (enum sf_op)cmp->op;
+    c->kind = SF_VAL_STRING;
+    c->str = arena_strndup(a, s, n);
+    return 0;
+}
+
+int sf_parse_issue_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err)
+{
+    return parse_filter(a, filter, issue_clause, out, err);
 }

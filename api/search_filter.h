@@ -25,4 +25,16 @@ int sf_parse_experiment_order_by(struct arena *a, const char *const *order_by, s
 int sf_parse_trace_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
 int sf_parse_trace_order_by(struct arena *a, const char *const *order_by, size_t n, struct sf_order_list *out,
                             struct error *err);
+/* issue 12: one QueryTraceMetrics filter (SearchTraceMetricsUtils): trace.status
+ * (SF_ATTR status), trace.tag.<k>, trace.metadata.<k>, span.name|status|type,
+ * assessment.name|type (SF_ASSESSMENT); '=' with a quoted string only. */
+int sf_parse_trace_metric_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
+/* issue 21: SearchEvaluationDatasets filter (name, created_time, last_update_time,
+ * created_by, last_updated_by, tags.<key>) and order_by (name, created_time,
+ * last_update_time). */
+int sf_parse_eval_dataset_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
+int sf_parse_eval_dataset_order_by(struct arena *a, const char *const *order_by, size_t n,
+                                   struct sf_order_list *out, struct error *err);
+/* issue 21: SearchIssues filter: status and source_run_id with = and != (SearchIssuesUtils) */
+int sf_parse_issue_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
 #endif

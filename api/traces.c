@@ -8,6 +8,7 @@
 #include "search_filter.h"
 #include "artifacts_api.h"
 #include "otlp.h"
+#include "pyfmt.h"
 #include "../store/traces.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -210,8 +211,14 @@ static void write_trace(struct jw *w, const struct trace *t, bool with_spans)
     write_trace_info(w, &t->info);
     if (with_spans && t->n_spans) {
         jw_karr(w, "spans");
+        size_t bytes = 0;
         for (size_t i = 0; i < t->n_spans; i++)
-            jw_raw(w, t->spans[i].content, strlen(t->spans[i].content));
+            bytes += t->spans[i].content_len + 1;
+        sb_reserve(w->sb, bytes + 64);   /* one allocation for the bulk of the reply */
+        for (size_t i = 0; i < t->n_spans; i++) {
+            const struct span_row *s = &t->spans[i];
+            jw_raw(w, s->content, s->content_len ? s->content_len : strlen(s->content));
+        }
         jw_arr_end(w);
     }
     jw_obj_end(w);
@@ -230,8 +237,7 @@ static int get_object(const cJSON *in, const char *field, bool required, const c
     *out = NULL;
     if (!v || cJSON_IsNull(v)) {
         if (required)
-            return error_set(err, BAD, "Missing value for required parameter '%s'. "
-                             "See the API docs for more information about request parameters.", field);
+            return json_missing(field, err);
         return 0;
     }
     if (!cJSON_IsObject(v))
@@ -328,7 +334,7 @@ static int parse_trace_info(struct arena *a, const cJSON *ti, struct trace_info 
         json_get_string(ti, "response_preview", false, &t->response_preview, err) ||
         get_object(ti, "trace_location", true, &loc, err) ||
         get_object(loc, "mlflow_experiment", true, &mexp, err) ||
-        get_experiment_id(mexp, "experiment_id", &t->experiment_id, err) ||
+        get_experiment_id_lenient(mexp, "experiment_id", &t->experiment_id, err) ||
         get_timestamp_field(ti, "request_time", &t->request_time, &present, err) ||
         get_duration_field(ti, "execution_duration", &t->execution_duration, &t->has_duration, err) ||
         get_state(ti, &t->state, err) ||
@@ -398,19 +404,20 @@ int api_get_trace(struct request *req, struct response *resp, struct error *err)
     if (json_get_string(req->input, "trace_id", true, &id, err) ||
         json_get_bool(req->input, "allow_partial", &partial, &present, err))
         return -1;
-    struct trace_info info;
-    if (store_get_trace_info(req->arena, id, &info, err)) {
-        if (err->code == ERR_RESOURCE_DOES_NOT_EXIST)
-            error_set(err, ERR_RESOURCE_DOES_NOT_EXIST, "Trace with ID %s is not found.", id);
-        return -1;
-    }
     struct trace *t;
     size_t n;
     if (store_get_traces(req->arena, &id, 1, NULL, 0, true, partial, &t, &n, err))
         return -1;
-    if (!n)
+    if (!n) {   /* unknown, or not complete yet */
+        struct trace_info info;
+        if (store_get_trace_info(req->arena, id, &info, err)) {
+            if (err->code == ERR_RESOURCE_DOES_NOT_EXIST)
+                error_set(err, ERR_RESOURCE_DOES_NOT_EXIST, "Trace with ID %s is not found.", id);
+            return -1;
+        }
         return error_set(err, ERR_RESOURCE_DOES_NOT_EXIST,
                          "Trace with ID %s is not fully exported yet, please try again later.", id);
+    }
     struct jw w;
     reply_begin(resp, &w);
     jw_key(&w, "trace");
@@ -422,11 +429,10 @@ int api_get_trace(struct request *req, struct response *resp, struct error *err)
 static int get_ids(struct request *req, const char *field, bool required, const char ***ids, size_t *n,
                    struct error *err)
 {
-    if (json_get_string_array(req->arena, req->input, field, ids, n, err))
+    if (get_string_list(req, field, ids, n, err))
         return -1;
     if (required && !cJSON_GetObjectItemCaseSensitive(req->input, field))
-        return error_set(err, BAD, "Missing value for required parameter '%s'. "
-                         "See the API docs for more information about request parameters.", field);
+        return json_missing(field, err);
     if (*n > MAX_TRACE_IDS_PER_REQUEST)
         return error_set(err, BAD, "Too many trace IDs: %zu (at most %d per request)", *n,
                          MAX_TRACE_IDS_PER_REQUEST);
@@ -498,7 +504,7 @@ static int search(struct request *req, struct response *resp, struct error *err,
     int64_t max_results = DEFAULT_SEARCH_TRACES;
     if (json_get_string(req->input, "filter", false, &filter, err) ||
         json_get_int64(req->input, "max_results", false, &max_results, &present, err) ||
-        json_get_string_array(req->arena, req->input, "order_by", &order, &n_order, err) ||
+        get_string_list(req, "order_by", &order, &n_order, err) ||
         json_get_string(req->input, "page_token", false, &token, err))
         return -1;
     if (!present)
@@ -539,15 +545,14 @@ int api_search_traces_v3(struct request *req, struct response *resp, struct erro
     if (json_get_object_array(req->input, "locations", &first, &n, err))
         return -1;
     if (!cJSON_GetObjectItemCaseSensitive(req->input, "locations"))
-        return error_set(err, BAD, "Missing value for required parameter 'locations'. "
-                         "See the API docs for more information about request parameters.");
+        return json_missing("locations", err);
     int64_t *exp = arena_alloc(req->arena, (n + 1) * sizeof *exp);
     size_t m = 0;
     for (const cJSON *e = first; e; e = e->next) {
         const cJSON *mexp;
         if (get_object(e, "mlflow_experiment", false, &mexp, err))
             return -1;
-        if (mexp && get_experiment_id(mexp, "experiment_id", &exp[m++], err))
+        if (mexp && get_experiment_id_lenient(mexp, "experiment_id", &exp[m++], err))
             return -1;
     }
     return search(req, resp, err, exp, m, write_trace_info_item);
@@ -561,7 +566,7 @@ int api_delete_traces(struct request *req, struct response *resp, struct error *
     bool has_ts, has_max;
     const char **ids;
     size_t n_ids;
-    if (get_experiment_id(req->input, "experiment_id", &exp, err) ||
+    if (get_experiment_id_lenient(req->input, "experiment_id", &exp, err) ||
         json_get_int64(req->input, "max_timestamp_millis", false, &max_ts, &has_ts, err) ||
         json_get_int64(req->input, "max_traces", false, &max_traces, &has_max, err) ||
         get_ids(req, "request_ids", false, &ids, &n_ids, err))
@@ -569,6 +574,8 @@ int api_delete_traces(struct request *req, struct response *resp, struct error *
     if (has_max && max_traces < 0)
         return error_set(err, BAD, "Invalid value %" PRId64 " for parameter 'max_traces': must be >= 0",
                          max_traces);
+    if (!has_ts && !n_ids)
+        return error_set(err, BAD, "Either `max_timestamp_millis` or `trace_ids` must be specified.");
     if (store_delete_traces(req->arena, exp, ids, n_ids, has_ts, max_ts, has_max, max_traces, &deleted, err))
         return -1;
     struct jw w;
@@ -638,8 +645,7 @@ int api_link_prompts_to_trace(struct request *req, struct response *resp, struct
         json_get_object_array(req->input, "prompt_versions", &first, &n, err))
         return -1;
     if (!cJSON_GetObjectItemCaseSensitive(req->input, "prompt_versions"))
-        return error_set(err, BAD, "Missing value for required parameter 'prompt_versions'. "
-                         "See the API docs for more information about request parameters.");
+        return json_missing("prompt_versions", err);
     if (n > MAX_TRACE_LINKS)
         return error_set(err, BAD, "Cannot link more than %d prompt versions in a single request", MAX_TRACE_LINKS);
     const char **names = arena_alloc(req->arena, (n + 1) * sizeof *names);
@@ -785,8 +791,7 @@ int api_update_assessment(struct request *req, struct response *resp, struct err
     if (get_object(req->input, "assessment", true, &obj, err))
         return -1;
     if (!mask || cJSON_IsNull(mask))
-        return error_set(err, BAD, "Missing value for required parameter 'update_mask'. "
-                         "See the API docs for more information about request parameters.");
+        return json_missing("update_mask", err);
     if (parse_assessment(req->arena, obj, &in, err))
         return -1;
     struct assessment_update u = { 0 };
@@ -868,27 +873,46 @@ static int enum_value(const cJSON *v, const char *const *names, int n, int first
     return -1;
 }
 
-/* A QueryTraceMetrics filter ("trace.status = 'OK'", "trace.tag.k = 'v'",
- * "trace.metadata.k = 'v'", "span.name = 'x'"): one clause, in the search grammar. */
-static int metric_filter(struct arena *a, const char *text, struct sf_filter *acc, struct error *err)
+/* One QueryTraceMetrics filter, appended to acc: span filters only in the
+ * SPANS view, assessment filters only in the ASSESSMENTS view (MLflow's
+ * _apply_filters). */
+static int metric_filter(struct arena *a, const char *text, enum trace_metric_view view, struct sf_filter *acc,
+                         struct error *err)
 {
-    const char *s = text;
-    while (*s == ' ')
-        s++;
-    if (!strncmp(s, "trace.tag.", 10) || !strncmp(s, "trace.metadata.", 15))
-        s += 6;
-    else if (strncmp(s, "trace.status", 12) && strncmp(s, "span.name", 9) && strncmp(s, "span.status", 11) &&
-             strncmp(s, "span.type", 9))
-        return error_set(err, BAD, "Invalid filter '%s': supported are trace.status, trace.tag.<key>, "
-                         "trace.metadata.<key>, span.name, span.status and span.type", text);
     struct sf_filter f;
-    if (sf_parse_trace_filter(a, s, &f, err))
+    if (sf_parse_trace_metric_filter(a, text, &f, err))
         return -1;
-    if (f.n != 1)
-        return error_set(err, BAD, "Invalid filter: '%s'. Expected one filter clause.", text);
+    if (f.clauses[0].entity == SF_SPAN && view != TMV_SPANS)
+        return error_set(err, BAD, "Filtering by span is only supported for SPANS view type, "
+                         "got %s", view_names[view]);
+    if (f.clauses[0].entity == SF_ASSESSMENT && view != TMV_ASSESSMENTS)
+        return error_set(err, BAD, "Filtering by assessment is only supported for ASSESSMENTS "
+                         "view type, got %s", view_names[view]);
     acc->clauses = arena_grow(a, acc->clauses, acc->n * sizeof *acc->clauses, (acc->n + 1) * sizeof *acc->clauses);
     acc->clauses[acc->n++] = f.clauses[0];
     return 0;
+}
+
+/* A dimension's value as MLflow's server spells it: assessment_value is the
+ * json.dumps of the value it read, from the protobuf Value (numbers are
+ * floats) or from an expectation's serialized JSON (json.loads) */
+static const char *metric_dimension(struct arena *a, const char *dim, const char *value)
+{
+    if (!value)
+        return "";
+    if (strcmp(dim, "assessment_value") || (*value != 'v' && *value != 's'))
+        return value;
+    struct error perr = {0};
+    cJSON *v = json_parse(a, value + 1, strlen(value + 1), &perr);
+    if (!v)
+        return value + 1;
+    struct strbuf sb;
+    sb_init(&sb, a, strlen(value) + 8);
+    if (*value == 'v')
+        py_dumps_proto_value(&sb, v);
+    else
+        py_dumps_opts(&sb, v, false, true);
+    return sb.buf;
 }
 
 static int get_required_experiment_ids(struct request *req, int64_t **exp, size_t *n, struct error *err)
@@ -968,7 +992,7 @@ int api_query_trace_metrics(struct request *req, struct response *resp, struct e
         q.dims[q.n_dims++] = dims[i];
     }
     for (size_t i = 0; i < n_filters; i++)
-        if (metric_filter(req->arena, filters[i], &q.filter, err))
+        if (metric_filter(req->arena, filters[i], q.view, &q.filter, err))
             return -1;
     struct trace_metric_point *pts;
     size_t n;
@@ -987,7 +1011,7 @@ int api_query_trace_metrics(struct request *req, struct response *resp, struct e
                 if (q.interval_s > 0)
                     jw_kstr(&w, "time_bucket", pts[i].dim_values[k++]);
                 for (size_t d = 0; d < q.n_dims; d++, k++)
-                    jw_kstr(&w, q.dims[d], pts[i].dim_values[k] ? pts[i].dim_values[k] : "");
+                    jw_kstr(&w, q.dims[d], metric_dimension(req->arena, q.dims[d], pts[i].dim_values[k]));
                 jw_obj_end(&w);
             }
             jw_kobj(&w, "values");
@@ -1127,7 +1151,7 @@ int api_start_trace_v2(struct request *req, struct response *resp, struct error 
 {
     struct trace_info in = { 0 }, out;
     bool present;
-    if (get_experiment_id(req->input, "experiment_id", &in.experiment_id, err) ||
+    if (get_experiment_id_lenient(req->input, "experiment_id", &in.experiment_id, err) ||
         json_get_int64(req->input, "timestamp_ms", false, &in.request_time, &present, err) ||
         get_v2_lists(req, &in, err))
         return -1;

@@ -6,6 +6,7 @@
 #include "artifacts_api.h"
 #include "common.h"
 #include "handlers.h"
+#include "mime.h"
 #include "../store/datasets.h"
 #include "../store/logged_models.h"
 #include "../store/paths.h"
@@ -126,8 +127,9 @@ int api_assistant_providers(struct request *req, struct response *resp, struct e
 }
 
 /* artifacts/presigned-upload-url and presigned-download-url: proxied
- * (mlflow-artifacts:) and local storage have no presigned URLs */
-static int presigned(struct request *req, struct error *err, bool upload)
+ * (mlflow-artifacts:) and local storage have no presigned URLs; a run or
+ * logged model stored in Cairn's S3 store has (issue 17) */
+static int presigned(struct request *req, struct response *resp, struct error *err, bool upload)
 {
     const char *run_id = NULL, *model_id = NULL, *path = NULL;
     if (json_get_string(req->input, "run_id", !upload, &run_id, err) ||
@@ -156,18 +158,51 @@ static int presigned(struct request *req, struct error *err, bool upload)
                          "This endpoint requires a %sdirect cloud storage artifact URI.",
                          upload ? "upload" : "download", upload ? "" : "runs with ", (int)scheme, uri,
                          upload ? "" : "run with a ");
-    return error_set(err, ERR_NOT_IMPLEMENTED, "The artifact repository for '%s' does not support presigned %ss.",
-                     uri, upload ? "upload" : "download");
+    /* issue 17: a location in the S3 store Cairn writes to is presigned, as MLflow's S3 repository does */
+    const char *roots[2], *root, *base, *rel;
+    size_t nr = artifact_roots(roots);
+    int where = artifact_uri_to_local(req->arena, uri, api_config.artifacts_destination, roots, nr, &root, &base,
+                                      err);
+    if (where < 0)
+        return -1;
+    if (where > 0 || !artifact_root_is_remote(root))
+        return error_set(err, ERR_NOT_IMPLEMENTED, "The artifact repository for '%s' does not support presigned "
+                         "%ss.", uri, upload ? "upload" : "download");
+    int64_t expiration = upload ? 900 : 300;
+    bool has_expiration;
+    if (path_sanitize(req->arena, path, &rel, err) ||
+        json_get_int64(req->input, "expiration", false, &expiration, &has_expiration, err))
+        return -1;
+    if (expiration < 1 || expiration > 604800)   /* S3's bound (MLflow checks it for downloads) */
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "expiration must be between 1 and 604800 seconds (got "
+                         "%lld).", (long long)expiration);
+    const char *key = *base ? (*rel ? arena_printf(req->arena, "%s/%s", base, rel) : base) : rel, *url;
+    long long size = 0;
+    const char *slash = strrchr(rel, '/'), *type = mime_guess(slash ? slash + 1 : rel);
+    if (upload ? artifact_presign_put(req->arena, root, key, type, expiration, &url, err)
+               : artifact_presign_get(req->arena, root, key, expiration, &url, &size, err))
+        return -1;
+    struct jw w;
+    reply_begin(resp, &w);
+    jw_kstr(&w, "presigned_url", url);
+    jw_kobj(&w, "headers");
+    if (upload)
+        jw_kstr(&w, "Content-Type", type);
+    jw_obj_end(&w);
+    if (!upload)
+        jw_kint64(&w, "file_size", size);
+    reply_end(&w);
+    return 0;
 }
 
 int api_presigned_upload_url(struct request *req, struct response *resp, struct error *err)
 {
-    return presigned(req, err, true);
+    return presigned(req, resp, err, true);
 }
 
 int api_presigned_download_url(struct request *req, struct response *resp, struct error *err)
 {
-    return presigned(req, err, false);
+    return presigned(req, resp, err, false);
 }
 
 /* ---- POST upload-artifact?run_uuid=…&path=…: the raw body becomes a run

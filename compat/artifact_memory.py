@@ -3,7 +3,11 @@
 artifact goes up through the proxy and comes back down (release build).
 Prints the figures; never asserts on memory or time.
 
-    .venv/bin/python compat/artifact_memory.py [--server build/cairn-server] [--size-mib 1024]
+    .venv/bin/python compat/artifact_memory.py [--server build/cairn-server] [--size-mib 1024] [--s3]
+
+--s3 (issue 17): the artifacts go to an S3 store (SeaweedFS, compat/s3_store.py;
+`make s3-server` builds it): the upload streams into a multipart upload, the
+download streams out of a GET.
 
 Output (one summary line, then details):
     artifact memory: upload +0.4 MiB, download +0.5 MiB (1 GiB each)
@@ -103,11 +107,12 @@ def download(host, port, path, n_blocks, base):
         conn.close()
 
 
-def start_server(binary, sock, db, data_dir, log_path):
+def start_server(binary, sock, db, data_dir, log_path, extra_args=(), env=None):
     errf = open(log_path, "wb")
     proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", "--backend-store-uri",
-                             f"postgresql://postgres@/{db}?host={sock}", "--data-dir", data_dir],
-                            stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL, text=True)
+                             f"postgresql://postgres@/{db}?host={sock}", "--data-dir", data_dir, *extra_args],
+                            stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, **(env or {})))
     errf.close()
     found = {}
 
@@ -134,6 +139,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", default=os.path.join(REPO, "build/cairn-server"))
     ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--s3", action="store_true", help="artifacts in an S3 store (SeaweedFS)")
+    ap.add_argument("--max-growth-mib", type=float, default=None,
+                    help="exit 1 when either transfer grows the RSS by more (issue 17: 16)")
     args = ap.parse_args()
     if not os.access(args.server, os.X_OK):
         print(f"artifact memory: no server binary at {args.server} (make build)", file=sys.stderr)
@@ -143,8 +151,23 @@ def main():
     sock = os.environ.get("CAIRN_TEST_PGHOST")
     own_pg = not sock
     proc = None
+    store = None
     db = "mem_" + uuid.uuid4().hex[:10]
+    extra_args, env, label = (), None, ""
     try:
+        if args.s3:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from s3_store import S3Store
+            try:
+                store = S3Store.start(os.path.join(tmp, "s3"))
+            except RuntimeError as e:
+                print(f"artifact memory: the S3 store did not start: {e}", file=sys.stderr)
+                return 2
+            if store is None:
+                print("artifact memory: no S3 store binary (make s3-server)", file=sys.stderr)
+                return 2
+            store.create_bucket("cairn-mem")
+            extra_args, env, label = ("--artifacts-destination", "s3://cairn-mem/m"), store.server_env(), " (S3)"
         if own_pg:
             out = subprocess.run([os.path.join(REPO, "tests/pg.sh"), "start", os.path.join(tmp, "pg")],
                                  capture_output=True, text=True)
@@ -158,7 +181,7 @@ def main():
             print(f"artifact memory: cannot create the database:\n{out.stderr}", file=sys.stderr)
             return 2
         log_path = os.path.join(tmp, "server.log")
-        proc, url = start_server(args.server, sock, db, os.path.join(tmp, "data"), log_path)
+        proc, url = start_server(args.server, sock, db, os.path.join(tmp, "data"), log_path, extra_args, env)
         if not url:
             print(f"artifact memory: cairn-server did not start:\n{tail(log_path)}", file=sys.stderr)
             return 2
@@ -197,12 +220,17 @@ def main():
                 print(f"cairn-server exited ({proc.returncode}):\n{tail(log_path)}", file=sys.stderr)
             return 1
         size = f"{args.size_mib // 1024} GiB" if args.size_mib % 1024 == 0 else f"{args.size_mib} MiB"
-        print(f"artifact memory: upload {(up_peak - before) / 1024:+.1f} MiB, "
+        print(f"artifact memory{label}: upload {(up_peak - before) / 1024:+.1f} MiB, "
               f"download {(down_peak - between) / 1024:+.1f} MiB ({size} each)")
         print(f"  server RSS {before / 1024:.1f} MiB before; peak {up_peak / 1024:.1f} MiB during the upload "
               f"({up_s:.1f} s), {down_peak / 1024:.1f} MiB during the download ({down_s:.1f} s)")
         if problem:
             print(f"artifact memory: {problem}", file=sys.stderr)
+            return 1
+        worst = max(up_peak - before, down_peak - between) / 1024
+        if args.max_growth_mib is not None and worst > args.max_growth_mib:
+            print(f"artifact memory{label}: RSS grew by {worst:.1f} MiB, more than {args.max_growth_mib} MiB",
+                  file=sys.stderr)
             return 1
         print("  bytes: identical")
         return 0
@@ -214,6 +242,8 @@ def main():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if store is not None:
+            store.stop()
         if own_pg:
             subprocess.run([os.path.join(REPO, "tests/pg.sh"), "stop", os.path.join(tmp, "pg")],
                            capture_output=True)

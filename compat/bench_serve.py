@@ -26,6 +26,11 @@ MLFLOW = os.path.join(REPO, ".venv/bin/mlflow")
 LETTER = os.path.join(REPO, "tests/data/letter.csv")
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,6 +149,7 @@ def main():
     reqs = {n: request_file(tmp, rows, n) for n in (1, 1000)}
     results = []
     rss = {}
+    load_before = loadavg()
     for algo in ("gbdt", "logreg"):
         model_dir = os.path.join(tmp, algo)
         t0 = time.monotonic()
@@ -152,7 +158,14 @@ def main():
         print(f"{algo}: fitted on letter in {time.monotonic() - t0:.1f} s", file=sys.stderr)
         cairn, cairn_url = start_cairn(model_dir, os.path.join(tmp, f"cairn-{algo}.log"))
         mlf, mlf_url = start_mlflow(model_dir, os.path.join(tmp, f"mlflow-{algo}.log"))
-        rss[algo] = {"cairn_idle_mb": tree_rss_mb(cairn.pid), "mlflow_idle_mb": tree_rss_mb(mlf.pid)}
+        rss[algo] = {"cairn_idle_mb": tree_rss_mb(cairn.pid), "mlflow_idle_mb": tree_rss_mb(mlf.pid),
+                     "cairn_start_peak_mb": rss_kb(cairn.pid, "VmHWM") / 1024}
+        # the peak under load apart from the model load's: reset VmHWM (clear_refs 5) before the cells
+        try:
+            with open(f"/proc/{cairn.pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
         try:
             for nrows in (1, 1000):
                 for clients in (1, 16):
@@ -164,6 +177,7 @@ def main():
                             raise SystemExit(f"{name} {algo} {nrows} rows: {r['errors']} errors: {r.get('first_error')}")
                         cell[name] = {k: r[k] for k in ("requests", "req_s", "p50_ms", "p99_ms")}
                     cell["ratio"] = cell["cairn"]["req_s"] / max(cell["mlflow"]["req_s"], 1e-9)
+                    cell["load1"] = loadavg()[0]
                     results.append(cell)
                     print(f"{algo} {nrows:>4} rows x{clients:>2}: cairn {cell['cairn']['req_s']:9.1f} req/s  "
                           f"mlflow {cell['mlflow']['req_s']:8.1f} req/s  {cell['ratio']:6.1f}x", file=sys.stderr)
@@ -174,20 +188,26 @@ def main():
         finally:
             stop(cairn)
             stop(mlf)
-    print("\n| model | rows/request | clients | cairn req/s | MLflow req/s | ratio | cairn p50 / p99 ms | MLflow p50 / p99 ms |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+    print("\n| model | rows/request | clients | cairn req/s | MLflow req/s | ratio | cairn p50 / p99 ms | MLflow p50 / p99 ms | load |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for c in results:
         a, b = c["cairn"], c["mlflow"]
         print(f"| letter {c['model']} | {c['rows']:,} | {c['clients']} | {a['req_s']:,.0f} | {b['req_s']:,.1f} | "
-              f"{c['ratio']:.1f}x | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} |")
-    print("\n| model | cairn RSS idle / peak MB | MLflow RSS idle / peak MB (all processes) |")
+              f"{c['ratio']:.1f}x | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} | "
+              f"{c['load1']:.1f} |")
+    print("\n| model | cairn RSS idle / peak under load / peak while loading the model, MB "
+          "| MLflow RSS idle / peak MB (all processes) |")
     print("|---|--:|--:|")
     for algo, r in rss.items():
-        print(f"| letter {algo} | {r['cairn_idle_mb']:.1f} / {r['cairn_peak_mb']:.1f} | "
-              f"{r['mlflow_idle_mb']:.0f} / {r['mlflow_peak_mb']:.0f} |")
+        print(f"| letter {algo} | {r['cairn_idle_mb']:.1f} / {r['cairn_peak_mb']:.1f} / "
+              f"{r['cairn_start_peak_mb']:.1f} | {r['mlflow_idle_mb']:.0f} / {r['mlflow_peak_mb']:.0f} |")
+    load_after = loadavg()
+    print(f"\nload average (1/5/15 min) before the run {load_before}, after {load_after}; 'load' above is the "
+          "1-minute average at the end of each cell (this machine has %d CPUs)" % os.cpu_count())
     os.makedirs(os.path.join(REPO, "compat/bench/results"), exist_ok=True)
     with open(os.path.join(REPO, "compat/bench/results/serve.json"), "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "cells": results, "rss": rss},
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "cells": results, "rss": rss,
+                   "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count()},
                   f, indent=1)
 
 

@@ -1,16 +1,27 @@
 """make bench-sweep: cairn-sweep side by side with FLAML (same time budget), Optuna TPE over
-the same search space (the same number of trials cairn-sweep ran, bounded by twice the budget)
-and scikit-learn's HalvingRandomSearchCV (HistGradientBoosting, max_iter 10 -> 300, factor 3,
-64 candidates), on the same data and the same validation: 5-fold stratified CV on
-breast_cancer and digits; a fixed stratified holdout (20 % letter, 10 % synth100k) on the
-larger sets. One thread each, one system at a time. Best validation accuracy and wall time;
-for letter and synth100k also the time cairn-sweep took to reach FLAML's best score.
+the same search space (the same number of trials cairn-sweep ran) and scikit-learn's
+HalvingRandomSearchCV (HistGradientBoosting, max_iter 10 -> 300, factor 3, 64 candidates), on the
+same data and the same validation: 5-fold stratified CV on breast_cancer and digits; a fixed
+stratified holdout (20 % letter, 10 % synth100k) on the larger sets.
+
+Every system obeys the same wall-clock budget: cairn-sweep enforces --budget itself (only trials
+that ended within it count); each comparator runs in its own process whose clock starts once it
+has read the data, reports every model it evaluates as it goes, and is killed at the budget — its
+result is the best model found by then. One thread each. Per data set and budget, two phases:
+cairn-sweep alongside HalvingRandomSearchCV, then FLAML alongside Optuna (which needs cairn-sweep's
+trial count), BENCH_SWEEP_JOBS (default 2) systems at a time on the 2 cores. The load average
+before and after each row is recorded. Also: the wall time of 100 trials on digits (--parallel 2).
+Best validation accuracy and wall time; for each row also the time cairn-sweep took to reach
+FLAML's best score.
 
 Environment: BENCH_SWEEP_SETS (default breast_cancer,digits,letter,synth100k),
-BENCH_SWEEP_BUDGETS (seconds, default 60,300), CAIRN_SWEEP (default build/cairn-sweep).
-Results: a table on stdout, JSON in compat/bench/results/sweep-<time>.json."""
+BENCH_SWEEP_BUDGETS (seconds, default 60,300), BENCH_SWEEP_SYSTEMS (default
+cairn,flaml,optuna,halving; cairn always runs), BENCH_SWEEP_JOBS, CAIRN_SWEEP (default
+build/cairn-sweep). Results: a table on stdout, JSON in compat/bench/results/sweep-<time>.json
+(rewritten after each row)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +57,8 @@ def split(df, target, holdout, tmp, name):
         fold = np.empty(len(df), dtype=int)
         for k, (_, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y)):
             fold[te] = k
+        if tmp is None:
+            return {"fold": fold, "folds_path": None}
         path = os.path.join(tmp, f"{name}.folds")
         with open(path, "w") as f:
             f.write("fold\n" + "".join(f"{v}\n" for v in fold))
@@ -53,8 +66,8 @@ def split(df, target, holdout, tmp, name):
     tr, va = train_test_split(np.arange(len(df)), test_size=holdout, random_state=0, stratify=y)
     fold = np.full(len(df), -1)
     fold[va] = 0
-    paths = {}
-    for part, idx in (("train", tr), ("valid", va)):
+    paths = {"train": None, "valid": None}
+    for part, idx in (("train", tr), ("valid", va)) if tmp is not None else ():
         paths[part] = os.path.join(tmp, f"{name}-{part}.csv")
         df.iloc[np.sort(idx)].to_csv(paths[part], index=False)
     return {"fold": fold, "train_path": paths["train"], "valid_path": paths["valid"],
@@ -62,6 +75,8 @@ def split(df, target, holdout, tmp, name):
 
 
 def run_cairn(path, target, sp, budget, tmp):
+    """cairn-sweep enforces --budget itself (an over-time trial is killed at it); only trials that ended
+    within the budget count. It is killed at three times the budget should it ever overrun."""
     out_dir = os.path.join(tmp, f"cairn-{budget}")
     cmd = [SWEEP, "--target", target, "--budget", f"{budget}s", "--parallel", "1", "--seed", "0",
            "--output-dir", out_dir]
@@ -70,33 +85,115 @@ def run_cairn(path, target, sp, budget, tmp):
     else:
         cmd += ["--data", sp["train_path"], "--valid", sp["valid_path"]]
     t0 = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, errs = proc.communicate(timeout=3 * budget + 60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, errs = proc.communicate()
     wall = time.monotonic() - t0
-    if out.returncode != 0:
-        raise RuntimeError(f"cairn-sweep exited {out.returncode}: {out.stderr[-2000:]}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"cairn-sweep exited {proc.returncode}: {errs[-2000:]}")
     trials = [json.loads(l) for l in open(os.path.join(out_dir, "sweep", "trials.jsonl"))]
-    done = [t for t in trials if t["state"] == "completed"]
+    done = [t for t in trials if t["state"] == "completed" and t["wall_clock_time"] <= budget]
     best = max(t["accuracy"] for t in done)
     curve, b = [], -1
     for t in sorted(done, key=lambda t: t["wall_clock_time"]):
         if t["accuracy"] > b:
             b = t["accuracy"]
             curve.append((t["wall_clock_time"], b))
-    return {"best": best, "wall": wall, "trials": len(trials), "curve": curve}
+    top = max(done, key=lambda t: t["accuracy"])
+    return {"best": best, "wall": wall, "trials": len(trials), "curve": curve,
+            "learner": f"{top['learner']}@{top['sample_size']}"}
+
+
+class Reporter:
+    """A comparator's worker process writes one JSON line per evaluated model (seconds since its search
+    started, validation score), flushed at once, so the best model found so far survives a kill."""
+
+    def __init__(self, path):
+        self.f = open(path, "a")
+        self.t0 = time.monotonic()
+        self.write({"start": True})
+
+    def write(self, rec):
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
+
+    def score(self, value, **extra):
+        self.write({"t": time.monotonic() - self.t0, "score": float(value), **extra})
+
+
+def run_limited(system, name, budget, tmp, n_trials=0):
+    """Starts `system` on data set `name` in its own process (bench_sweep.py --worker); the clock starts
+    when the worker has read the data; at `budget` seconds the worker's process group is killed and
+    the best score reported within the budget is the result."""
+    rep = os.path.join(tmp, f"{system}-{name}-{budget}.jsonl")
+    if os.path.exists(rep):
+        os.unlink(rep)
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", system, name, str(budget), str(n_trials), rep]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    t_start, killed = None, False
+    while True:
+        rc = proc.poll()
+        if t_start is None and os.path.exists(rep) and os.path.getsize(rep) > 0:
+            t_start = time.monotonic()
+        if rc is not None:
+            break
+        if t_start is not None and time.monotonic() - t_start >= budget:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed = True
+            break
+        time.sleep(0.05)
+    wall = time.monotonic() - t_start if t_start is not None else 0.0
+    errs = proc.stderr.read()
+    recs = [json.loads(l) for l in open(rep)] if os.path.exists(rep) else []
+    scores = [r for r in recs if "score" in r and r["t"] <= budget]
+    if not killed and proc.returncode != 0:
+        raise RuntimeError(f"{system} worker exited {proc.returncode}: {errs[-2000:]}")
+    res = {"best": max((r["score"] for r in scores), default=None), "wall": wall, "killed": killed,
+           "models": len(scores)}
+    if scores:
+        top = max(scores, key=lambda r: r["score"])
+        res.update({k: v for k, v in top.items() if k not in ("t", "score")})
+    done = [r for r in recs if r.get("done")]
+    if done:
+        res.update({k: v for k, v in done[0].items() if k != "done"})
+    return res
 
 
 def X_y(df, target):
     return df.drop(columns=[target]), df[target].astype(str).to_numpy(dtype=object)
 
 
-def run_flaml(df, target, sp, budget):
+def run_flaml(df, target, sp, budget, rep):
     from flaml import AutoML
     from sklearn.model_selection import PredefinedSplit
     X, y = X_y(df, target)
     automl = AutoML()
+    log = rep.path + ".flaml"
     kw = dict(task="classification", metric="accuracy", time_budget=budget, n_jobs=1, seed=0, verbose=0,
-              estimator_list=["lgbm", "rf", "extra_tree", "lrl1", "lrl2", "kneighbor"], retrain_full=False)
-    t0 = time.monotonic()
+              estimator_list=["lgbm", "rf", "extra_tree", "lrl1", "lrl2", "kneighbor"], retrain_full=False,
+              log_file_name=log, mlflow_logging=False)
+    import threading
+
+    def follow():   # FLAML writes (and flushes) a log line per improvement: relay it
+        seen = 0
+        while True:
+            time.sleep(0.1)
+            if not os.path.exists(log):
+                continue
+            lines = open(log).read().split("\n")
+            for l in lines[seen:-1]:
+                r = json.loads(l)
+                if "validation_loss" in r:
+                    rep.score(1 - r["validation_loss"], learner=r["learner"], sample_size=r["sample_size"])
+            seen = max(seen, len(lines) - 1)
+
+    threading.Thread(target=follow, daemon=True).start()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if "folds_path" in sp:
@@ -104,7 +201,8 @@ def run_flaml(df, target, sp, budget):
         else:
             automl.fit(X.iloc[sp["train_idx"]], y[sp["train_idx"]], X_val=X.iloc[sp["valid_idx"]],
                        y_val=y[sp["valid_idx"]], eval_method="holdout", **kw)
-    return {"best": 1 - automl.best_loss, "wall": time.monotonic() - t0, "learner": automl.best_estimator}
+    rep.score(1 - automl.best_loss, learner=automl.best_estimator)
+    rep.write({"done": True})
 
 
 def cv_score(est, X, y, fold):
@@ -154,7 +252,7 @@ def sk_space(trial, p):
         max_iter=trial.suggest_int("max_iter", 20, 300, log=True), random_state=0))
 
 
-def run_optuna(df, target, sp, n_trials, budget):
+def run_optuna(df, target, sp, n_trials, budget, rep):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     X, y = X_y(df, target)
@@ -165,28 +263,58 @@ def run_optuna(df, target, sp, n_trials, budget):
             warnings.simplefilter("ignore")
             return cv_score(sk_space(trial, X.shape[1]), X, y, fold)
 
+    def report(study, trial):
+        if trial.value is not None:
+            rep.score(trial.value, learner=trial.params.get("algo"))
+
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    t0 = time.monotonic()
-    study.optimize(objective, n_trials=n_trials, timeout=2 * budget)
-    return {"best": study.best_value, "wall": time.monotonic() - t0, "trials": len(study.trials)}
+    study.optimize(objective, n_trials=n_trials, timeout=budget, callbacks=[report])
+    rep.write({"done": True, "trials": len(study.trials)})
 
 
-def run_halving(df, target, sp, budget):
+def run_halving(df, target, sp, budget, rep):
+    """HalvingRandomSearchCV; its scorer reports every candidate's mean validation score as it is
+    measured (the splits of one candidate are scored one after the other with n_jobs=1)."""
     from scipy.stats import loguniform, randint
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV, PredefinedSplit
     X, y = X_y(df, target)
+    cv = PredefinedSplit(sp["fold"])
+    k, pending = cv.get_n_splits(), []
+
+    def scorer(est, Xv, yv):
+        acc = float(np.mean(est.predict(Xv) == yv))
+        pending.append(acc)
+        if len(pending) == k:
+            rep.score(float(np.mean(pending)), learner=f"HistGB max_iter={est.max_iter}")
+            pending.clear()
+        return acc
+
     space = {"learning_rate": loguniform(0.01, 0.5), "max_leaf_nodes": randint(4, 65),
              "min_samples_leaf": randint(2, 65), "l2_regularization": loguniform(1e-4, 10)}
     search = HalvingRandomSearchCV(HistGradientBoostingClassifier(early_stopping=False, random_state=0), space,
                                    n_candidates=64, factor=3, resource="max_iter", min_resources=10, max_resources=300,
-                                   cv=PredefinedSplit(sp["fold"]), random_state=0, n_jobs=1, refit=False)
-    t0 = time.monotonic()
+                                   cv=cv, scoring=scorer, random_state=0, n_jobs=1, refit=False,
+                                   return_train_score=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         search.fit(X, y)
-    return {"best": float(search.best_score_), "wall": time.monotonic() - t0}
+    rep.write({"done": True})
+
+
+def worker(system, name, budget, n_trials, rep_path):
+    path, target, holdout = dataset(name)
+    df = pd.read_csv(path)
+    sp = split(df, target, holdout, None, name)
+    rep = Reporter(rep_path)
+    if system == "flaml":
+        rep.path = rep_path
+        run_flaml(df, target, sp, budget, rep)
+    elif system == "optuna":
+        run_optuna(df, target, sp, n_trials, budget, rep)
+    else:
+        run_halving(df, target, sp, budget, rep)
 
 
 def reach_time(curve, score):
@@ -196,10 +324,30 @@ def reach_time(curve, score):
     return None
 
 
+def uptime():
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def in_parallel(jobs, tasks):
+    """Runs the (key, thunk) tasks `jobs` at a time; returns {key: result}."""
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+        futs = {k: ex.submit(f) for k, f in tasks}
+        return {k: f.result() for k, f in futs.items()}
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        return worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     sets = os.environ.get("BENCH_SWEEP_SETS", "breast_cancer,digits,letter,synth100k").split(",")
     budgets = [int(b) for b in os.environ.get("BENCH_SWEEP_BUDGETS", "60,300").split(",")]
+    systems = set(os.environ.get("BENCH_SWEEP_SYSTEMS", "cairn,flaml,optuna,halving").split(",")) | {"cairn"}
+    jobs = int(os.environ.get("BENCH_SWEEP_JOBS", "2"))
     rows = []
+    os.makedirs(os.path.join(REPO, "compat/bench/results"), exist_ok=True)
+    out = os.path.join(REPO, "compat/bench/results", time.strftime("sweep-%Y%m%d-%H%M%S.json"))
+    meta = {"threads": 1, "jobs": jobs, "uptime_start": uptime(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    print(meta["uptime_start"], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in sets:
             path, target, holdout = dataset(name)
@@ -207,36 +355,73 @@ def main():
             sp = split(df, target, holdout, tmp, name)
             for budget in budgets:
                 row = {"dataset": name, "budget_s": budget, "rows": len(df),
-                       "validation": "5-fold CV" if holdout is None else f"{int(holdout * 100)}% holdout"}
-                print(f"{name} @ {budget}s: cairn-sweep", flush=True)
-                row["cairn"] = run_cairn(path, target, sp, budget, tmp)
-                print(f"{name} @ {budget}s: FLAML", flush=True)
-                row["flaml"] = run_flaml(df, target, sp, budget)
-                print(f"{name} @ {budget}s: Optuna TPE ({row['cairn']['trials']} trials)", flush=True)
-                row["optuna"] = run_optuna(df, target, sp, row["cairn"]["trials"], budget)
-                if budget == budgets[0]:
-                    print(f"{name}: HalvingRandomSearchCV", flush=True)
-                    row["halving"] = run_halving(df, target, sp, budget)
-                row["cairn_time_to_flaml_best_s"] = reach_time(row["cairn"]["curve"], row["flaml"]["best"])
+                       "validation": "5-fold CV" if holdout is None else f"{int(holdout * 100)}% holdout",
+                       "load_before": os.getloadavg()}
+                # phase 1: cairn-sweep and HalvingRandomSearchCV; phase 2: FLAML and Optuna (which gets
+                # the trial count cairn-sweep reached)
+                print(f"{name} @ {budget}s: cairn-sweep" + (", HalvingRandomSearchCV" if "halving" in systems else ""),
+                      flush=True)
+                tasks = [("cairn", lambda: run_cairn(path, target, sp, budget, tmp))]
+                if "halving" in systems:
+                    tasks.append(("halving", lambda: run_limited("halving", name, budget, tmp)))
+                row.update(in_parallel(jobs, tasks))
+                tasks = []
+                if "flaml" in systems:
+                    tasks.append(("flaml", lambda: run_limited("flaml", name, budget, tmp)))
+                if "optuna" in systems:
+                    tasks.append(("optuna", lambda: run_limited("optuna", name, budget, tmp, row["cairn"]["trials"])))
+                if tasks:
+                    print(f"{name} @ {budget}s: " + ", ".join(k for k, _ in tasks), flush=True)
+                    row.update(in_parallel(jobs, tasks))
+                if row.get("flaml") and row["flaml"]["best"] is not None:
+                    row["cairn_time_to_flaml_best_s"] = reach_time(row["cairn"]["curve"], row["flaml"]["best"])
+                row["load_after"] = os.getloadavg()
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "cairn"} | {
                     "cairn": {k: v for k, v in row["cairn"].items() if k != "curve"}}), flush=True)
-    os.makedirs(os.path.join(REPO, "compat/bench/results"), exist_ok=True)
-    out = os.path.join(REPO, "compat/bench/results", time.strftime("sweep-%Y%m%d-%H%M%S.json"))
+                with open(out, "w") as f:
+                    json.dump(meta | {"rows": rows}, f, indent=1)
+        if os.environ.get("BENCH_SWEEP_HUNDRED", "1") == "1":
+            print("digits: 100 trials, --parallel 2", flush=True)
+            cmd = [SWEEP, "--data", os.path.join(DATA, "digits.csv"), "--target", "target", "--cv", "5",
+                   "--max-trials", "100", "--parallel", "2", "--seed", "0", "--output-dir", os.path.join(tmp, "h")]
+            t0 = time.monotonic()
+            subprocess.run(cmd, check=True, capture_output=True)
+            trials = [json.loads(l) for l in open(os.path.join(tmp, "h", "sweep", "trials.jsonl"))]
+            meta["digits_100_trials"] = {"wall_s": time.monotonic() - t0, "trials": len(trials),
+                                         "best": max(t["accuracy"] for t in trials if t["state"] == "completed"),
+                                         "load": os.getloadavg()}
+            print(json.dumps(meta["digits_100_trials"]), flush=True)
+    meta["uptime_end"] = uptime()
     with open(out, "w") as f:
-        json.dump({"threads": 1, "rows": rows}, f, indent=1)
-    print("\n| set | budget | cairn-sweep best (trials, wall) | FLAML best | Optuna TPE best (trials, wall) | "
-          "HalvingRandomSearchCV best (wall) | cairn − FLAML (pts) | cairn reaches FLAML's best at |")
-    print("|---|---|---|---|---|---|---|---|")
+        json.dump(meta | {"rows": rows}, f, indent=1)
+
+    def cell(r):
+        if not r:
+            return "–"
+        if r["best"] is None:
+            return f"nothing within the budget ({r['wall']:.0f} s)"
+        extra = f"{r['trials']} trials, " if "trials" in r else f"{r['models']} models, " if "models" in r else ""
+        return f"{r['best']:.4f} ({extra}{r['wall']:.0f} s{', killed' if r.get('killed') else ''})"
+
+    print(f"\n{meta['uptime_start']}  →  {meta['uptime_end']}; {jobs} system(s) at a time")
+    print("| set | budget | load (1 min) | cairn-sweep (trials, wall; best learner) | FLAML (learner) | "
+          "Optuna TPE (trials) | HalvingRandomSearchCV (models) | cairn − FLAML | cairn reaches FLAML's best at |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        c, f, o, h = r["cairn"], r["flaml"], r["optuna"], r.get("halving")
-        reach = r["cairn_time_to_flaml_best_s"]
-        print(f"| {r['dataset']} | {r['budget_s']} s | {c['best']:.4f} ({c['trials']}, {c['wall']:.0f} s) | "
-              f"{f['best']:.4f} ({f['learner']}) | {o['best']:.4f} ({o['trials']}, {o['wall']:.0f} s) | "
-              + (f"{h['best']:.4f} ({h['wall']:.0f} s)" if h else "–")
-              + f" | {100 * (c['best'] - f['best']):+.2f} | "
-              + (f"{reach:.1f} s ({reach / r['budget_s']:.2f} of the budget)" if reach is not None else "not reached")
+        c, f, o, h = r["cairn"], r.get("flaml"), r.get("optuna"), r.get("halving")
+        reach = r.get("cairn_time_to_flaml_best_s")
+        print(f"| {r['dataset']} | {r['budget_s']} s | {r['load_before'][0]:.1f}–{r['load_after'][0]:.1f} | "
+              f"{c['best']:.4f} ({c['trials']}, {c['wall']:.0f} s; {c['learner']}) | "
+              + (f"{f['best']:.4f} ({f.get('learner')})" if f and f["best"] is not None else cell(f)) + " | "
+              + cell(o) + " | " + cell(h)
+              + " | " + (f"{100 * (c['best'] - f['best']):+.2f}" if f and f["best"] is not None else "–") + " | "
+              + (f"{reach:.1f} s ({reach / r['budget_s']:.2f} of the budget)" if reach is not None
+                 else "not reached" if f else "–")
               + " |")
+    if "digits_100_trials" in meta:
+        h = meta["digits_100_trials"]
+        print(f"\ndigits, 100 trials, 5-fold CV, --parallel 2: {h['wall_s']:.1f} s wall, best {h['best']:.4f}")
     print(f"\nJSON: {out}")
 
 

@@ -173,7 +173,7 @@ class CairnLauncher:
         if not os.path.isabs(self.binary):
             self.binary = os.path.join(REPO, self.binary)
 
-    def start(self, extra_args=()):
+    def start(self, extra_args=(), env_extra=None):
         if not os.access(self.binary, os.X_OK):
             pytest.fail(f"cairn-server not found at {self.binary}; build it or set CAIRN_SERVER "
                         "(or run with CAIRN_TARGET=mlflow)", pytrace=False)
@@ -186,7 +186,7 @@ class CairnLauncher:
         args = [self.binary, "--host", "127.0.0.1", "--port", "0",
                 "--backend-store-uri", pg_uri(self.sockdir, db),
                 "--data-dir", data_dir, "--artifacts-destination", art_dir, *extra_args]
-        env = dict(os.environ)
+        env = dict(os.environ, **(env_extra or {}))
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         errf = open(stderr_path, "wb")
@@ -391,6 +391,21 @@ def _server_alive(request):
         if srv.proc is not None and srv.proc.poll() is not None:
             pytest.fail(f"{srv.kind} server died during the test (exit {srv.proc.returncode}):\n"
                         + srv.stderr_text()[-4000:], pytrace=False)
+
+
+# ---------------------------------------------------------------- issue 17: S3
+@pytest.fixture(scope="session")
+def s3_store():
+    """One SeaweedFS S3 store per session (compat/s3_store.py); skips when
+    `make s3-server` has not built it."""
+    from s3_store import S3Store
+    store = S3Store.start()
+    if store is None:
+        pytest.skip("no S3 test store: run `make s3-server` (part of make deps)")
+    try:
+        yield store
+    finally:
+        store.stop()
 
 
 # ---------------------------------------------------------------- reporting

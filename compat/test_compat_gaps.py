@@ -332,11 +332,10 @@ def test_relative_location_under_root(server):
 
 @pytest.mark.cairn_only
 @pytest.mark.parametrize("flag,uri", [
-    ("--artifacts-destination", "s3://bucket/prefix"),
+    # (s3:// is stored to since issue 17: its start-up errors are in test_artifacts_s3.py)
     ("--artifacts-destination", "gs://bucket/p"),
     ("--default-artifact-root", "wasbs://c@acct.blob.core.windows.net/p"),
     ("--default-artifact-root", "hdfs://namenode:8020/p"),
-    ("--default-artifact-root", "s3://bucket"),
 ])
 def test_unsupported_artifact_scheme_refused(flag, uri, cairn_launcher, tmp_path):
     """Item 11: a root Cairn cannot store to stops the start with one line
@@ -350,3 +349,163 @@ def test_unsupported_artifact_scheme_refused(flag, uri, cairn_launcher, tmp_path
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and f"{scheme}://" in lines[0] and flag in lines[0], r.stderr
     assert not (tmp_path / f"{scheme}:").exists()
+
+
+# ------------------------------------------------------------------ item 4: a type matrix
+BAD_VALUES = [5, 1.5, "x", [1], {"a": 1}, True, ""]
+
+
+def _matrix(uid):
+    """(method, route, body-or-query) for every field of the served routes,
+    each given values of the wrong type, and the required ones left out."""
+    c = MlflowClient()
+    eid = c.create_experiment(f"mx-{uid}")
+    rid = c.create_run(eid, start_time=T0).info.run_id
+    c.create_registered_model(f"mx-{uid}")
+    M = "/api/2.0/mlflow"
+    routes = [
+        ("POST", f"{M}/experiments/create", {"name": f"mxe-{uid}", "artifact_location": None, "tags": None}),
+        ("POST", f"{M}/experiments/update", {"experiment_id": eid, "new_name": None}),
+        ("POST", f"{M}/experiments/delete", {"experiment_id": "987654"}),
+        ("POST", f"{M}/experiments/set-experiment-tag", {"experiment_id": eid, "key": "k", "value": "v"}),
+        ("POST", f"{M}/experiments/search", {"max_results": 5, "filter": None, "order_by": None,
+                                             "page_token": None, "view_type": None}),
+        ("GET", f"{M}/experiments/get", {"experiment_id": eid}),
+        ("GET", f"{M}/experiments/get-by-name", {"experiment_name": f"mx-{uid}"}),
+        ("POST", f"{M}/runs/create", {"experiment_id": eid, "run_name": None, "start_time": None,
+                                      "user_id": None, "tags": None}),
+        ("POST", f"{M}/runs/update", {"run_id": rid, "status": None, "end_time": None, "run_name": None}),
+        ("POST", f"{M}/runs/set-tag", {"run_id": rid, "key": "k", "value": "v"}),
+        ("POST", f"{M}/runs/delete-tag", {"run_id": rid, "key": "nope"}),
+        ("POST", f"{M}/runs/log-parameter", {"run_id": rid, "key": "pk", "value": "v"}),
+        ("POST", f"{M}/runs/log-metric", {"run_id": rid, "key": "mk", "value": 1.0, "timestamp": T0, "step": None}),
+        ("POST", f"{M}/runs/log-batch", {"run_id": rid, "metrics": None, "params": None, "tags": None}),
+        ("POST", f"{M}/runs/search", {"experiment_ids": [eid], "filter": None, "max_results": None,
+                                      "order_by": None, "page_token": None, "run_view_type": None}),
+        ("GET", f"{M}/runs/get", {"run_id": rid}),
+        ("GET", f"{M}/metrics/get-history", {"run_id": rid, "metric_key": "mk", "page_token": None}),
+        ("GET", f"{M}/artifacts/list", {"run_id": rid, "path": None, "page_token": None}),
+        ("POST", f"{M}/registered-models/create", {"name": f"mxr-{uid}", "tags": None, "description": None}),
+        ("POST", f"{M}/registered-models/rename", {"name": f"nope-{uid}", "new_name": f"n2-{uid}"}),
+        ("PATCH", f"{M}/registered-models/update", {"name": f"mx-{uid}", "description": None}),
+        ("POST", f"{M}/registered-models/set-tag", {"name": f"mx-{uid}", "key": "k", "value": "v"}),
+        ("GET", f"{M}/registered-models/get", {"name": f"mx-{uid}"}),
+        ("GET", f"{M}/registered-models/search", {"filter": None, "max_results": None}),
+        ("POST", f"{M}/model-versions/create", {"name": f"mx-{uid}", "source": f"runs:/{rid}/m",
+                                                "run_id": None, "description": None}),
+        ("GET", f"{M}/model-versions/get", {"name": f"mx-{uid}", "version": "1"}),
+        ("GET", f"{M}/model-versions/search", {"filter": None, "max_results": None}),
+        ("POST", f"{M}/logged-models", {"experiment_id": eid, "name": None, "model_type": None}),
+        ("POST", f"{M}/logged-models/search", {"experiment_ids": [eid], "filter": None, "max_results": None}),
+    ]
+    for method, route, base in routes:
+        fields = list(base)
+        for f in fields:
+            for bad in (BAD_VALUES if method != "GET" else ["x", ""]):
+                body = {k: v for k, v in base.items() if v is not None and k != f}
+                body[f] = bad
+                yield method, route, body
+            if base[f] is not None:   # leave a field the base gives out
+                yield method, route, {k: v for k, v in base.items() if v is not None and k != f}
+    yield from _edges(M, uid, eid, rid)
+
+
+def _edges(M, uid, eid, rid):
+    """Values of the right type that are still wrong: bounds, the forms a tag
+    element takes, several wrong fields at once (which is checked first),
+    filters that are no comparison."""
+    for v in (0, -1, 50001, "abc", "0"):
+        yield "POST", f"{M}/experiments/search", {"max_results": v}
+        yield "POST", f"{M}/runs/search", {"experiment_ids": [eid], "max_results": v}
+        yield "POST", f"{M}/logged-models/search", {"experiment_ids": [eid], "max_results": v}
+    yield "GET", f"{M}/experiments/search", {}
+    for v in ("-1", "1001", "abc"):
+        yield "GET", f"{M}/registered-models/search", {"max_results": v}
+    for v in ("0", "-1", "200001", "abc"):
+        yield "GET", f"{M}/model-versions/search", {"max_results": v}
+    for i, tags in enumerate([[{"value": "v"}], [{"key": 5}], [{"value": 5, "key": "a"}], [{"key": "a"}, 1],
+                              [{"key": "a", "value": "v"}, {"key": "."}], [{"key": None, "value": "v"}]]):
+        yield "POST", f"{M}/experiments/create", {"name": f"mxt{i}-{uid}", "tags": tags}
+        yield "POST", f"{M}/registered-models/create", {"name": f"mxt{i}-{uid}", "tags": tags}
+        yield "POST", f"{M}/model-versions/create", {"name": f"mx-{uid}", "source": f"runs:/{rid}/m", "run_id": rid,
+                                                     "tags": tags}
+    # the source is checked before the tags
+    yield "POST", f"{M}/model-versions/create", {"name": f"mx-{uid}", "source": f"runs:/{rid}/m", "tags": [{}]}
+    # the schema's checks come before the values are interpreted
+    yield "POST", f"{M}/experiments/update", {"experiment_id": "x", "new_name": ""}
+    yield "POST", f"{M}/experiments/update", {"experiment_id": "x", "new_name": 5}
+    yield "POST", f"{M}/experiments/update", {"experiment_id": "x", "new_name": f"n-{uid}"}
+    yield "POST", f"{M}/experiments/set-experiment-tag", {"experiment_id": "x", "value": "v"}
+    yield "POST", f"{M}/experiments/set-experiment-tag", {"experiment_id": "x", "key": 5}
+    yield "POST", f"{M}/experiments/delete-experiment-tag", {"experiment_id": "x"}
+    yield "POST", f"{M}/experiments/delete", {"experiment_id": "x"}
+    yield "POST", f"{M}/experiments/restore", {"experiment_id": 5}
+    yield "POST", f"{M}/runs/create", {"experiment_id": "x", "start_time": "y"}
+    yield "POST", f"{M}/runs/create", {"experiment_id": "x"}
+    yield "POST", f"{M}/logged-models", {"experiment_id": "x", "name": 5}
+    yield "POST", f"{M}/logged-models", {"experiment_id": "x"}
+    yield "POST", f"{M}/runs/update", {"run_id": rid, "status": [1], "run_name": 5}
+    yield "POST", f"{M}/runs/log-metric", {"run_id": rid, "key": "", "value": "", "timestamp": ""}
+    yield "POST", f"{M}/runs/log-metric", {"run_id": rid, "key": "k", "value": "", "timestamp": ""}
+    yield "POST", f"{M}/registered-models/get-latest-versions", {"name": f"mx-{uid}", "stages": "Production"}
+    # required lists and lone strings where a list belongs (runs, traces, evaluation datasets)
+    yield "POST", f"{M}/runs/outputs", {"run_id": rid}
+    yield "POST", f"{M}/traces/delete-traces", {}
+    yield "POST", f"{M}/traces/delete-traces", {"experiment_id": eid}
+    yield "POST", f"{M}/traces/delete-traces", {"experiment_id": eid, "request_ids": "tr-1"}
+    M3 = M.replace("/2.0/", "/3.0/")
+    yield "POST", f"{M3}/traces/search", {"locations": [{"type": "MLFLOW_EXPERIMENT",
+                                                        "mlflow_experiment": {"experiment_id": eid}}],
+                                          "order_by": "timestamp_ms DESC"}
+    yield "POST", f"{M3}/datasets/search", {"experiment_ids": "0"}   # the message echoes the value
+    yield "POST", f"{M3}/datasets/search", {"experiment_ids": [eid], "order_by": "name"}
+    # filters that are no comparison
+    for f in ("name", "name = 'a' OR name = 'b'", "x AND name = 'a'", "name = 'a' AND", "name foo", "tags.x"):
+        yield "GET", f"{M}/registered-models/search", {"filter": f}
+        yield "GET", f"{M}/model-versions/search", {"filter": f}
+    for f in ("metrics.x", "name", "x = 1", "name = 'a' OR name = 'b'", "params.x foo", "it's", "name = 'a' AND"):
+        yield "POST", f"{M}/logged-models/search", {"experiment_ids": [eid], "filter": f}
+    for f in ("x", "name foo", "name = 'a' OR name = 'b'", "name = 'a' AND", "attributes.foo = 'a'",
+              "metrics.x > 'a'", "params.p = 1", "tags.t IS NULL", "run_name"):
+        yield "POST", f"{M}/runs/search", {"experiment_ids": [eid], "filter": f}
+        yield "POST", f"{M}/experiments/search", {"max_results": 5, "filter": f}
+
+
+def sc_type_matrix(uid):
+    for method, route, body in _matrix(uid):
+        if method == "GET":
+            _get(route, **{k: (v if not isinstance(v, (list, dict)) else str(v)) for k, v in body.items()})
+        else:
+            _post(route, body, method=method)
+
+
+
+
+@pytest.mark.parametrize("name", ["type_matrix"])
+def test_validation_message_matrix(name, gaps_server, mlflow_server, allowlist):
+    """Every request MLflow refuses (4xx): Cairn refuses it with the same
+    status and error code, and for INVALID_PARAMETER_VALUE the same message.
+    Where MLflow accepts a malformed value (200) or fails (5xx), Cairn's 400
+    is the documented choice (DIFFERENCES.md); those pairs are counted, not
+    compared."""
+    import uuid
+    uid_c, uid_m = uuid.uuid4().hex[:10], uuid.uuid4().hex[:10]
+    rec_c, err_c = D.record(gaps_server.url, sc_type_matrix, uid_c)
+    rec_m, err_m = D.record(mlflow_server.url, sc_type_matrix, uid_m)
+    assert err_c is None and err_m is None, (err_c, err_m)
+    assert len(rec_c) == len(rec_m)
+    norm_c, norm_m = D.normalise(rec_c, uid_c), D.normalise(rec_m, uid_m)
+    pairs = [(a, b) for a, b in zip(norm_c, norm_m)
+             if 400 <= b["status"] < 500 and isinstance(b["response"], dict)]
+    lax = sum(1 for a, b in zip(norm_c, norm_m) if b["status"] < 300 and a["status"] == 400)
+    mism = D.compare(name, [a for a, _ in pairs], [b for _, b in pairs])
+    bad, ok = D.split_accepted(mism, allowlist)
+    D.RESULTS["scenarios"] += 1
+    D.RESULTS["exchanges"] += len(pairs)
+    D.RESULTS["mismatches"] += len(bad)
+    D.RESULTS["accepted"] += len(ok)
+    print(f"type matrix: {len(rec_m)} requests, {len(pairs)} refused by MLflow (4xx) and compared, "
+          f"{lax} accepted by MLflow but refused by Cairn")
+    for line in bad:
+        print("MISMATCH:", line)
+    assert not bad, f"{len(bad)} validation mismatches:\n" + "\n".join(bad[:150])

@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -89,12 +90,51 @@ class Proc:
             return f.read()
 
 
+# Every server process this module starts, each in its own process group (mlflow models serve runs
+# uvicorn under it): the module's finalizer kills whatever a failed test or fixture left running.
+STARTED = []
+
+
+def launch(cmd, **kw):
+    proc = subprocess.Popen(cmd, start_new_session=True, **kw)
+    STARTED.append(proc)
+    return proc
+
+
+def kill_group(proc, sig=signal.SIGKILL, timeout=30):
+    """sig to proc's whole process group, then wait; SIGKILL if it outlives timeout."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+    try:   # children that outlived their leader
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reap_servers():
+    yield
+    while STARTED:
+        kill_group(STARTED.pop())
+
+
 def start_cairn(model, uri, tmp_dir, *extra):
     log = os.path.join(tmp_dir, unique("serve") + ".log")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    proc = subprocess.Popen([SERVE, "serve", "--model", model, "--port", "0", "--tracking-uri", uri, *extra],
-                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=env)
+    with open(log, "w") as err:
+        proc = launch([SERVE, "serve", "--model", model, "--port", "0", "--tracking-uri", uri, *extra],
+                      stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -103,16 +143,13 @@ def start_cairn(model, uri, tmp_dir, *extra):
         if line.startswith("listening on "):
             threading.Thread(target=proc.stdout.read, daemon=True).start()
             return Proc(proc, line.split()[-1].strip(), log)
-    proc.kill()
+    kill_group(proc)
     pytest.fail(f"cairn-train serve did not start:\n{open(log).read()}", pytrace=False)
 
 
 def stop_cairn(p):
-    p.proc.terminate()
-    try:
-        p.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.proc.kill()
+    """SIGTERM, as an operator stops it: it must drain and exit 0 with no sanitizer report."""
+    kill_group(p.proc, signal.SIGTERM)
     text = p.text()
     assert p.proc.returncode == 0, text[-3000:]
     assert not any(m in text for m in SANITIZER_MARKERS), text[-4000:]
@@ -122,9 +159,9 @@ def start_mlflow(model, uri, tmp_dir):
     port = free_port()
     log = os.path.join(tmp_dir, unique("mlflow-serve") + ".log")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PATH=os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"])
-    proc = subprocess.Popen([MLFLOW_BIN, "models", "serve", "-m", model, "--env-manager", "local", "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env=env)
+    with open(log, "w") as out:
+        proc = launch([MLFLOW_BIN, "models", "serve", "-m", model, "--env-manager", "local", "--host",
+                       "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
     return Proc(proc, f"http://127.0.0.1:{port}", log)
 
 
@@ -184,20 +221,30 @@ def tmp_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_pairs(uri, tmp_dir):
     """(algo, dataset) -> (cairn-train serve, mlflow models serve) on one registered model each."""
-    pairs = {}
-    for algo, dataset in REAL:
-        name = unique(f"serve-{algo}-{dataset}")
-        train_register(uri, tmp_dir, algo, dataset, name)
-        model = f"models:/{name}@champion"
-        pairs[(algo, dataset)] = (start_cairn(model, uri, tmp_dir), start_mlflow(model, uri, tmp_dir))
-    for ours, theirs in pairs.values():
-        if not wait_http_ok(theirs.url + "/ping", 240, theirs.proc):
-            pytest.fail("mlflow models serve did not start:\n" + theirs.text()[-3000:], pytrace=False)
-    yield pairs
-    for ours, theirs in pairs.values():
-        theirs.proc.terminate()
-        stop_cairn(ours)
-        theirs.proc.wait(timeout=30)
+    pairs, ok = {}, False
+    try:
+        for algo, dataset in REAL:
+            name = unique(f"serve-{algo}-{dataset}")
+            train_register(uri, tmp_dir, algo, dataset, name)
+            model = f"models:/{name}@champion"
+            ours = start_cairn(model, uri, tmp_dir)
+            pairs[(algo, dataset)] = (ours, start_mlflow(model, uri, tmp_dir))
+        for ours, theirs in pairs.values():
+            if not wait_http_ok(theirs.url + "/ping", 240, theirs.proc):
+                pytest.fail("mlflow models serve did not start:\n" + theirs.text()[-3000:], pytrace=False)
+        yield pairs
+        ok = True
+    finally:
+        # every process is stopped whatever failed; a clean exit is checked only when nothing else failed
+        errors = []
+        for ours, theirs in pairs.values():
+            kill_group(theirs.proc, signal.SIGTERM)
+            try:
+                stop_cairn(ours)
+            except AssertionError as e:
+                errors.append(e)
+        if ok and errors:
+            raise errors[0]
 
 
 def post(url, data, content_type):
@@ -360,7 +407,6 @@ def test_alias_swap_under_load_loses_no_request(uri, tmp_dir):
     v3 = client.create_model_version(name, f"{run.info.artifact_uri}/broken", run.info.run_id)
     ours = start_cairn(f"models:/{name}@champion", uri, tmp_dir, "--reload-alias", "1", "--workers", "8")
     data, ct = body(features(tmp_dir, "iris", 5), "dataframe_split")
-    v1 = post(ours.url, data, ct).json()
     stop = threading.Event()
     results, failures = [], []
 
@@ -375,6 +421,7 @@ def test_alias_swap_under_load_loses_no_request(uri, tmp_dir):
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     try:
+        v1 = post(ours.url, data, ct).json()
         for t in threads:
             t.start()
         time.sleep(0.5)
@@ -397,6 +444,9 @@ def test_alias_swap_under_load_loses_no_request(uri, tmp_dir):
         assert f'version="2",algorithm="gbdt"' in metrics
     finally:
         stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(timeout=60)
         stop_cairn(ours)
     log = ours.text()
     assert "from version 1 to version 2" in log

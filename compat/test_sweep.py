@@ -116,12 +116,16 @@ def test_structure_on_mlflow_server(mlflow_server, tmp_path):
     exp = unique("sweep-ref")
     out = sweep(["--data", f"{DATA}/diabetes.csv", "--target", "target", "--max-trials", "4", "--parallel", "2",
                  "--metric", "normalized_root_mean_squared_error", "--cv", "3", "--experiment", exp,
-                 "--output-dir", str(tmp_path / "m")], uri=mlflow_server.url)
+                 "--output-dir", str(tmp_path / "m"), "--ensemble"], uri=mlflow_server.url)
     client = mlflow.MlflowClient(mlflow_server.url, mlflow_server.url)
     parent = client.get_run(parent_of(out.stdout))
     assert parent.info.status == "FINISHED"
-    kids = children(client, parent.info.experiment_id, parent.info.run_id)
-    assert len(kids) == 4
+    runs = children(client, parent.info.experiment_id, parent.info.run_id)
+    kids = [r for r in runs if "cairn.trial_number" in r.data.tags]
+    ens = [r for r in runs if r.data.tags.get("cairn.sweep_role") == "ensemble"]
+    assert len(kids) == 4 and len(ens) == 1 and len(runs) == 5
+    assert ens[0].info.status == "FINISHED" and parent.data.tags["cairn.ensemble_run_id"] == ens[0].info.run_id
+    assert "normalized_root_mean_squared_error" in ens[0].data.metrics
     assert all(r.info.status == "FINISHED" for r in kids)
     best = min(r.data.metrics["normalized_root_mean_squared_error"] for r in kids)
     assert parent.data.metrics["best_normalized_root_mean_squared_error"] == pytest.approx(best)
@@ -313,7 +317,6 @@ BAD_FLAGS = [
     (["--early-termination", "sometimes"], "--early-termination"),
     (["--metric", "r2_score"], "regression"),
     (["--algos", "gbdt,linear"], "linear"),
-    (["--ensemble"], "--ensemble"),
     (["--alias", "x"], "--alias needs --register-model"),
     (["--cv", "3", "--holdout", "0.2"], "only one of"),
     (["--frobnicate"], "unknown option"),
@@ -335,3 +338,130 @@ def test_unreachable_server_exits_3_with_the_model(tmp_path):
                  "--output-dir", str(tmp_path / "m")], uri="http://127.0.0.1:9", check=False)
     assert out.returncode == 3, out.stdout + out.stderr
     assert os.path.exists(tmp_path / "m" / "model.onnx")
+
+
+def native_predict(model_dir, data, tmp_path):
+    """cairn-train predict on the same model directory (the native model.cairn)."""
+    train = os.path.join(os.path.dirname(SWEEP), "cairn-train")
+    out_csv = str(tmp_path / "native.csv")
+    subprocess.run([train, "predict", "--model", str(model_dir), "--data", data, "--output", out_csv], check=True,
+                   capture_output=True)
+    return pd.read_csv(out_csv)
+
+
+def test_ensemble_registered_and_served(server, tmp_path):
+    """--ensemble: Caruana selection over the trials' out-of-fold predictions beats the best trial on
+    digits; the ensemble is its own child run, the parent's logged model, registered with the alias,
+    one ONNX graph that mlflow.pyfunc loads, and it predicts as the native model does."""
+    if not MLFLOW3:
+        pytest.skip("the sweep's model is an MLflow 3 logged model")
+    exp, name = unique("sweep-ens"), unique("digits-ens")
+    mlflow.set_tracking_uri(server.url)
+    mdir = tmp_path / "m"
+    out = sweep(["--data", f"{DATA}/digits.csv", "--target", "target", "--max-trials", "16", "--parallel", "2",
+                 "--seed", "1", "--cv", "3", "--experiment", exp, "--output-dir", str(mdir), "--ensemble",
+                 "--register-model", name, "--alias", "champion"], uri=server.url)
+    assert "the ensemble is the model" in out.stdout, out.stdout
+    client = mlflow.MlflowClient(server.url, server.url)
+    parent = client.get_run(parent_of(out.stdout))
+    assert parent.info.status == "FINISHED" and parent.data.tags["cairn.model_kind"] == "ensemble"
+    runs = children(client, parent.info.experiment_id, parent.info.run_id)
+    kids = by_trial([r for r in runs if "cairn.trial_number" in r.data.tags])
+    assert sorted(kids) == list(range(16)) == list(range(int(parent.data.metrics["num_child_runs"])))
+    (ens,) = [r for r in runs if r.data.tags.get("cairn.sweep_role") == "ensemble"]
+    assert ens.info.run_id == parent.data.tags["cairn.ensemble_run_id"]
+    assert ens.info.status == "FINISHED" and ens.data.tags["cairn.ensemble_selected"] == "true"
+    assert ens.data.params["ensemble_method"] == "caruana_greedy_with_replacement"
+    members = [int(t) for t in ens.data.params["member_trials"].split(",")]
+    weights = [float(w) for w in ens.data.params["member_weights"].split(",")]
+    assert len(members) == int(ens.data.params["ensemble_size"]) >= 2 and len(set(members)) == len(members)
+    assert sum(weights) == pytest.approx(1, abs=1e-3) and all(w > 0 for w in weights)
+    for t, rid in zip(members, ens.data.params["member_run_ids"].split(",")):
+        assert kids[t].info.run_id == rid and kids[t].data.tags["cairn.trial_state"] == "completed"
+    acc = ens.data.metrics["accuracy"]
+    assert acc == parent.data.metrics["ensemble_accuracy"] == ens.data.metrics["val_accuracy_score"]
+    assert acc > ens.data.metrics["best_single_accuracy"] >= max(k.data.metrics["accuracy"] for k in kids.values()) - 0.01
+    steps = client.get_metric_history(ens.info.run_id, "val_running_accuracy")
+    assert len(steps) >= int(ens.data.params["ensemble_iterations"]) and max(s.value for s in steps) == pytest.approx(acc)
+    info = json.loads(open(mdir / "sweep" / "ensemble.json").read())
+    assert info["selected"] and [m["trial"] for m in info["members"]] == members
+    assert "ensemble.json" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    mlmodel = open(mdir / "MLmodel").read()
+    assert "algorithm: ensemble" in mlmodel and f"primary_metric_value: {acc!r}"[:30] in mlmodel
+    mv = client.get_model_version_by_alias(name, "champion")
+    assert mv.run_id == parent.info.run_id
+    df = pd.read_csv(f"{DATA}/digits.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(df.drop(columns=["target"]))
+    assert (pd.Series(pred["prediction"]).astype(int).values == df["target"].values).mean() >= 0.97
+    native = native_predict(mdir, f"{DATA}/digits.csv", tmp_path)
+    assert (native["prediction"].values == pd.Series(pred["prediction"]).astype(int).values).all()
+    probs = [c for c in native.columns if c.startswith("prob_")]
+    assert abs(native[probs].values - pred[probs].values.astype(float)).max() < 1e-5
+
+
+def test_ensemble_regression_holdout_offline(tmp_path):
+    """A regression ensemble on a holdout, no tracking server (ASan build): the model directory
+    loads in mlflow.pyfunc and agrees with the native model."""
+    pytest.importorskip("onnxruntime")  # the pyfunc flavour scores through onnxruntime
+    mdir = tmp_path / "m"
+    out = sweep(["--data", f"{DATA}/diabetes.csv", "--target", "target", "--max-trials", "12", "--parallel", "2",
+                 "--seed", "2", "--holdout", "0.25", "--output-dir", str(mdir), "--ensemble"], binary=SWEEP_ASAN)
+    info = json.loads(open(mdir / "sweep" / "ensemble.json").read())
+    assert info["r2_score"] >= info["best_single_r2_score"]
+    assert ("the ensemble is the model" in out.stdout) == info["selected"]
+    assert info["selected"] == ("algorithm: ensemble" in open(mdir / "MLmodel").read())
+    df = pd.read_csv(f"{DATA}/diabetes.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = mlflow.pyfunc.load_model(str(mdir)).predict(df.drop(columns=["target"]))
+    pred = pred["prediction"].values if hasattr(pred, "columns") else pred.ravel()
+    native = native_predict(mdir, f"{DATA}/diabetes.csv", tmp_path)["prediction"].values
+    assert abs(pred - native).max() <= 1e-4 * max(1, abs(native).max())
+
+
+def test_ensemble_of_one_trial_logs_the_trial(tmp_path):
+    """With nothing to combine, the best trial itself is the model and ensemble.json says so."""
+    mdir = tmp_path / "m"
+    out = sweep(["--data", f"{DATA}/iris.csv", "--target", "target", "--max-trials", "1", "--algos", "logreg",
+                 "--output-dir", str(mdir), "--ensemble"], binary=SWEEP_ASAN)
+    assert "no better, the best trial is the model" in out.stdout, out.stdout
+    info = json.loads(open(mdir / "sweep" / "ensemble.json").read())
+    assert not info["selected"] and [m["trial"] for m in info["members"]] == [0]
+    assert "algorithm: logreg" in open(mdir / "MLmodel").read()
+
+
+@pytest.mark.parametrize("policy", ["bandit:slack_factor=0.05,evaluation_interval=1,delay_evaluation=0",
+                                    "truncation:truncation_percentage=50,evaluation_interval=1,delay_evaluation=1"])
+def test_bandit_and_truncation_prune(policy, tmp_path):
+    out = sweep(["--data", f"{DATA}/breast_cancer.csv", "--target", "target", "--max-trials", "14",
+                 "--parallel", "2", "--cv", "5", "--early-termination", policy, "--output-dir", str(tmp_path / "m")])
+    rows = list(csv.DictReader(open(tmp_path / "m" / "sweep" / "leaderboard.csv")))
+    assert len(rows) == 14
+    assert any(r["state"] == "PRUNED" for r in rows), out.stdout
+    assert any(r["state"] == "COMPLETED" for r in rows)
+
+
+def test_asha_over_iterations(tmp_path):
+    """resource=iterations: rungs at 1/27, 1/9, 1/3 and all of a configuration's boosting rounds / trees /
+    epochs on every row; an algorithm without an iteration count runs once at the top rung."""
+    out = sweep(["--data", f"{DATA}/breast_cancer.csv", "--target", "target", "--max-trials", "24",
+                 "--parallel", "2", "--cv", "3", "--algos", "gbdt,knn", "--search", "random",
+                 "--early-termination", "asha:eta=3,resource=iterations", "--output-dir", str(tmp_path / "m")])
+    rows = list(csv.DictReader(open(tmp_path / "m" / "sweep" / "leaderboard.csv")))
+    assert {int(r["sample_size"]) for r in rows} == {569}
+    params = lambda r: dict(kv.split("=", 1) for kv in r["params"].split(";"))
+    gbdt = [r for r in rows if r["algorithm"] == "gbdt"]
+    assert gbdt and all(int(r["rung"]) == 3 for r in rows if r["algorithm"] == "knn")
+    low = [int(params(r)["n_estimators"]) for r in gbdt if r["rung"] == "0"]
+    assert low and max(low) <= 1000 // 27 + 1, low
+    assert any(int(r["rung"]) > 0 for r in gbdt), [(r["rung"], r["params"]) for r in gbdt]
+
+
+def test_target_score_ends_the_sweep(tmp_path):
+    out = sweep(["--data", f"{DATA}/breast_cancer.csv", "--target", "target", "--max-trials", "200",
+                 "--parallel", "1", "--target-score", "0.9", "--output-dir", str(tmp_path / "m")])
+    assert "sweep ended (target score reached)" in out.stdout, out.stdout
+    rows = list(csv.DictReader(open(tmp_path / "m" / "sweep" / "leaderboard.csv")))
+    assert len(rows) < 200 and max(float(r["accuracy"]) for r in rows if r["accuracy"]) >= 0.9

@@ -3,6 +3,7 @@ error spans, trace tags, traces inside runs, search_traces (filters, order,
 pages, pandas and list), get_trace, feedback and expectations, delete, and
 the raw REST routes with hostile input. Spans reach the server over OTLP
 (/v1/traces) because /version reports the pinned client's version."""
+import json
 import os
 import time
 import uuid
@@ -296,6 +297,63 @@ def test_start_trace_v3_without_spans_then_search(exp, base_url):
     assert [t["trace_id"] for t in r.json()["traces"]] == [tid]
 
 
+def test_overview_quality_metrics(exp, base_url):
+    """issue 12: the Overview tab's Quality view: ASSESSMENTS metrics filtered by
+    assessment.type / assessment.name, values as MLflow aggregates and spells them."""
+    tids = []
+    for i in range(3):
+        @mlflow.trace(name="q")
+        def f(v):
+            return v
+        f(i)
+        tids.append(mlflow.get_last_active_trace_id())
+    for tid, (ok, score, helpful) in zip(tids, [(True, 4, "yes"), (False, 1.5, " NO "), (True, 5, "maybe")]):
+        mlflow.log_feedback(trace_id=tid, name="correct", value=ok)
+        mlflow.log_feedback(trace_id=tid, name="score", value=score)
+        mlflow.log_feedback(trace_id=tid, name="helpful", value=helpful)
+        mlflow.log_expectation(trace_id=tid, name="expected", value={"a": [1, 2.5]})
+    url = f"{base_url}{M3}/traces/metrics"
+
+    def metrics(status=200, **body):
+        r = requests.post(url, json=dict(body, experiment_ids=[exp], view_type="ASSESSMENTS"))
+        assert r.status_code == status, r.text
+        return r.json().get("data_points", []) if status == 200 else r.json()
+
+    count = [{"aggregation_type": "COUNT"}]
+    pts = metrics(metric_name="assessment_count", aggregations=count, filters=['assessment.type = "feedback"'],
+                  dimensions=["assessment_name", "assessment_value"])
+    got = {(p["dimensions"]["assessment_name"], p["dimensions"]["assessment_value"]): p["values"]["COUNT"]
+           for p in pts}
+    assert got == {("correct", "true"): 2.0, ("correct", "false"): 1.0, ("score", "4.0"): 1.0,
+                   ("score", "1.5"): 1.0, ("score", "5.0"): 1.0, ("helpful", '"yes"'): 1.0,
+                   ("helpful", '" NO "'): 1.0, ("helpful", '"maybe"'): 1.0}
+    # booleans and "yes"/"no" (trimmed, any case) count as 1/0; other strings have no value
+    pts = metrics(metric_name="assessment_value", aggregations=[{"aggregation_type": "AVG"}],
+                  filters=['assessment.type = "feedback"'], dimensions=["assessment_name"])
+    assert {p["dimensions"]["assessment_name"]: p["values"]["AVG"] for p in pts} == pytest.approx(
+        {"correct": 2 / 3, "score": 3.5, "helpful": 0.5})
+    pts = metrics(metric_name="assessment_count", aggregations=count, filters=["assessment.type = 'expectation'"],
+                  dimensions=["assessment_value"])
+    assert pts == [{"metric_name": "assessment_count", "dimensions": {"assessment_value": '{"a": [1, 2.5]}'},
+                    "values": {"COUNT": 3.0}}]
+    pts = metrics(metric_name="assessment_value", aggregations=[{"aggregation_type": "MAX"}],
+                  filters=["assessment.name = 'score'", "trace.status = 'OK'"])
+    assert pts == [{"metric_name": "assessment_value", "values": {"MAX": 5.0}}]
+    # MLflow's filter grammar: '=' on a quoted string, one clause, the right view
+    for flt, msg in [("assessment.type != 'feedback'", "only '=' operator is supported"),
+                     ("assessment.kind = 'x'", "Invalid entity 'kind' specified for view type 'assessment'"),
+                     ("assessment.name.k = 'x'", "Filtering by name does not require a key"),
+                     ("trace.tag = 'x'", "Filtering by tag requires a key"),
+                     ("assessment.name = 5", "Expected a quoted string value"),
+                     ("span.name = 'x'", "Filtering by span is only supported for SPANS view type"),
+                     ("assessment.name = 'a' AND assessment.type = 'feedback'", "Invalid clause(s) in filter string: AND")]:
+        body = metrics(400, metric_name="assessment_count", aggregations=count, filters=[flt])
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE" and msg in body["message"], (flt, body)
+    r = requests.post(url, json={"experiment_ids": [exp], "view_type": "TRACES", "metric_name": "trace_count",
+                                 "aggregations": count, "filters": ["assessment.type = 'feedback'"]})
+    assert r.status_code == 400 and "only supported for ASSESSMENTS view type, got TRACES" in r.json()["message"]
+
+
 def test_overview_metrics_and_correlation(exp, base_url):
     """The experiment overview tab: QueryTraceMetrics and the NPMI correlation."""
     for i in range(4):
@@ -464,3 +522,80 @@ def test_tag_equality_search_order_pages_and_experiments(exp, base_url):
         r = requests.post(f"{base_url}{M3}/traces", json={"trace": {"trace_info": info}})
         assert r.status_code == 200, r.text
         assert search([exp], "tag.team = 'x'") == [a[0], a[4], a[3], a[2]]
+
+
+def test_rlike_filters(exp):
+    """RLIKE (a regular expression, PostgreSQL's ~ as MLflow's SQL store uses
+    it) on tags, trace attributes, span names and attributes, metadata and
+    assessments; still refused on runs, as MLflow refuses it."""
+    ids = []
+    for i, team in enumerate(["alpha-1", "beta-22", "alpha-333"]):
+        @mlflow.trace(name=f"rx_{team}")
+        def f(v):
+            with mlflow.start_span(name=f"tool_{v}", span_type="TOOL") as s:
+                s.set_attribute("model", f"gpt-{v}-mini")
+            mlflow.update_current_trace(tags={"team": team})
+            return v
+        f(i)
+        ids.append(mlflow.get_last_active_trace_id())
+    mlflow.log_feedback(trace_id=ids[1], name="verdict", value="looks good")
+
+    def found(flt):
+        return {t.info.trace_id for t in mlflow.search_traces(locations=[exp], filter_string=flt,
+                                                               return_type="list")}
+    assert found("tags.team RLIKE '^alpha-[0-9]+$'") == {ids[0], ids[2]}
+    assert found("tag.team RLIKE '[0-9]{2}'") == {ids[1], ids[2]}
+    assert found("trace.name RLIKE 'rx_b'") == {ids[1]}
+    assert found("trace.status RLIKE '^O'") == set(ids)
+    assert found("span.name RLIKE '^tool_[02]$'") == {ids[0], ids[2]}
+    assert found("span.attributes.model RLIKE 'gpt-1'") == {ids[1]}
+    assert found("metadata.mlflow.user RLIKE '.'") == set(ids)
+    assert found("feedback.verdict RLIKE 'good'") == {ids[1]}
+    assert found("tags.team RLIKE 'ALPHA'") == set()                 # case-sensitive
+    with pytest.raises(MlflowException, match="RLIKE"):
+        MlflowClient().search_runs([exp], "params.a RLIKE 'x'")
+
+
+def test_spans_uploaded_as_traces_json_are_read_in(exp, base_url, monkeypatch):
+    """A client that does not send spans over OTLP (a server it takes for
+    older than 3.4, as MLflow 3.0-3.3 clients always do) uploads them as the
+    trace's traces.json artifact: Cairn reads them into PostgreSQL, so the
+    REST get, span filters in search and the UI's get-trace-artifact see them."""
+    from packaging.version import Version
+    from mlflow.store.tracking.rest_store import RestStore
+
+    monkeypatch.setattr(RestStore, "_get_server_version", lambda self, creds: Version("3.3.2"))
+    mlflow.tracing.reset()   # a fresh exporter that asks the server's version
+    try:
+        _outer(21)
+        tid = mlflow.get_last_active_trace_id()
+    finally:
+        monkeypatch.undo()
+        mlflow.tracing.reset()
+    r = requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": tid})
+    assert r.status_code == 200, r.text
+    spans = r.json()["trace"]["spans"]
+    assert [s["name"] for s in spans][0] == "outer_fn" and len(spans) == 3
+    manual = [s for s in spans if s["name"] == "manual"][0]
+    attrs = {a["key"]: a["value"] for a in manual["attributes"]}
+    # decoded, as the client's own OTLP export sends them
+    assert attrs["custom.num"] == {"int_value": 42}
+    assert attrs["mlflow.spanType"] == {"string_value": "TOOL"}
+    assert r.json()["trace"]["trace_info"]["tags"]["mlflow.trace.spansLocation"] == "TRACKING_STORE"
+    found = mlflow.search_traces(locations=[exp], filter_string="span.name = 'manual'", return_type="list")
+    assert tid in [t.info.trace_id for t in found]
+    t = mlflow.get_trace(tid)
+    inner = [s for s in t.data.spans if s.name == "_inner"][0]
+    assert inner.outputs == {"doubled": 42, "items": [1, 2.5, "three", None, True]}
+    assert inner.span_type == "LLM"
+    art = requests.get(f"{base_url}/ajax-api/3.0/mlflow/get-trace-artifact", params={"request_id": tid}).json()
+    assert {s["name"] for s in art["spans"]} == {"outer_fn", "manual", "_inner"}
+    # hostile uploads to such paths: stored as artifacts (200, as MLflow), nothing read in, no harm
+    proxy = f"{base_url}/api/2.0/mlflow-artifacts/artifacts/{exp}/traces"
+    assert requests.put(f"{proxy}/{tid}/artifacts/traces.json", data=b"{not json").status_code == 200
+    assert requests.put(f"{proxy}/{tid}/artifacts/traces.json",
+                        data=json.dumps({"spans": [{"span_id": "!!", "name": "x"}]})).status_code == 200
+    ghost = "tr-" + "ab" * 16
+    assert requests.put(f"{proxy}/{ghost}/artifacts/traces.json", data=json.dumps({"spans": []})).status_code == 200
+    assert requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": ghost}).status_code == 404
+    assert len(requests.get(f"{base_url}{M3}/traces/get", params={"trace_id": tid}).json()["trace"]["spans"]) == 3

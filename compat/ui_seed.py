@@ -1,8 +1,8 @@
 """The data the web-UI suite (compat/test_ui.py) browses, logged with the real
 mlflow client: one experiment with several runs (params, metric histories,
 tags, system metrics, a text file, a JSON file, a PNG, an SVG, an sklearn
-model with its logged model), a registered model with two versions, tags and
-an alias, and a prompt."""
+model with its logged model), a registered model with two versions (from two
+runs' models with different signatures), tags and an alias, and a prompt."""
 import json
 import os
 import struct
@@ -13,6 +13,22 @@ import zlib
 
 PNG_W, PNG_H = 24, 16
 SVG_W, SVG_H = 40, 30
+RUNS = [("ui-run-alpha", "0.1"), ("ui-run-beta", "0.01"), ("ui-run-gamma", "0.001")]   # name, learning_rate
+YAML = "model:\n  kind: logistic\n  penalty: l2\nsteps: [scale, fit]\n"
+CSV = "city,population,area\nOslo,709037,454\nBergen,291940,465\nTromso,77544,2521\n"
+# An HTML report whose script tries to reach the UI's page: the preview must keep it
+# in an opaque-origin sandbox (the script runs, the parent stays out of reach).
+HTML = ("<html><body><h1>HTML report body</h1><p id='r'>probe pending</p><script>"
+        "var r = document.getElementById('r');"
+        "try { parent.document.title = 'pwned'; r.textContent = 'probe reached the UI'; }"
+        " catch (e) { r.textContent = 'probe sandboxed'; }</script></body></html>\n")
+BIG_LINES = 100_000       # 4.5 MB: fetched and shown whole (the UI previews up to 50 MiB)
+
+
+def big_log():
+    return "".join(f"big line {i:06d} of the streamed preview test\n" for i in range(BIG_LINES))
+
+
 SVG = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_W}" height="{SVG_H}">'
        f'<rect width="{SVG_W}" height="{SVG_H}" fill="#3a7"/></svg>\n')
 
@@ -51,9 +67,13 @@ def seed(uri):
         f.write(png_bytes())
     with open(os.path.join(tmp, "shape.svg"), "w") as f:
         f.write(SVG)
+    extra = {"params.yaml": YAML, "table.csv": CSV, "report.html": HTML, "big.log": big_log()}
+    for name, text in extra.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
 
     t0 = int(time.time() * 1000) - 60_000
-    for i, (name, lr) in enumerate([("ui-run-alpha", "0.1"), ("ui-run-beta", "0.01"), ("ui-run-gamma", "0.001")]):
+    for i, (name, lr) in enumerate(RUNS):
         run = client.create_run(exp_id, run_name=name, start_time=t0 + i * 1000,
                                 tags={"stage": "dev" if i else "prod"})
         rid = run.info.run_id
@@ -69,6 +89,9 @@ def seed(uri):
         client.log_artifact(rid, os.path.join(tmp, "config.json"))
         client.log_artifact(rid, os.path.join(tmp, "plot.png"), "images")
         client.log_artifact(rid, os.path.join(tmp, "shape.svg"), "images")
+        if i == 0:
+            for name in extra:
+                client.log_artifact(rid, os.path.join(tmp, name), "previews")
         client.set_terminated(rid, end_time=t0 + i * 1000 + 5000)
 
     # an sklearn model logged from the first run (an MLflow 3 logged model)
@@ -83,11 +106,21 @@ def seed(uri):
     out["logged_model_id"] = info.model_id
     out["model_uri"] = info.model_uri
 
+    # a second model from the second run, on named columns (a column-based signature), for
+    # the second version: comparing the versions shows different params, metrics and schemas
+    import pandas as pd
+    second = out["runs"]["ui-run-beta"]
+    frame = pd.DataFrame({"height": X[:, 0], "width": X[:, 1]})
+    with mlflow.start_run(run_id=second):
+        info2 = mlflow.sklearn.log_model(LogisticRegression().fit(frame, y), name="model", input_example=frame[:2],
+                                         pip_requirements=["scikit-learn"])
+    out["logged_model_id_2"] = info2.model_id
+
     rm = f"ui-model-{tag}"
     out["registered_model"] = rm
     client.create_registered_model(rm, tags={"owner": "ui-suite"}, description="a model for the UI suite")
     v1 = mlflow.register_model(info.model_uri, rm, tags={"quality": "good"})
-    v2 = mlflow.register_model(info.model_uri, rm)
+    v2 = mlflow.register_model(info2.model_uri, rm)
     client.update_model_version(rm, v2.version, description="second version")
     client.set_registered_model_alias(rm, "champion", v2.version)
     out["versions"] = [v1.version, v2.version]

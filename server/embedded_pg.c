@@ -54,30 +54,65 @@ static int find_bindir(void)
 }
 
 /* Runs argv (as the postgres user when root) in a new session; returns the exit status. */
-static int run(char *const argv[], bool quiet)
+/* Starts argv (as the postgres user when Cairn is root) in its own session. */
+static pid_t spawn(char *const argv[], bool quiet)
 {
     pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    setsid();
+    if (quiet) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+    }
+    if (pg_user) {
+        if (setgid(pg_user->pw_gid) || setuid(pg_user->pw_uid))
+            _exit(126);
+        setenv("HOME", pg_user->pw_dir, 1);
+        setenv("USER", "postgres", 1);
+    }
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+static int run(char *const argv[], bool quiet)
+{
+    pid_t pid = spawn(argv, quiet);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        setsid();
-        if (quiet) {
-            int fd = open("/dev/null", O_WRONLY);
-            dup2(fd, 1);
-        }
-        if (pg_user) {
-            if (setgid(pg_user->pw_gid) || setuid(pg_user->pw_uid))
-                _exit(126);
-            setenv("HOME", pg_user->pw_dir, 1);
-            setenv("USER", "postgres", 1);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* As run(), for use once Cairn is the cluster's subreaper: while it waits
+ * for its pg_ctl it also reaps every other child that exits (a postmaster
+ * that died meanwhile stays a zombie otherwise, and pg_ctl takes a zombie
+ * for a live server: "stop -w" then waits its whole timeout). With a stop
+ * flag it gives up (killing pg_ctl) once the flag is set, so a restart in
+ * progress never holds up Cairn's exit. */
+static int run_reaping(char *const argv[], atomic_bool *stop)
+{
+    pid_t pid = spawn(argv, true);
+    if (pid < 0)
+        return -1;
+    bool killed = false;
+    for (;;) {
+        int status;
+        pid_t r;
+        while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+            if (r == pid)
+                return killed || !WIFEXITED(status) ? -1 : WEXITSTATUS(status);
+        if (r < 0 && errno == ECHILD)
+            return -1;
+        if (stop && !killed && atomic_load(stop)) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+        struct timespec ts = { 0, 20 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -295,7 +330,19 @@ static int pg_ctl_start(int wait_s)
     snprintf(bin, sizeof bin, "%s/pg_ctl", bindir);
     snprintf(t, sizeof t, "%d", wait_s);
     char *argv[] = { bin, "-D", pgdata, "-l", logfile, "-w", "-t", t, "-o", start_opts, "start", NULL };
-    return run(argv, true);
+    return run_reaping(argv, &supervisor_stop);
+}
+
+/* Reaps exited children (Cairn is the cluster's subreaper); true when
+ * `which` was among them. A zombie postmaster would keep its pid "alive"
+ * for the next postmaster's lock-file check. */
+static bool reap(pid_t which)
+{
+    bool reaped = false;
+    int st;
+    for (pid_t r; (r = waitpid(-1, &st, WNOHANG)) > 0;)
+        reaped |= r == which;
+    return reaped;
 }
 
 /* Every 100 ms: is the postmaster alive? When it is not, start it again
@@ -310,10 +357,7 @@ static void *supervise(void *arg)
         sleep_ms(100);
         /* Cairn is the postmaster's subreaper: reap it (and its orphaned
          * children) at once, so no zombie keeps postmaster.pid "in use" */
-        bool reaped = false;
-        int st;
-        for (pid_t r; (r = waitpid(-1, &st, WNOHANG)) > 0;)
-            reaped |= r == pid;
+        bool reaped = reap(pid);
         if (!reaped && process_alive(pid))
             continue;
         pid_t now = postmaster_pid();
@@ -326,6 +370,19 @@ static void *supervise(void *arg)
         for (int attempt = 1; !atomic_load(&supervisor_stop); attempt++) {
             if (pg_ctl_start(30) == 0)
                 break;
+            if (atomic_load(&supervisor_stop))
+                break;
+            /* pg_ctl gave up waiting (a slow crash recovery) but the
+             * postmaster it started lives on: a second start could only
+             * fail on its lock file, forever. It is the restart. */
+            reap(-1);
+            pid_t started_pid = postmaster_pid();
+            if (started_pid > 0 && started_pid != pid && process_alive(started_pid)) {
+                fprintf(stderr, "cairn: embedded PostgreSQL restart attempt %d: pg_ctl gave up waiting; "
+                                "the postmaster it started (pid %d) is still starting\n", attempt,
+                        (int)started_pid);
+                break;
+            }
             fprintf(stderr, "cairn: embedded PostgreSQL restart attempt %d failed (see %s); "
                             "retrying in %d ms\n", attempt, logfile, backoff);
             sleep_ms(backoff);
@@ -362,7 +419,13 @@ void embedded_pg_stop(void)
         return;
     char bin[PATH_MAX + 16];
     snprintf(bin, sizeof bin, "%s/pg_ctl", bindir);
-    char *argv[] = { bin, "-D", pgdata, "-m", "fast", "-w", "stop", NULL };
-    run(argv, true);
+    /* bounded: a cluster that does not stop in 20 s is stopped immediately
+     * (crash recovery runs at the next start) */
+    char *argv[] = { bin, "-D", pgdata, "-m", "fast", "-w", "-t", "20", "stop", NULL };
+    if (run_reaping(argv, NULL) != 0 && process_alive(postmaster_pid())) {
+        fprintf(stderr, "cairn: the embedded PostgreSQL did not stop in 20 s; stopping it immediately\n");
+        char *now[] = { bin, "-D", pgdata, "-m", "immediate", "-w", "-t", "20", "stop", NULL };
+        run_reaping(now, NULL);
+    }
     started = false;
 }

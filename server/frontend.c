@@ -14,8 +14,16 @@
  * civetweb's fd. civetweb's master thread polls the eventfd and calls
  * accept() on it; our accept() (this executable's definition is the one
  * libcivetweb resolves) returns the next ready connection. Every other
- * accept() goes to the C library's accept4(). */
+ * accept() goes to the C library's accept4().
+ *
+ * Request framing: every connection passed on gets a framing parser
+ * (framing.c), fed by our recv() with the bytes civetweb reads, request
+ * after request. At the first ambiguity nothing more is delivered
+ * (ECONNRESET), and the worker asks frontend_framing_error() before it
+ * answers, so the request gets 400 and the connection closes. Our close()
+ * frees the parser. Every other recv() and close() is the C library's. */
 #include "frontend.h"
+#include "framing.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +37,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -69,6 +79,15 @@ static atomic_int per_addr[ADDR_SLOTS];
 static struct pending **pend;     /* owned by the front-end thread */
 static size_t n_pend, cap_pend;
 static unsigned long long accepted;
+
+struct conn_framing {
+    int fd;
+    unsigned served;      /* requests civetweb has dispatched on it */
+    struct framing f;
+};
+static _Atomic(struct conn_framing *) *framing_of;   /* by fd */
+static int framing_cap;
+static __thread struct conn_framing *cur;            /* the worker's connection */
 
 static long long now_ms(void)
 {
@@ -115,6 +134,92 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
     }
     free(r);
     return cfd;
+}
+
+static struct conn_framing *framing_for(int fd)
+{
+    if (!framing_of || fd < 0 || fd >= framing_cap)
+        return NULL;
+    return atomic_load_explicit(&framing_of[fd], memory_order_acquire);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    struct conn_framing *c = framing_for(fd);
+    if (!c || (flags & MSG_PEEK))
+        return recvfrom(fd, buf, len, flags, NULL, NULL);
+    cur = c;
+    if (c->f.error) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    ssize_t n = recvfrom(fd, buf, len, flags, NULL, NULL);
+    if (n <= 0)
+        return n;
+    size_t ok = framing_feed(&c->f, buf, (size_t)n);
+    if (ok == 0) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    return (ssize_t)ok;
+}
+
+int close(int fd)
+{
+    if (framing_of && fd >= 0 && fd < framing_cap) {
+        /* forgotten before the number can be reused */
+        struct conn_framing *c = atomic_exchange(&framing_of[fd], NULL);
+        if (c) {
+            if (cur == c)
+                cur = NULL;
+            free(c);
+        }
+    }
+    return (int)syscall(SYS_close, fd);
+}
+
+void frontend_request_begin(void)
+{
+    if (cur)
+        cur->served++;
+}
+
+const char *frontend_framing_error(void)
+{
+    struct conn_framing *c = cur;
+    if (!c || !c->f.error || !c->served)
+        return NULL;
+    return c->f.error_req <= c->served - 1 ? c->f.error : NULL;
+}
+
+const char *frontend_body_done(int timeout_ms)
+{
+    struct conn_framing *c = cur;
+    if (!c || !c->served)
+        return NULL;
+    /* civetweb stops after the first two bytes of a trailer section (and
+     * then closes the connection): the rest is read here, through the
+     * parser, so a bad or oversized one is seen before the reply */
+    long long deadline = now_ms() + timeout_ms;
+    char scratch[4096];
+    while (!c->f.error && framing_in_trailers(&c->f, c->served - 1)) {
+        long long left = deadline - now_ms();
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        ssize_t n = r > 0 ? recvfrom(c->fd, scratch, sizeof scratch, 0, NULL, NULL) : -1;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
+            c->f.error = r == 0 ? "Bad Request: chunked trailers not received in time"
+                                : "Bad Request: connection closed inside the chunked trailers";
+            c->f.error_req = c->served - 1;
+            break;
+        }
+        framing_feed(&c->f, scratch, (size_t)n);
+    }
+    return frontend_framing_error();
 }
 
 void frontend_capture_listen(bool on)
@@ -188,10 +293,17 @@ static void hand_off(size_t i)
         setsockopt(p->fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
     epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
     struct ready *r = malloc(sizeof *r);
-    if (!r) {
+    struct conn_framing *c = p->fd < framing_cap ? malloc(sizeof *c) : NULL;
+    if (!r || !c) {
+        free(r);
+        free(c);
         drop(i, NULL);
         return;
     }
+    c->fd = p->fd;
+    c->served = 0;
+    framing_init(&c->f);
+    atomic_store_explicit(&framing_of[p->fd], c, memory_order_release);
     r->fd = p->fd;
     r->addr = p->addr;
     r->addr_len = p->addr_len;
@@ -384,6 +496,14 @@ static void *run(void *arg)
 int frontend_start(const struct frontend_options *o)
 {
     fo = *o;
+    struct rlimit rl;
+    framing_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20)
+                      ? (int)rl.rlim_cur : (1 << 20);
+    framing_of = calloc((size_t)framing_cap, sizeof *framing_of);
+    if (!framing_of) {
+        fprintf(stderr, "cairn: front end: out of memory\n");
+        return -1;
+    }
     int civet_fd = atomic_load(&captured_fd);
     if (civet_fd < 0) {
         fprintf(stderr, "cairn: front end: no listening socket seen\n");

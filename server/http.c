@@ -8,6 +8,7 @@
 #include "../api/json.h"
 #include "../api/auth.h"
 #include "auth.h"
+#include "../store/db.h"
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
@@ -95,36 +96,13 @@ static bool host_allowed(const char *host)
 }
 
 /* RFC 9112 section 6.3: framing that a proxy in front could read
- * differently is refused (400, connection closed): a Content-Length that is
- * not plain decimal digits (civetweb's strtoll takes "+5"), two different
- * Content-Length values, more than one Transfer-Encoding, or a
- * Transfer-Encoding beside a Content-Length. NULL when the framing is sound. */
-static const char *framing_error(const struct mg_request_info *ri)
+ * differently (two different Content-Lengths, "+5", Transfer-Encoding beside
+ * Content-Length, chunk extensions, oversized trailers, ...) is found by the
+ * front end's framing parser (framing.c) as the bytes arrive; such a request
+ * gets 400 and the connection closes, and nothing after the fault is read. */
+static int body_timeout_ms(void)
 {
-    const char *cl = NULL;
-    size_t cl_len = 0;
-    int n_te = 0;
-    for (int i = 0; i < ri->num_headers; i++) {
-        const char *name = ri->http_headers[i].name, *v = ri->http_headers[i].value;
-        if (!strcasecmp(name, "Transfer-Encoding")) {
-            n_te++;
-        } else if (!strcasecmp(name, "Content-Length")) {
-            size_t len = strlen(v);
-            while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-                len--;
-            if (!len || len > 18 || strspn(v, "0123456789") < len)
-                return "Bad Request: invalid Content-Length";
-            if (cl && (cl_len != len || memcmp(cl, v, len)))
-                return "Bad Request: conflicting Content-Length headers";
-            cl = v;
-            cl_len = len;
-        }
-    }
-    if (n_te > 1)
-        return "Bad Request: more than one Transfer-Encoding header";
-    if (n_te && cl)
-        return "Bad Request: both Content-Length and Transfer-Encoding";
-    return NULL;
+    return (opt.body_timeout_s > 0 ? opt.body_timeout_s : 30) * 1000;
 }
 
 /* Large bodies share an in-flight budget: a request whose body is over
@@ -182,6 +160,28 @@ static bool origin_allowed(const char *origin)
     return localhost_origin(origin) || match_any(origin, opt.cors_origins, opt.n_cors_origins);
 }
 
+/* ---- issue 17: read-your-writes across a fleet with read replicas: the
+ * primary's WAL position after a client's last write travels in a cookie
+ * (any server of the fleet reads it); reads that need a newer position than
+ * a replica has replayed go to the primary ---- */
+static void fleet_request_begin(struct mg_connection *conn)
+{
+    char v[20];
+    const char *ck = mg_get_header(conn, "Cookie");
+    bool ok = ck && mg_get_cookie(ck, "cairn_lsn", v, sizeof v) == 16 && strspn(v, "0123456789ABCDEFabcdef") == 16;
+    db_request_begin(ok ? v : NULL);
+}
+
+static void fleet_reply_headers(struct mg_connection *conn)
+{
+    char lsn[24], h[96];
+    if (db_request_wrote(lsn, sizeof lsn)) {
+        snprintf(h, sizeof h, "cairn_lsn=%s; Path=/; HttpOnly; SameSite=Lax", lsn);
+        mg_response_header_add(conn, "Set-Cookie", h, -1);
+    }
+}
+/* ---- end issue 17 ---- */
+
 static void send_reply(struct mg_connection *conn, int status, const char *content_type,
                        const char *body, size_t len, const char *origin, bool close)
 {
@@ -195,6 +195,7 @@ static void send_reply(struct mg_connection *conn, int status, const char *conte
     mg_response_header_add(conn, "Content-Length", clen, -1);
     mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
     mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
+    fleet_reply_headers(conn);   /* issue 17 */
     if (origin && origin_allowed(origin)) {
         mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
         mg_response_header_add(conn, "Access-Control-Allow-Credentials", "true", -1);
@@ -424,6 +425,10 @@ static char *read_body(struct mg_connection *conn, struct arena *a, size_t *len,
             return NULL;
         }
     }
+    if (frontend_body_done(body_timeout_ms())) {   /* issue 15: bad chunked framing or trailers */
+        error_set(err, ERR_BAD_REQUEST, "Bad request framing");
+        return NULL;
+    }
     buf[used] = '\0';
     *len = used;
     return buf;
@@ -448,7 +453,11 @@ struct stream {
 
 static long long stream_read(void *ctx, char *buf, size_t len)
 {
-    return mg_read(((struct stream *)ctx)->conn, buf, len);
+    int n = mg_read(((struct stream *)ctx)->conn, buf, len);
+    /* issue 15: a framing fault ends the body in an error, before any of it is kept */
+    if (frontend_framing_error() || (n == 0 && frontend_body_done(body_timeout_ms())))
+        return -1;
+    return n;
 }
 
 static int stream_begin(void *ctx, int status, const char *content_type, long long length,
@@ -470,6 +479,7 @@ static int stream_begin(void *ctx, int status, const char *content_type, long lo
     mg_response_header_add(conn, "X-Frame-Options", "SAMEORIGIN", -1);
     if (extra_headers)
         mg_response_header_add_lines(conn, extra_headers);
+    fleet_reply_headers(conn);   /* issue 17 */
     return mg_response_header_send(conn);
 }
 
@@ -574,7 +584,7 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
     const char *raw = decode_path(a, ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri);
     struct error err = { 0 };
 
-    const char *bad_framing = framing_error(ri);   /* issue 15 */
+    const char *bad_framing = frontend_framing_error();   /* issue 15 */
     if (bad_framing)
         return reply_text(conn, 400, bad_framing, true);
     if (head_size(ri) > HEAD_LIMIT)
@@ -710,6 +720,8 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
                 send_reply(conn, 413, "application/json", eb.buf, eb.len, origin, true);
                 return 413;
             }
+            if (!body && frontend_framing_error())
+                return reply_text(conn, 400, frontend_framing_error(), true);
             if (!body)
                 return reply_error(conn, a, &err, origin, true);
             size_t skip = strspn(body, " \t\r\n");
@@ -747,8 +759,11 @@ static int dispatch(struct mg_connection *conn, struct arena *a)
 
     struct response resp = { .status = 200, .content_type = "application/json" };
     sb_init(&resp.body, a, 1024);
-    if (route->handler(&req, &resp, &err))
+    if (route->handler(&req, &resp, &err)) {
+        if (frontend_framing_error() && !req.streamed)   /* issue 15: the body's framing was at fault */
+            return reply_text(conn, 400, frontend_framing_error(), true);
         return reply_error(conn, a, &err, origin, false);
+    }
     if (req.user && auth_after(route, &req, &resp, &err))   /* issue 16 */
         return reply_error(conn, a, &err, origin, false);
     if (req.streamed)
@@ -761,6 +776,8 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
     atomic_fetch_add(&in_flight, 1);
+    frontend_request_begin();   /* issue 15: framing is checked per request */
+    fleet_request_begin(conn);  /* issue 17 */
     struct arena a;
     arena_init(&a);
     int status = dispatch(conn, &a);
@@ -817,7 +834,7 @@ int http_start(const struct http_options *o)
     snprintf(threads, sizeof threads, "%d", o->workers);
     snprintf(head, sizeof head, "%d", 64 * 1024);
     char body_timeout[16];
-    snprintf(body_timeout, sizeof body_timeout, "%d", (o->body_timeout_s > 0 ? o->body_timeout_s : 30) * 1000);
+    snprintf(body_timeout, sizeof body_timeout, "%d", body_timeout_ms());
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,

@@ -10,6 +10,7 @@
 #include "../store/db.h"
 #include "../store/migrate.h"
 #include "../store/paths.h"
+#include "../store/s3.h"
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -51,6 +52,10 @@ struct config {
     int pool_size;
     int db_connect_s, db_statement_s, db_acquire_s;   /* issue 15 */
     const char *app_name;     /* issue 16: "basic-auth" or NULL */
+    /* issue 17: read replicas, PgBouncer */
+    const char *replica_uris[16];
+    int n_replicas, replica_max_lag_ms;
+    bool tx_pooler;
 };
 
 static void usage(FILE *f)
@@ -78,6 +83,10 @@ static void usage(FILE *f)
           "  --max-client-connections N     open connections per client address (default 128; 0: no cap)\n"
           "  --data-dir DIR                 data directory (default ./var)\n"
           "  --ui-dir DIR                   MLflow's built web UI (default: build/ui beside the binary)\n"
+          "  --read-replica-uri URI         a streaming replica for searches, histories and registry reads\n"
+          "                                 (repeatable; a client's reads after its writes stay on the primary)\n"
+          "  --read-replica-max-lag-ms N    skip a replica further behind than this (default 5000)\n"
+          "  --db-transaction-pooler        the backend URI is PgBouncer in transaction mode\n"
           "  --app-name basic-auth          users and permissions, as MLflow's basic-auth app\n"
           "                                 (MLFLOW_AUTH_CONFIG_PATH, MLFLOW_AUTH_ADMIN_PASSWORD, …)\n"
           "  --version, --help\n", f);
@@ -190,6 +199,17 @@ static int parse_args(int argc, char **argv, struct config *c)
             c->data_dir = VALUE();
         } else if (!strcmp(arg, "--ui-dir")) {
             c->ui_dir = VALUE();
+        } else if (!strcmp(arg, "--read-replica-uri")) {   /* issue 17 */
+            if (c->n_replicas == (int)(sizeof c->replica_uris / sizeof *c->replica_uris)) {
+                fprintf(stderr, "cairn: at most 16 --read-replica-uri\n");
+                return -1;
+            }
+            c->replica_uris[c->n_replicas++] = VALUE();
+        } else if (!strcmp(arg, "--read-replica-max-lag-ms")) {
+            if (parse_int(arg, VALUE(), 0, 3600000, &c->replica_max_lag_ms))
+                return -1;
+        } else if (!strcmp(arg, "--db-transaction-pooler")) {
+            c->tx_pooler = true;
         } else if (!strcmp(arg, "--app-name")) {
             c->app_name = VALUE();
             if (strcmp(c->app_name, "basic-auth")) {
@@ -260,6 +280,7 @@ int main(int argc, char **argv)
         .data_dir = "./var",
         .pool_size = 8,
         .db_connect_s = 5, .db_statement_s = 30, .db_acquire_s = 10,
+        .replica_max_lag_ms = 5000,
     };
     if (parse_args(argc, argv, &c))
         return 2;
@@ -271,6 +292,17 @@ int main(int argc, char **argv)
          artifact_root_check("--default-artifact-root", c.default_artifact_root, false, root_msg, sizeof root_msg))) {
         fprintf(stderr, "cairn: %s\n", root_msg);
         return 2;
+    }
+    /* issue 17: an s3:// root needs the store's settings and its bucket, checked before anything starts */
+    const char *s3_roots[2] = { s3_is_uri(c.artifacts_destination) ? c.artifacts_destination : NULL,
+                                s3_is_uri(c.default_artifact_root) ? c.default_artifact_root : NULL };
+    for (int i = 0; i < 2; i++) {
+        if (s3_roots[i] && (s3_configure(root_msg, sizeof root_msg) || s3_check_root(s3_roots[i], root_msg,
+                                                                                      sizeof root_msg))) {
+            fprintf(stderr, "cairn: %s %s: %s\n", i ? "--default-artifact-root" : "--artifacts-destination",
+                    s3_roots[i], root_msg);
+            return 2;
+        }
     }
     if (c.artifacts_destination && !strncmp(c.artifacts_destination, "file:", 5)) {
         const char *p = c.artifacts_destination + 5;   /* file:///dir, file:/dir */
@@ -323,13 +355,16 @@ int main(int argc, char **argv)
     }
 
     /* artifact roots, as mlflow server resolves them */
-    if (c.artifacts_destination) {
+    if (s3_is_uri(c.artifacts_destination)) {
+        dest = strdup(c.artifacts_destination);
+    } else if (c.artifacts_destination) {
         dest = absolute(c.artifacts_destination);
     } else {
         dest = malloc(strlen(data_dir) + 16);
         sprintf(dest, "%s/artifacts", data_dir);
     }
-    mkdir(dest, 0755);
+    if (!s3_is_uri(dest))
+        mkdir(dest, 0755);
     api_config.artifacts_destination = dest;
     api_config.serve_artifacts = c.http.serve_artifacts;
     if (c.default_artifact_root) {
@@ -338,7 +373,7 @@ int main(int argc, char **argv)
         api_config.default_artifact_root = "mlflow-artifacts:";
     } else {
         file_root = malloc(strlen(dest) + 16);
-        sprintf(file_root, "file://%s", dest);
+        sprintf(file_root, "%s%s", s3_is_uri(dest) ? "" : "file://", dest);
         api_config.default_artifact_root = file_root;
     }
 
@@ -348,6 +383,24 @@ int main(int argc, char **argv)
         goto out;
     }
     db_up = true;
+    db_set_transaction_pooler(c.tx_pooler);   /* issue 17 */
+    if (c.n_replicas) {
+        char *uris[16];
+        for (int i = 0; i < c.n_replicas; i++)
+            if (!(uris[i] = normalize_backend_uri(c.replica_uris[i]))) {
+                while (i--)
+                    free(uris[i]);
+                rc = 2;
+                goto out;
+            }
+        int bad = db_replicas_init((const char *const *)uris, c.n_replicas, c.pool_size, c.replica_max_lag_ms, &err);
+        for (int i = 0; i < c.n_replicas; i++)
+            free(uris[i]);
+        if (bad) {
+            fprintf(stderr, "cairn: %s\n", err.message);
+            goto out;
+        }
+    }
     if (embedded && embedded_pg_supervise(db_reconnect_all))
         fprintf(stderr, "cairn: warning: cannot watch the embedded PostgreSQL\n");
     if (c.app_name && auth_configure(conninfo))   /* issue 16 */
@@ -376,8 +429,10 @@ int main(int argc, char **argv)
             embedded ? "embedded" : "external", dest);
 
     struct timespec tick = { 0, 50 * 1000000L };
-    while (!stop_requested)
+    while (!stop_requested) {
         nanosleep(&tick, NULL);
+        arena_cache_trim(500);   /* issue 19: request memory kept for reuse goes back when idle */
+    }
 
     fprintf(stderr, "cairn: stopping: draining in-flight requests\n");
     http_drain_and_stop(30000);

@@ -1,7 +1,10 @@
 #include "arena.h"
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHUNK_MIN (16 * 1024)
 
@@ -11,9 +14,95 @@ struct arena_chunk {
     _Alignas(16) unsigned char data[];
 };
 
+/* Issue 19: a request's bigger chunks (256 KiB and up: malloc maps and
+ * unmaps them) came back from the kernel as fresh zeroed pages on every
+ * request — 148 page faults a search page, most of the server's CPU on a
+ * busy machine. Freed chunks of the arena's own sizes are kept, 4 MiB in
+ * all, for the next request; arena_cache_trim() gives back those idle for a
+ * while, so an idle server holds none. */
+#define CACHE_MIN (CHUNK_MIN * 16)
+#define CACHE_MAX (CHUNK_MIN * 64)
+#define CACHE_BYTES (4u << 20)
+
+static struct {
+    pthread_mutex_t lock;
+    struct arena_chunk *head;   /* linked by prev */
+    size_t bytes;
+    long long used_ms;          /* last taken from or given to */
+} cache = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool cacheable(size_t size)
+{
+    return size >= CACHE_MIN && size <= CACHE_MAX && (size & (size - 1)) == 0;   /* the doubling sizes */
+}
+
+static struct arena_chunk *cache_take(size_t size)
+{
+    struct arena_chunk *c = NULL;
+    if (!cacheable(size))
+        return NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (struct arena_chunk **pp = &cache.head; *pp; pp = &(*pp)->prev)
+        if ((*pp)->size == size) {
+            c = *pp;
+            *pp = c->prev;
+            cache.bytes -= c->size;
+            cache.used_ms = mono_ms();
+            break;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return c;
+}
+
+static void chunk_free(struct arena_chunk *c)
+{
+    if (cacheable(c->size)) {
+        pthread_mutex_lock(&cache.lock);
+        if (cache.bytes + c->size <= CACHE_BYTES) {
+            c->prev = cache.head;
+            cache.head = c;
+            cache.bytes += c->size;
+            cache.used_ms = mono_ms();
+            c = NULL;
+        }
+        pthread_mutex_unlock(&cache.lock);
+    }
+    free(c);
+}
+
+void arena_cache_trim(long idle_ms)
+{
+    pthread_mutex_lock(&cache.lock);
+    struct arena_chunk *c = NULL;
+    if (cache.head && mono_ms() - cache.used_ms >= idle_ms) {
+        c = cache.head;
+        cache.head = NULL;
+        cache.bytes = 0;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    while (c) {
+        struct arena_chunk *p = c->prev;
+        free(c);
+        c = p;
+    }
+}
+
 static struct arena_chunk *chunk_new(size_t size, struct arena_chunk *prev)
 {
-    struct arena_chunk *c = malloc(sizeof *c + size);
+    struct arena_chunk *c = cache_take(size);
+    if (c) {
+        c->prev = prev;
+        c->used = 0;
+        return c;
+    }
+    c = malloc(sizeof *c + size);
     if (!c) {
         fputs("cairn: out of memory\n", stderr);
         abort();
@@ -24,10 +113,27 @@ static struct arena_chunk *chunk_new(size_t size, struct arena_chunk *prev)
     return c;
 }
 
+struct arena_cleanup {
+    struct arena_cleanup *next;
+    void (*fn)(void *);
+    void *p;
+};
+
 void arena_init(struct arena *a)
 {
     a->head = NULL;
     a->total = 0;
+    a->cleanups = NULL;
+}
+
+static void run_cleanups(struct arena *a)
+{
+    /* the records live in the chunks freed next: take each before running it */
+    while (a->cleanups) {
+        struct arena_cleanup *c = a->cleanups;
+        a->cleanups = c->next;
+        c->fn(c->p);
+    }
 }
 
 static void *alloc_raw(struct arena *a, size_t n)
@@ -98,19 +204,29 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
     return d;
 }
 
+void arena_defer(struct arena *a, void (*fn)(void *), void *p)
+{
+    struct arena_cleanup *c = alloc_raw(a, sizeof *c);
+    c->fn = fn;
+    c->p = p;
+    c->next = a->cleanups;
+    a->cleanups = c;
+}
+
 void arena_reset(struct arena *a)
 {
+    run_cleanups(a);
     struct arena_chunk *c = a->head;
     if (!c)
         return;
     while (c->prev) {
         struct arena_chunk *p = c->prev;
-        free(c);
+        chunk_free(c);
         c = p;
     }
     /* keep the oldest chunk unless a big request inflated it */
     if (c->size > CHUNK_MIN * 4) {
-        free(c);
+        chunk_free(c);
         c = NULL;
     } else {
         c->used = 0;
@@ -121,10 +237,11 @@ void arena_reset(struct arena *a)
 
 void arena_free(struct arena *a)
 {
+    run_cleanups(a);
     struct arena_chunk *c = a->head;
     while (c) {
         struct arena_chunk *p = c->prev;
-        free(c);
+        chunk_free(c);
         c = p;
     }
     a->head = NULL;
@@ -140,7 +257,7 @@ void sb_init(struct strbuf *sb, struct arena *a, size_t cap)
     sb->len = 0;
 }
 
-static void sb_reserve(struct strbuf *sb, size_t extra)
+void sb_reserve(struct strbuf *sb, size_t extra)
 {
     if (sb->len + extra + 1 <= sb->cap)
         return;

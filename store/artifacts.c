@@ -1,8 +1,10 @@
-/* Local artifact store: atomic streamed uploads, streamed downloads,
- * listings and deletes under one root. No cJSON or civetweb here: bytes
- * arrive and leave through the read/write callbacks. */
+/* The artifact store interface: an s3:// root goes to store/s3.c (issue
+ * 17), anything else is the local store here: atomic streamed uploads,
+ * streamed downloads, listings and deletes under one directory. No cJSON or
+ * civetweb here: bytes arrive and leave through the read/write callbacks. */
 #include "artifacts.h"
 #include "paths.h"
+#include "s3.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -137,6 +139,8 @@ int artifact_put(struct arena *a, const char *root, const char *rel, artifact_re
     const char *full, *made = NULL;
     if (!*rel)
         return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid path");
+    if (s3_is_uri(root))
+        return s3_put(a, root, rel, read, ctx, content_length, err);
     /* check before creating directories (a symlinked parent must not make
      * us mkdir outside the root), and again after */
     if (path_resolve(a, root, rel, &full, err))
@@ -183,6 +187,13 @@ int artifact_open(struct arena *a, const char *root, const char *rel, struct art
 {
     const char *full;
     out->fd = -1;
+    out->root = NULL;
+    if (s3_is_uri(root)) {
+        out->arena = a;
+        out->root = root;
+        out->rel = rel;
+        return s3_stat(a, root, rel, &out->size, &out->etag, err);
+    }
     if (path_resolve(a, root, rel, &full, err))
         return -1;
     int fd = open(full, O_RDONLY | O_CLOEXEC);
@@ -212,10 +223,16 @@ void artifact_close(struct artifact_file *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    f->root = NULL;
 }
 
 int artifact_send(struct artifact_file *f, artifact_write_fn write, void *ctx)
 {
+    if (f->root) {
+        int rc = s3_get(f->arena, f->root, f->rel, f->etag, write, ctx);
+        artifact_close(f);
+        return rc;
+    }
     char *buf = malloc(ARTIFACT_CHUNK);
     int rc = buf ? 0 : -1;
     long long left = f->size;
@@ -245,6 +262,8 @@ int artifact_list(struct arena *a, const char *root, const char *rel, struct art
     const char *full;
     *out = NULL;
     *n = 0;
+    if (s3_is_uri(root))
+        return s3_list(a, root, rel, out, n, err);
     if (path_resolve(a, root, rel, &full, err))
         return -1;
     DIR *d = opendir(full);
@@ -285,6 +304,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 int artifact_delete(struct arena *a, const char *root, const char *rel, struct error *err)
 {
     const char *full;
+    if (s3_is_uri(root))
+        return s3_delete(a, root, rel, err);
     if (path_resolve(a, root, rel, &full, err))
         return -1;
     struct stat st;
@@ -306,6 +327,87 @@ static int sweep_entry(const char *path, const struct stat *st, int flag, struct
 
 void artifact_sweep_temp(const char *root)
 {
-    if (root)
+    if (root && !s3_is_uri(root))
         nftw(root, sweep_entry, 16, FTW_PHYS);
+}
+
+/* ---- issue 17: what only object storage does ---- */
+
+bool artifact_root_is_remote(const char *root)
+{
+    return s3_is_uri(root);
+}
+
+static int no_multipart(struct error *err)
+{
+    /* MLflow's _UnsupportedMultipartUploadException message: the client
+     * matches its start to fall back to one proxied PUT */
+    return error_set(err, ERR_NOT_IMPLEMENTED, "Multipart upload is not supported for the current artifact repository");
+}
+
+int artifact_mpu_create(struct arena *a, const char *root, const char *rel, long long n_parts,
+                        const char **upload_id, struct artifact_mpu_url **urls, struct error *err)
+{
+    if (!s3_is_uri(root))
+        return no_multipart(err);
+    if (n_parts < 1 || n_parts > 10000)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "num_parts must be between 1 and 10000, got %lld", n_parts);
+    if (s3_mpu_create(a, root, rel, upload_id, err))
+        return -1;
+    struct artifact_mpu_url *v = arena_alloc(a, (size_t)n_parts * sizeof *v);
+    for (long long i = 0; i < n_parts; i++) {
+        v[i].part_number = i + 1;
+        /* botocore's default lifetime of a presigned URL: one hour */
+        struct s3_presign_opts o = { .put = true, .upload_id = *upload_id, .part_number = i + 1, .expires_s = 3600 };
+        v[i].url = s3_presign(a, root, rel, &o);
+    }
+    *urls = v;
+    return 0;
+}
+
+int artifact_mpu_complete(struct arena *a, const char *root, const char *rel, const char *upload_id,
+                          const struct artifact_part *parts, size_t n, struct error *err)
+{
+    return s3_is_uri(root) ? s3_mpu_complete(a, root, rel, upload_id, parts, n, err) : no_multipart(err);
+}
+
+int artifact_mpu_abort(struct arena *a, const char *root, const char *rel, const char *upload_id,
+                       struct error *err)
+{
+    return s3_is_uri(root) ? s3_mpu_abort(a, root, rel, upload_id, err) : no_multipart(err);
+}
+
+int artifact_presign_get(struct arena *a, const char *root, const char *rel, long long expires_s,
+                         const char **url, long long *size, struct error *err)
+{
+    if (!s3_is_uri(root))
+        return error_set(err, ERR_NOT_IMPLEMENTED,
+                         "Multipart download is not supported for the current artifact repository");
+    const char *etag;
+    if (s3_stat(a, root, rel, size, &etag, err))
+        return -1;
+    const char *slash = strrchr(rel, '/');
+    const char *base = slash ? slash + 1 : rel;
+    struct strbuf sb;
+    sb_init(&sb, a, strlen(base) + 32);
+    sb_puts(&sb, "attachment; filename=\"");
+    for (const char *p = base; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_putc(&sb, '\\');
+        sb_putc(&sb, *p);
+    }
+    sb_putc(&sb, '"');
+    struct s3_presign_opts o = { .disposition = sb.buf, .expires_s = expires_s };
+    *url = s3_presign(a, root, rel, &o);
+    return 0;
+}
+
+int artifact_presign_put(struct arena *a, const char *root, const char *rel, const char *content_type,
+                         long long expires_s, const char **url, struct error *err)
+{
+    if (!s3_is_uri(root))
+        return error_set(err, ERR_NOT_IMPLEMENTED, "The artifact repository does not support presigned uploads.");
+    struct s3_presign_opts o = { .put = true, .content_type = content_type, .expires_s = expires_s };
+    *url = s3_presign(a, root, rel, &o);
+    return 0;
 }

@@ -205,7 +205,7 @@ int store_search_experiments(struct arena *a, const struct experiment_search *s,
                              size_t *n, struct error *err)
 {
     struct search_ctx x = { a, s, NULL, 0 };
-    if (db_run(search_tx, &x, err))
+    if (db_read(search_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;

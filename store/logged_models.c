@@ -596,7 +596,7 @@ int store_search_logged_models(struct arena *a, const struct logged_model_search
     /* reads run autocommit, as run search does: READ COMMITTED gives a
      * transaction no single snapshot, and BEGIN/COMMIT cost two round trips */
     struct search_ctx x = { a, s, NULL, 0 };
-    if (db_run(search_tx, &x, err))
+    if (db_read(search_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;

@@ -30,10 +30,19 @@ static int applied_version(PGconn *pg, int version)
     return found;
 }
 
+/* Each step is one transaction holding a transaction-scoped advisory lock:
+ * concurrent servers apply a migration once, and nothing outlives the
+ * transaction (PgBouncer in transaction mode hands a session's statements
+ * to different server connections, so a session lock could leak). */
+#define LOCKED_BEGIN "BEGIN; SET LOCAL client_min_messages TO warning; " \
+                     "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY "); "
+
 static int apply(PGconn *pg, const struct migration *m, struct error *err)
 {
-    if (exec_ok(pg, "BEGIN; SET LOCAL search_path TO cairn", err))
+    if (exec_ok(pg, LOCKED_BEGIN "SET LOCAL search_path TO cairn", err))
         return -1;
+    if (applied_version(pg, m->version))
+        return exec_ok(pg, "COMMIT", err);
     if (exec_ok(pg, m->sql, err)) {
         exec_ok(pg, "ROLLBACK", NULL);
         return error_set(err, ERR_INTERNAL_ERROR, "migration %s failed: %s", m->name, err->message);
@@ -79,19 +88,17 @@ int migrate(const char *conninfo, const char *default_artifact_root, struct erro
         PQfinish(pg);
         return -1;
     }
-    int rc = exec_ok(pg, "SET client_min_messages TO warning;"
-                         "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", err);
-    if (!rc)
-        rc = exec_ok(pg, "CREATE SCHEMA IF NOT EXISTS cairn;"
+    int rc = exec_ok(pg, LOCKED_BEGIN "CREATE SCHEMA IF NOT EXISTS cairn;"
                          "CREATE TABLE IF NOT EXISTS cairn.schema_migrations ("
                          " version int PRIMARY KEY, name text NOT NULL,"
-                         " applied_at timestamptz NOT NULL DEFAULT now())", err);
+                         " applied_at timestamptz NOT NULL DEFAULT now()); COMMIT", err);
+    if (rc)
+        exec_ok(pg, "ROLLBACK", NULL);
     for (int i = 0; !rc && i < cairn_migrations_count; i++)
         if (!applied_version(pg, cairn_migrations[i].version))
-            rc = apply(pg, &cairn_migrations[i], err);
+            rc = apply(pg, &cairn_migrations[i], err);   /* checked again under the lock */
     if (!rc)
         rc = seed_default_experiment(pg, default_artifact_root, err);
-    exec_ok(pg, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")", NULL);
     PQfinish(pg);
     return rc;
 }

@@ -274,6 +274,29 @@ int artifact_uri_check(struct arena *a, const char *uri, const char *const *root
                                   "use an mlflow-artifacts: URI");
 }
 
+/* s3://bucket/prefix roots: the URI's bucket equal and its path within
+ * the root's prefix at a segment boundary */
+static int s3_uri_under_roots(struct arena *a, const char *uri, const char *const *roots, size_t n_roots,
+                              const char **root, const char **rel, struct error *err)
+{
+    for (size_t i = 0; i < n_roots; i++) {
+        const char *r = roots[i];
+        if (!r || strncasecmp(r, "s3://", 5))
+            continue;
+        size_t n = strlen(r);
+        while (n > 5 && r[n - 1] == '/')
+            n--;
+        if (strncmp(uri + 5, r + 5, n - 5) || (uri[n] != '\0' && uri[n] != '/'))
+            continue;
+        const char *p = uri + n;
+        while (*p == '/')
+            p++;
+        *root = r;
+        return path_sanitize(a, p, rel, err);
+    }
+    return 1;
+}
+
 int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, const char *const *roots,
                           size_t n_roots, const char **root, const char **rel, struct error *err)
 {
@@ -308,6 +331,10 @@ int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, co
         *root = dest;
         return path_sanitize(a, p, rel, err);
     }
+    /* issue 17: an s3:// URI under a configured s3:// root is served from
+     * that root (any other bucket or prefix is never opened) */
+    if (sl == 3 && !strncasecmp(uri, "s3:", 3))
+        return s3_uri_under_roots(a, uri, roots, n_roots, root, rel, err);
     const char *local = NULL;
     if (sl == 5 && !strncasecmp(uri, "file:", 5)) {
         local = uri + 5;
@@ -379,12 +406,14 @@ int artifact_root_check(const char *flag, const char *uri, bool destination, cha
     size_t sl = scheme_len(uri);
     if (!sl || (sl == 5 && !strncasecmp(uri, "file:", 5)))
         return 0;
+    if (sl == 3 && !strncasecmp(uri, "s3://", 5) && uri[5] && uri[5] != '/')
+        return 0;   /* issue 17: S3-compatible object storage (store/s3.c) */
     if (!destination && ((sl == 17 && !strncasecmp(uri, "mlflow-artifacts:", 17)) ||
                          ((sl == 5 || sl == 6) && !strncasecmp(uri, "http", 4) &&
                           strstr(uri, "/api/2.0/mlflow-artifacts/artifacts"))))
         return 0;   /* served from --artifacts-destination */
-    snprintf(msg, msg_len, "%s %s: Cairn cannot store artifacts at %.*s:// URIs; give a local directory or "
-             "a file:// URI%s", flag, uri, (int)sl - 1, uri,
+    snprintf(msg, msg_len, "%s %s: Cairn cannot store artifacts at %.*s:// URIs; give a local directory, "
+             "a file:// URI or an s3://bucket/prefix URI%s", flag, uri, (int)sl - 1, uri,
              destination ? "" : " (or mlflow-artifacts:, served from --artifacts-destination)");
     return -1;
 }

@@ -39,9 +39,11 @@ int artifact_uri_check(struct arena *a, const char *uri, const char *const *root
 
 /* Where a stored artifact URI (a run's artifact_uri, a logged model's
  * artifact location) lives on this server's disk: mlflow-artifacts:/x maps
- * to dest/x, a file: URI or path under one of roots to that root. Returns 0
- * with *root and *rel (canonical, via path_sanitize) set, 1 when the URI is
- * not served here (s3://, …), -1 with err for a refused URI. */
+ * to dest/x, a file: URI or path under one of roots to that root, an s3://
+ * URI under an s3:// root to that root (issue 17; *root is then the s3://
+ * root, which store/artifacts.c hands to store/s3.c). Returns 0 with *root
+ * and *rel (canonical, via path_sanitize) set, 1 when the URI is not served
+ * here (gs://, another bucket, …), -1 with err for a refused URI. */
 int artifact_uri_to_local(struct arena *a, const char *uri, const char *dest, const char *const *roots,
                           size_t n_roots, const char **root, const char **rel, struct error *err);
 /* issue 20: an experiment's relative artifact_location ("my_location",
@@ -53,7 +55,8 @@ int artifact_location_resolve_relative(struct arena *a, const char *location, co
                                        const char **out, struct error *err);
 
 /* A configured root (--default-artifact-root, or --artifacts-destination
- * when destination) Cairn can store to: a local path or file: URI, and for
+ * when destination) Cairn can store to: a local path or file: URI, an
+ * s3://bucket[/prefix] URI (issue 17), and for
  * the default root also mlflow-artifacts: and this server's own http(s)
  * proxy route. -1 with a one-line message naming the scheme otherwise. */
 int artifact_root_check(const char *flag, const char *uri, bool destination, char *msg, size_t msg_len);

@@ -440,7 +440,7 @@ static int get_rm_tx(struct db_conn *c, void *p, struct error *err)
 int store_get_registered_model(struct arena *a, const char *name, struct registered_model *out, struct error *err)
 {
     struct reg_ctx x = { .a = a, .name = name, .rm = out };
-    return db_run(get_rm_tx, &x, err);
+    return db_read(get_rm_tx, &x, err);
 }
 
 static int rename_rm_tx(struct db_conn *c, void *p, struct error *err)
@@ -598,7 +598,7 @@ int store_get_latest_versions(struct arena *a, const char *name, const char *con
                               struct model_version **out, size_t *n, struct error *err)
 {
     struct reg_ctx x = { .a = a, .name = name, .stages = stages, .n_stages = n_stages };
-    if (db_run(latest_tx, &x, err))
+    if (db_read(latest_tx, &x, err))
         return -1;
     *out = x.mvs;
     *n = x.n;
@@ -673,7 +673,7 @@ int store_get_model_version_by_alias(struct arena *a, const char *name, const ch
                                      struct model_version *out, struct error *err)
 {
     struct reg_ctx x = { .a = a, .name = name, .alias = alias, .mv = out };
-    return db_run(by_alias_tx, &x, err);
+    return db_read(by_alias_tx, &x, err);
 }
 
 /* ---- model versions ---- */
@@ -734,7 +734,7 @@ int store_get_model_version(struct arena *a, const char *name, int64_t version, 
                             struct error *err)
 {
     struct reg_ctx x = { .a = a, .name = name, .version = version, .mv = out };
-    return db_run(get_mv_tx, &x, err);
+    return db_read(get_mv_tx, &x, err);
 }
 
 static int update_mv_tx(struct db_conn *c, void *p, struct error *err)
@@ -1035,7 +1035,7 @@ int store_search_registered_models(struct arena *a, const struct registry_search
                                    struct registered_model **out, size_t *n, struct error *err)
 {
     struct reg_ctx x = { .a = a, .search = s };
-    if (db_run(search_rm_tx, &x, err))
+    if (db_read(search_rm_tx, &x, err))
         return -1;
     *out = x.rms;
     *n = x.n;
@@ -1072,7 +1072,7 @@ int store_search_model_versions(struct arena *a, const struct registry_search *s
                                 struct model_version **out, size_t *n, struct error *err)
 {
     struct reg_ctx x = { .a = a, .search = s };
-    if (db_run(search_mv_tx, &x, err))
+    if (db_read(search_mv_tx, &x, err))
         return -1;
     *out = x.mvs;
     *n = x.n;

@@ -1,5 +1,6 @@
 /* Runs: create, read (one or many at once), update, lifecycle, tags, the
  * log-batch write path, inputs and outputs, and search. */
+#include "autoanalyze.h"
 #include "db.h"
 #include "logged_models.h"
 #include "tracking.h"
@@ -402,7 +403,10 @@ static int create_tx(struct db_conn *c, void *p, struct error *err)
 int store_create_run(struct arena *a, const struct run_create *rc, struct run *out, struct error *err)
 {
     struct create_ctx x = { a, rc, out };
-    return db_tx(create_tx, &x, err);
+    if (db_tx(create_tx, &x, err))
+        return -1;
+    store_note_writes(1 + rc->n_tags);
+    return 0;
 }
 
 /* ---- get ---- */
@@ -748,9 +752,11 @@ int store_log_param(struct arena *a, const char *run_id, const struct kv *param,
 int store_log_batch(struct arena *a, const char *run_id, const struct log_batch *b, struct error *err)
 {
     struct batch_ctx x = { a, run_id, b, false };
-    if (b->n_metrics && !b->n_params && !b->n_tags && !any_model_metric(b))
-        return db_run(metrics_only_tx, &x, err);
-    return db_tx(batch_tx, &x, err);
+    int rc = b->n_metrics && !b->n_params && !b->n_tags && !any_model_metric(b) ? db_run_write(metrics_only_tx, &x, err)
+                                                                                 : db_tx(batch_tx, &x, err);
+    if (rc == 0)
+        store_note_writes(b->n_metrics + b->n_params + b->n_tags);
+    return rc;
 }
 
 /* ---- inputs and outputs ---- */
@@ -879,7 +885,7 @@ int store_search_runs(struct arena *a, const struct run_search *s, struct run **
     /* autocommit: under READ COMMITTED a transaction would not give the
      * statements one snapshot either, and BEGIN/COMMIT cost two round trips */
     struct search_ctx x = { a, s, NULL, 0 };
-    if (db_run(search_tx, &x, err))
+    if (db_read(search_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;
@@ -1018,7 +1024,7 @@ int store_metric_history(struct arena *a, const char *run_id, const char *key, i
                          struct metric **out, size_t *n, struct error *err)
 {
     struct history_ctx x = { .a = a, .run_id = run_id, .key = key, .offset = offset, .limit = limit };
-    if (db_run(history_tx, &x, err))
+    if (db_read(history_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;
@@ -1156,7 +1162,7 @@ int store_metric_history_sampled(struct arena *a, const char *run_id, const char
 {
     struct history_ctx x = { .a = a, .run_id = run_id, .key = key, .limit = max_results, .has_start = has_start,
                              .start_step = start_step, .has_end = has_end, .end_step = end_step };
-    if (db_run(sampled_tx, &x, err))
+    if (db_read(sampled_tx, &x, err))
         return -1;
     *out = x.out;
     *n = x.n;

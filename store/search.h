@@ -21,11 +21,13 @@ enum sf_entity {
     SF_SPAN,             /* span.name | type | status | content | attributes.<k> */
     SF_FEEDBACK,         /* feedback.<assessment name> */
     SF_EXPECTATION,      /* expectation.<assessment name> */
+    SF_ASSESSMENT,       /* issue 12: trace metrics only: assessment.name | type */
 };
 
 enum sf_op {
     SF_EQ, SF_NE, SF_LT, SF_LE, SF_GT, SF_GE,
     SF_LIKE, SF_ILIKE, SF_IN, SF_NOT_IN, SF_IS_NULL, SF_IS_NOT_NULL,
+    SF_RLIKE,   /* issue 14: traces only (a POSIX regular expression, PostgreSQL's ~) */
 };
 
 enum sf_value_kind { SF_VAL_NONE, SF_VAL_STRING, SF_VAL_NUMBER, SF_VAL_LIST };

@@ -339,11 +339,29 @@ static bool complete(const struct trace *t)
     return (long long)t->n_spans >= want && t->n_spans > 0;
 }
 
+/* A trace's spans in MLflow's order: the root first, then by start time. */
+static int cmp_span_order(const void *pa, const void *pb)
+{
+    const struct span_row *a = pa, *b = pb;
+    if (!a->parent_span_id != !b->parent_span_id)
+        return a->parent_span_id ? 1 : -1;
+    if (a->start_ns != b->start_ns)
+        return a->start_ns < b->start_ns ? -1 : 1;
+    return strcmp(a->span_id, b->span_id);
+}
+
+static void clear_result(void *r)
+{
+    PQclear(r);
+}
+
+/* The spans of traces, sorted here rather than by the database. The texts
+ * stay in libpq's result, which lives as long as the arena: a trace of
+ * 10,000 spans is not copied once more. */
 static int load_spans(struct db_conn *c, struct arena *a, struct trace *traces, size_t n, struct error *err)
 {
     DB_STMT(q, "SELECT trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns,"
-               " content FROM spans WHERE trace_id = ANY($1::text[])"
-               " ORDER BY trace_id, parent_span_id IS NOT NULL, start_time_ns, span_id");
+               " content FROM spans WHERE trace_id = ANY($1::text[])");
     if (!n)
         return 0;
     const char **ids = arena_alloc(a, n * sizeof *ids);
@@ -353,38 +371,40 @@ static int load_spans(struct db_conn *c, struct arena *a, struct trace *traces, 
     PGresult *r = db_exec(c, &q, 1, v, err);
     if (!r)
         return -1;
+    arena_defer(a, clear_result, r);
     int rows = PQntuples(r);
-    for (int j = 0; j < rows;) {
-        const char *tid = PQgetvalue(r, j, 0);
-        int end = j;
-        while (end < rows && !strcmp(PQgetvalue(r, end, 0), tid))
-            end++;
-        struct trace *t = NULL;
-        for (size_t i = 0; i < n && !t; i++)
+    struct trace **of = arena_alloc(a, ((size_t)rows + 1) * sizeof *of);
+    for (int k = 0; k < rows; k++) {
+        const char *tid = PQgetvalue(r, k, 0);
+        for (size_t i = 0; i < n && !of[k]; i++)
             if (!strcmp(traces[i].info.trace_id, tid))
-                t = &traces[i];
-        if (t) {
-            t->n_spans = (size_t)(end - j);
-            t->spans = arena_alloc(a, t->n_spans * sizeof *t->spans);
-            for (int k = j; k < end; k++) {
-                struct span_row *s = &t->spans[k - j];
-                s->trace_id = t->info.trace_id;
-                s->span_id = arena_strdup(a, PQgetvalue(r, k, 1));
-                s->parent_span_id = nullable(a, r, k, 2);
-                s->name = arena_strdup(a, PQgetvalue(r, k, 3));
-                s->span_type = nullable(a, r, k, 4);
-                s->status = arena_strdup(a, PQgetvalue(r, k, 5));
-                s->start_ns = db_int64(r, k, 6);
-                s->has_end = !PQgetisnull(r, k, 7);
-                s->end_ns = s->has_end ? db_int64(r, k, 7) : 0;
-                /* the content is the bulk of a trace: hand out libpq's copy
-                 * would outlive nothing, so copy once into the arena */
-                s->content = arena_strndup(a, PQgetvalue(r, k, 8), (size_t)PQgetlength(r, k, 8));
-            }
-        }
-        j = end;
+                of[k] = &traces[i];
+        if (of[k])
+            of[k]->n_spans++;
     }
-    PQclear(r);
+    for (size_t i = 0; i < n; i++) {
+        traces[i].spans = arena_alloc(a, (traces[i].n_spans + 1) * sizeof *traces[i].spans);
+        traces[i].n_spans = 0;
+    }
+    for (int k = 0; k < rows; k++) {
+        struct trace *t = of[k];
+        if (!t)
+            continue;
+        struct span_row *s = &t->spans[t->n_spans++];
+        s->trace_id = t->info.trace_id;
+        s->span_id = PQgetvalue(r, k, 1);
+        s->parent_span_id = PQgetisnull(r, k, 2) ? NULL : PQgetvalue(r, k, 2);
+        s->name = PQgetvalue(r, k, 3);
+        s->span_type = PQgetisnull(r, k, 4) ? NULL : PQgetvalue(r, k, 4);
+        s->status = PQgetvalue(r, k, 5);
+        s->start_ns = db_int64(r, k, 6);
+        s->has_end = !PQgetisnull(r, k, 7);
+        s->end_ns = s->has_end ? db_int64(r, k, 7) : 0;
+        s->content = PQgetvalue(r, k, 8);
+        s->content_len = (size_t)PQgetlength(r, k, 8);
+    }
+    for (size_t i = 0; i < n; i++)
+        qsort(traces[i].spans, traces[i].n_spans, sizeof *traces[i].spans, cmp_span_order);
     return 0;
 }
 
@@ -454,7 +474,8 @@ static const char *param(struct q *q, const char *v)
 static const char *op_sql(enum sf_op op)
 {
     static const char *const s[] = { [SF_EQ] = "=", [SF_NE] = "<>", [SF_LT] = "<", [SF_LE] = "<=",
-                                     [SF_GT] = ">", [SF_GE] = ">=", [SF_LIKE] = "LIKE", [SF_ILIKE] = "ILIKE" };
+                                     [SF_GT] = ">", [SF_GE] = ">=", [SF_LIKE] = "LIKE", [SF_ILIKE] = "ILIKE",
+                                     [SF_RLIKE] = "~" };
     return (size_t)op < sizeof s / sizeof *s && s[op] ? s[op] : "=";
 }
 
@@ -935,24 +956,31 @@ static int cmp_span(const void *pa, const void *pb)
     return c ? c : (*a < *b ? -1 : (*a > *b));
 }
 
-/* The trace row's aggregates from one trace's spans [first, end). */
+/* The trace row from one trace's spans [first, end): inserted, or its
+ * aggregates widened (unless start_trace has finalized it), in one
+ * statement. *created: the row is new in this transaction, so no span of
+ * this trace is stored yet. */
 static int update_trace_from_spans(struct db_conn *c, struct arena *a, int64_t experiment_id,
                                    const char *location, const struct span_in *const *v, size_t n,
-                                   struct error *err)
+                                   bool *created, struct error *err)
 {
-    DB_STMT(ins, "INSERT INTO trace_info (trace_id, experiment_id, request_time, execution_duration, state)"
-                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (trace_id) DO NOTHING");
-    DB_STMT(upd, "UPDATE trace_info SET"
-                 " request_time = CASE WHEN f.fin THEN request_time ELSE LEAST(request_time, $2) END,"
-                 " execution_duration = CASE WHEN f.fin OR $3::bigint IS NULL THEN execution_duration"
-                 "   ELSE GREATEST(request_time + COALESCE(execution_duration, 0), $3) - LEAST(request_time, $2) END,"
-                 " state = CASE WHEN state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') AND $4::text IS NOT NULL"
-                 "   THEN $4 ELSE state END,"
-                 " request_preview = COALESCE(request_preview, $5),"
-                 " response_preview = COALESCE(response_preview, $6)"
-                 " FROM (SELECT EXISTS (SELECT 1 FROM trace_metadata WHERE trace_id = $1"
-                 "   AND key = 'mlflow.trace.infoFinalized') AS fin) f"
-                 " WHERE trace_id = $1");
+#define FINALIZED "EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = $1" \
+                  " AND m.key = 'mlflow.trace.infoFinalized')"
+    DB_STMT(upsert, "INSERT INTO trace_info AS t (trace_id, experiment_id, request_time, execution_duration, state,"
+                    " request_preview, response_preview)"
+                    " VALUES ($1, $2, $3, $4::bigint - $3, COALESCE($5, 'IN_PROGRESS'), $6, $7)"
+                    " ON CONFLICT (trace_id) DO UPDATE SET"
+                    " request_time = CASE WHEN " FINALIZED " THEN t.request_time"
+                    "   ELSE LEAST(t.request_time, $3) END,"
+                    " execution_duration = CASE WHEN $4::bigint IS NULL OR " FINALIZED " THEN t.execution_duration"
+                    "   ELSE GREATEST(t.request_time + COALESCE(t.execution_duration, 0), $4)"
+                    "     - LEAST(t.request_time, $3) END,"
+                    " state = CASE WHEN t.state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') AND $5::text IS NOT NULL"
+                    "   THEN $5 ELSE t.state END,"
+                    " request_preview = COALESCE(t.request_preview, $6),"
+                    " response_preview = COALESCE(t.response_preview, $7)"
+                    " RETURNING (t.xmax = 0)");
+#undef FINALIZED
     const char *tid = v[0]->row.trace_id;
     int64_t min_start = INT64_MAX, max_end = INT64_MIN;
     const struct span_in *root = NULL;
@@ -967,28 +995,16 @@ static int update_trace_from_spans(struct db_conn *c, struct arena *a, int64_t e
     int64_t start_ms = min_start / 1000000, end_ms = max_end / 1000000;
     const char *state = root ? (!strcmp(root->row.status, "ERROR") ? "ERROR" : "OK") : NULL;
     bool has_end = max_end != INT64_MIN;
-    const char *iv[5] = { tid, i64s(a, experiment_id), i64s(a, start_ms), has_end ? i64s(a, end_ms - start_ms) : NULL,
-                          state ? state : "IN_PROGRESS" };
-    PGresult *r = db_exec(c, &ins, 5, iv, err);
+    const char *uv[7] = { tid, i64s(a, experiment_id), i64s(a, start_ms), has_end ? i64s(a, end_ms) : NULL, state,
+                          root ? root->inputs_json : NULL, root ? root->outputs_json : NULL };
+    PGresult *r = db_exec(c, &upsert, 7, uv, err);
     if (!r)
         return -1;
-    bool created = strcmp(PQcmdTuples(r), "0") != 0;
-    PQclear(r);
-    if (!created) {
-        const char *uv[6] = { tid, i64s(a, start_ms), has_end ? i64s(a, end_ms) : NULL, state,
-                              root ? root->inputs_json : NULL, root ? root->outputs_json : NULL };
-        r = db_exec(c, &upd, 6, uv, err);
-    } else {
-        const char *uv[6] = { tid, i64s(a, start_ms), NULL, NULL, root ? root->inputs_json : NULL,
-                              root ? root->outputs_json : NULL };
-        r = db_exec(c, &upd, 6, uv, err);
-    }
-    if (!r)
-        return -1;
+    *created = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
     PQclear(r);
     size_t n_tags = 2 + (root ? root->n_trace_tags : 0), k = 0;
     struct kv *tags = arena_alloc(a, n_tags * sizeof *tags);
-    if (created)
+    if (*created)
         tags[k++] = (struct kv){ TRACE_TAG_ARTIFACT_LOCATION, trace_artifact_location(a, location, tid) };
     tags[k++] = (struct kv){ TRACE_TAG_SPANS_LOCATION, "TRACKING_STORE" };
     for (size_t i = 0; root && i < root->n_trace_tags; i++)
@@ -996,43 +1012,19 @@ static int update_trace_from_spans(struct db_conn *c, struct arena *a, int64_t e
     return upsert_kv(c, a, "trace_tags", tid, tags, k, err);
 }
 
-static int spans_tx(struct db_conn *c, void *p, struct error *err)
+#define SPAN_COLS "trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, content"
+
+/* Spans of traces that already had some: an upsert (a span sent again replaces its copy). */
+static int upsert_spans(struct db_conn *c, struct arena *a, const struct span_in *const *v, size_t m,
+                        struct error *err)
 {
-    struct spans_ctx *x = p;
-    struct arena *a = x->a;
-    DB_STMT(ins, "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status,"
-                 " start_time_ns, end_time_ns, content)"
+    DB_STMT(ins, "INSERT INTO spans (" SPAN_COLS ")"
                  " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
                  " $7::bigint[], $8::bigint[], $9::text[])"
                  " ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = EXCLUDED.parent_span_id,"
                  " name = EXCLUDED.name, span_type = EXCLUDED.span_type, status = EXCLUDED.status,"
                  " start_time_ns = EXCLUDED.start_time_ns, end_time_ns = EXCLUDED.end_time_ns,"
                  " content = EXCLUDED.content");
-    const char *location;
-    if (active_experiment(c, a, x->experiment_id, &location, err))
-        return -1;
-    /* sorted by (trace, span): traces are locked in one order (no
-     * deadlocks between concurrent exporters) and a span sent twice in one
-     * request keeps its last copy */
-    const struct span_in **v = arena_alloc(a, x->n * sizeof *v);
-    for (size_t i = 0; i < x->n; i++)
-        v[i] = &x->spans[i];
-    qsort(v, x->n, sizeof *v, cmp_span);
-    size_t m = 0;
-    for (size_t i = 0; i < x->n; i++) {
-        if (i + 1 < x->n && !strcmp(v[i]->row.trace_id, v[i + 1]->row.trace_id) &&
-            !strcmp(v[i]->row.span_id, v[i + 1]->row.span_id))
-            continue;
-        v[m++] = v[i];
-    }
-    for (size_t i = 0; i < m;) {
-        size_t end = i;
-        while (end < m && !strcmp(v[end]->row.trace_id, v[i]->row.trace_id))
-            end++;
-        if (update_trace_from_spans(c, a, x->experiment_id, location, v + i, end - i, err))
-            return -1;
-        i = end;
-    }
     const char **cols[9];
     for (int k = 0; k < 9; k++)
         cols[k] = arena_alloc(a, (m + 1) * sizeof *cols[k]);
@@ -1055,6 +1047,81 @@ static int spans_tx(struct db_conn *c, void *p, struct error *err)
     if (!r)
         return -1;
     PQclear(r);
+    return 0;
+}
+
+/* Spans of traces created in this transaction: no stored span can
+ * conflict, so they go in with COPY, PostgreSQL's fastest way in. */
+static int copy_spans(struct db_conn *c, struct arena *a, const struct span_in *const *v, size_t m,
+                      struct error *err)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < m; i++)
+        bytes += strlen(v[i]->row.content) + strlen(v[i]->row.name) + 128;
+    struct strbuf sb;
+    sb_init(&sb, a, bytes + 1);
+    char num[2][24];
+    for (size_t i = 0; i < m; i++) {
+        const struct span_row *s = &v[i]->row;
+        snprintf(num[0], sizeof num[0], "%" PRId64, s->start_ns);
+        snprintf(num[1], sizeof num[1], "%" PRId64, s->end_ns);
+        db_copy_field(&sb, s->trace_id, false);
+        db_copy_field(&sb, s->span_id, false);
+        db_copy_field(&sb, s->parent_span_id, false);
+        db_copy_field(&sb, s->name, false);
+        db_copy_field(&sb, s->span_type, false);
+        db_copy_field(&sb, s->status, false);
+        db_copy_field(&sb, num[0], false);
+        db_copy_field(&sb, s->has_end ? num[1] : NULL, false);
+        db_copy_field(&sb, s->content, true);
+    }
+    return db_copy_in(c, "COPY spans (" SPAN_COLS ") FROM STDIN", sb.buf, sb.len, err);
+}
+
+static int spans_tx(struct db_conn *c, void *p, struct error *err)
+{
+    struct spans_ctx *x = p;
+    struct arena *a = x->a;
+    const char *location;
+    if (active_experiment(c, a, x->experiment_id, &location, err))
+        return -1;
+    /* sorted by (trace, span): traces are locked in one order (no
+     * deadlocks between concurrent exporters) and a span sent twice in one
+     * request keeps its last copy */
+    const struct span_in **v = arena_alloc(a, x->n * sizeof *v);
+    for (size_t i = 0; i < x->n; i++)
+        v[i] = &x->spans[i];
+    qsort(v, x->n, sizeof *v, cmp_span);
+    size_t m = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        if (i + 1 < x->n && !strcmp(v[i]->row.trace_id, v[i + 1]->row.trace_id) &&
+            !strcmp(v[i]->row.span_id, v[i + 1]->row.span_id))
+            continue;
+        v[m++] = v[i];
+    }
+    /* new traces' spans to copy, the others' to upsert (both in trace order) */
+    const struct span_in **fresh = arena_alloc(a, (m + 1) * sizeof *fresh);
+    const struct span_in **old = arena_alloc(a, (m + 1) * sizeof *old);
+    size_t n_fresh = 0, n_old = 0;
+    for (size_t i = 0; i < m;) {
+        size_t end = i;
+        while (end < m && !strcmp(v[end]->row.trace_id, v[i]->row.trace_id))
+            end++;
+        bool created;
+        if (update_trace_from_spans(c, a, x->experiment_id, location, v + i, end - i, &created, err))
+            return -1;
+        for (size_t k = i; k < end; k++) {
+            if (created)
+                fresh[n_fresh++] = v[k];
+            else
+                old[n_old++] = v[k];
+        }
+        i = end;
+    }
+    if (n_fresh && copy_spans(c, a, fresh, n_fresh, err))
+        return -1;
+    if (n_old && upsert_spans(c, a, old, n_old, err))
+        return -1;
     return 0;
 }
 
@@ -1255,9 +1322,13 @@ struct metric_def {
 
 #define TOKENS(k) "((SELECT m.value FROM trace_metadata m WHERE m.trace_id = t.trace_id" \
                   " AND m.key = 'mlflow.trace.tokenUsage')::jsonb ->> '" k "')::numeric"
+/* MLflow's assessment_aggregate: a finite number as itself, true/false and the
+ * strings "yes"/"no" (trimmed, any case) as 1/0, anything else no value */
 #define ASSESSMENT_VALUE "CASE jsonb_typeof((a.value_json::jsonb) -> 'value')" \
     " WHEN 'number' THEN ((a.value_json::jsonb) ->> 'value')::numeric" \
-    " WHEN 'boolean' THEN CASE WHEN ((a.value_json::jsonb) ->> 'value') = 'true' THEN 1 ELSE 0 END END"
+    " WHEN 'boolean' THEN CASE WHEN ((a.value_json::jsonb) ->> 'value') = 'true' THEN 1 ELSE 0 END" \
+    " WHEN 'string' THEN CASE lower(btrim((a.value_json::jsonb) ->> 'value', E' \\t\\n\\r\\f\\v'))" \
+    " WHEN 'yes' THEN 1 WHEN 'no' THEN 0 END END"
 static const struct metric_def metric_defs[] = {
     { TMV_TRACES, "trace_count", NULL, false },
     { TMV_TRACES, "session_count", "(SELECT m.value FROM trace_metadata m WHERE m.trace_id = t.trace_id"
@@ -1269,7 +1340,7 @@ static const struct metric_def metric_defs[] = {
     { TMV_TRACES, "cache_read_input_tokens", TOKENS("cache_read_input_tokens"), false },
     { TMV_TRACES, "cache_creation_input_tokens", TOKENS("cache_creation_input_tokens"), false },
     { TMV_SPANS, "span_count", NULL, false },
-    { TMV_SPANS, "latency", "((s.end_time_ns - s.start_time_ns) / 1e6)", false },
+    { TMV_SPANS, "latency", "floor((s.end_time_ns - s.start_time_ns) / 1000000.0)", false },   /* whole ms, as // */
     /* span costs are not computed on ingest (DIFFERENCES.md): no points */
     { TMV_SPANS, "input_cost", "NULL::numeric", false },
     { TMV_SPANS, "output_cost", "NULL::numeric", false },
@@ -1288,7 +1359,12 @@ static const struct { enum trace_metric_view view; const char *name, *sql; } met
     { TMV_SPANS, "span_model_name", "NULL::text" },
     { TMV_SPANS, "span_model_provider", "NULL::text" },
     { TMV_ASSESSMENTS, "assessment_name", "a.name" },
-    { TMV_ASSESSMENTS, "assessment_value", "((a.value_json::jsonb) -> 'value')::text" },
+    /* see trace_metric_point: 'v' + the value's JSON (null for a feedback that has only an error),
+     * or 's' + an expectation's serialized_value text */
+    { TMV_ASSESSMENTS, "assessment_value",
+      "CASE WHEN (a.value_json::jsonb) ? 'serialized_value'"
+      " THEN 's' || ((a.value_json::jsonb) -> 'serialized_value' ->> 'value')"
+      " ELSE 'v' || COALESCE((a.value_json::jsonb) -> 'value', 'null'::jsonb)::text END" },
 };
 
 struct metrics_ctx {
@@ -1315,6 +1391,8 @@ static int metrics_tx(struct db_conn *c, void *p, struct error *err)
     sb_init(&group, a, 128);
     sql_params_init(&params, a);
     struct q q = { a, &sql, &params, err };
+    /* buckets by the span's start in the SPANS view; the time range is always the trace's
+     * (MLflow: span count and latency keep the trace timestamp; span costs are never set here) */
     const char *time_ms = m->view == TMV_SPANS ? "(s.start_time_ns / 1000000)" : "t.request_time";
     sb_puts(&sql, "SELECT ");
     size_t n_cols = 0;
@@ -1325,6 +1403,7 @@ static int metrics_tx(struct db_conn *c, void *p, struct error *err)
         sb_puts(&group, "1");
         n_cols++;
     }
+    const char *dim_sqls[TRACE_METRIC_MAX_DIMS];
     for (size_t d = 0; d < m->n_dims; d++) {
         const char *dim_sql = NULL;
         for (size_t i = 0; i < sizeof metric_dims / sizeof *metric_dims && !dim_sql; i++)
@@ -1334,6 +1413,7 @@ static int metrics_tx(struct db_conn *c, void *p, struct error *err)
             return error_set(err, BAD, "Unknown dimension '%s'", m->dims[d]);
         sb_printf(&sql, "%s, ", dim_sql);
         sb_printf(&group, "%s%zu", group.len ? ", " : "", n_cols + 1);
+        dim_sqls[d] = dim_sql;
         n_cols++;
     }
     const char *v = def->value ? def->value : "NULL";
@@ -1366,13 +1446,23 @@ static int metrics_tx(struct db_conn *c, void *p, struct error *err)
     sb_printf(&sql, " WHERE t.experiment_id = ANY(%s::bigint[])", param(&q, pg_text_array(a, exp, m->n_experiments)));
     if (m->view == TMV_ASSESSMENTS)
         sb_puts(&sql, " AND a.valid");
+    /* both ends inclusive, as MLflow's _build_time_range_predicate */
     if (m->has_start)
-        sb_printf(&sql, " AND %s >= %s::bigint", time_ms, param(&q, i64s(a, m->start_ms)));
+        sb_printf(&sql, " AND t.request_time >= %s::bigint", param(&q, i64s(a, m->start_ms)));
     if (m->has_end)
-        sb_printf(&sql, " AND %s < %s::bigint", time_ms, param(&q, i64s(a, m->end_ms)));
+        sb_printf(&sql, " AND t.request_time <= %s::bigint", param(&q, i64s(a, m->end_ms)));
+    /* MLflow drops the rows whose aggregated value or any dimension is null before grouping */
+    if (def->value && !def->distinct_count)
+        sb_printf(&sql, " AND (%s) IS NOT NULL", def->value);
+    for (size_t d = 0; d < m->n_dims; d++)
+        sb_printf(&sql, " AND (%s) IS NOT NULL", dim_sqls[d]);
     for (size_t i = 0; i < m->filter.n; i++) {
         const struct sf_clause *cl = &m->filter.clauses[i];
-        if (m->view == TMV_SPANS && cl->entity == SF_SPAN && strncmp(cl->key, "attributes.", 11)) {
+        if (cl->entity == SF_ASSESSMENT) {
+            /* assessment.name / assessment.type (feedback, expectation) of the ASSESSMENTS view */
+            sb_puts(&sql, " AND ");
+            string_cmp(&q, !strcmp(cl->key, "name") ? "a.name" : "a.kind", cl);
+        } else if (m->view == TMV_SPANS && cl->entity == SF_SPAN && strncmp(cl->key, "attributes.", 11)) {
             /* span filters of the SPANS view select the span rows themselves */
             sb_puts(&sql, " AND ");
             string_cmp(&q, !strcmp(cl->key, "name") ? "s.name" : !strcmp(cl->key, "type") ? "s.span_type"

@@ -47,6 +47,7 @@ struct span_row {
     bool has_end;
     int64_t end_ns;
     const char *content;
+    size_t content_len;    /* strlen(content) when read back; 0: not known */
 };
 
 /* A span arriving over OTLP, with what the trace row learns from it. */
@@ -120,7 +121,9 @@ struct trace_metric_query {
     int64_t offset, limit;
 };
 struct trace_metric_point {
-    const char *dim_values[TRACE_METRIC_MAX_DIMS + 1];   /* time_bucket first when bucketed */
+    /* time_bucket first when bucketed; an assessment_value is 'v' + the value's JSON
+     * (a protobuf Value) or 's' + an expectation's serialized JSON text */
+    const char *dim_values[TRACE_METRIC_MAX_DIMS + 1];
     bool has_value[TRACE_METRIC_MAX_AGGS];
     double values[TRACE_METRIC_MAX_AGGS];
 };

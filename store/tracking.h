@@ -75,6 +75,9 @@ struct run {
 
 /* wall-clock milliseconds since the epoch, as MLflow timestamps */
 int64_t now_ms(void);
+/* issue 17: the rest of this request reads from the primary, never a read
+ * replica (a read that decides a write) */
+void store_reads_from_primary(void);
 
 /* experiments */
 int store_create_experiment(struct arena *a, const char *name, const char *artifact_location,

@@ -136,9 +136,38 @@ static void test_filesystem(void)
     arena_free(&a);
 }
 
+/* issue 17: s3:// roots: which URIs they serve, and what start-up accepts */
+static void test_s3_roots(void)
+{
+    struct arena a;
+    arena_init(&a);
+    struct error err;
+    const char *roots[2] = { "s3://bkt/pre/fix/", "s3://other" }, *r, *rel;
+    CHECK(artifact_uri_to_local(&a, "s3://bkt/pre/fix/1/abc/artifacts", NULL, roots, 2, &r, &rel, &err) == 0);
+    CHECK_STR(r, "s3://bkt/pre/fix/");
+    CHECK_STR(rel, "1/abc/artifacts");
+    CHECK(artifact_uri_to_local(&a, "s3://bkt/pre/fix", NULL, roots, 2, &r, &rel, &err) == 0);
+    CHECK_STR(rel, "");
+    CHECK(artifact_uri_to_local(&a, "s3://bkt/pre/fixture/x", NULL, roots, 2, &r, &rel, &err) == 1);
+    CHECK(artifact_uri_to_local(&a, "s3://bkt/pre/x", NULL, roots, 2, &r, &rel, &err) == 1);
+    CHECK(artifact_uri_to_local(&a, "s3://bkt2/pre/fix/x", NULL, roots, 2, &r, &rel, &err) == 1);
+    CHECK(artifact_uri_to_local(&a, "s3://other/5/x", NULL, roots, 2, &r, &rel, &err) == 0);
+    CHECK_STR(r, "s3://other");
+    CHECK_STR(rel, "5/x");
+    CHECK(artifact_uri_to_local(&a, "s3://bkt/pre/fix/a/../../x", NULL, roots, 2, &r, &rel, &err) == -1);
+    CHECK(artifact_uri_to_local(&a, "gs://bkt/pre/fix/x", NULL, roots, 2, &r, &rel, &err) == 1);
+    char msg[256];
+    CHECK(artifact_root_check("--artifacts-destination", "s3://bucket/prefix", true, msg, sizeof msg) == 0);
+    CHECK(artifact_root_check("--default-artifact-root", "s3://bucket", false, msg, sizeof msg) == 0);
+    CHECK(artifact_root_check("--artifacts-destination", "s3:///nobucket", true, msg, sizeof msg) == -1);
+    CHECK(artifact_root_check("--artifacts-destination", "gs://bucket/p", true, msg, sizeof msg) == -1);
+    arena_free(&a);
+}
+
 int main(void)
 {
     test_sanitize();
     test_filesystem();
+    test_s3_roots();
     TEST_MAIN_END();
 }

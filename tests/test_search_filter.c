@@ -354,6 +354,18 @@ static void fuzz_one(const char *s)
     if (sf_parse_experiment_order_by(&A, one, 1, &ol, &err) &&
         err.code != ERR_INVALID_PARAMETER_VALUE)
         ok = 0;
+    err.code = ERR_NONE;   /* issue 21 */
+    if (sf_parse_eval_dataset_filter(&A, s, &f, &err) && err.code != ERR_INVALID_PARAMETER_VALUE)
+        ok = 0;
+    err.code = ERR_NONE;
+    if (sf_parse_eval_dataset_order_by(&A, one, 1, &ol, &err) && err.code != ERR_INVALID_PARAMETER_VALUE)
+        ok = 0;
+    err.code = ERR_NONE;
+    if (sf_parse_issue_filter(&A, s, &f, &err) && err.code != ERR_INVALID_PARAMETER_VALUE)
+        ok = 0;
+    err.code = ERR_NONE;   /* issue 12 */
+    if (sf_parse_trace_metric_filter(&A, s, &f, &err) ? err.code != ERR_INVALID_PARAMETER_VALUE : f.n != 1)
+        ok = 0;
     if (!ok)
         fprintf(stderr, "bad error code for fuzz input\n");
     t_failed += !ok;
@@ -423,6 +435,133 @@ static void test_fuzz(void)
     CHECK(rounds == 20000);
 }
 
+/* ---- issue 21: evaluation-dataset search, messages as MLflow 3.17 gives them ---- */
+static void test_eval_datasets(void)
+{
+    static const struct { const char *in, *msg; } bad[] = {
+        {"name = ", "Invalid clause(s) in filter string: name, ="},
+        {"foo = 1", "Invalid attribute key 'foo' specified. Valid keys are: {'created_by', 'created_time', "
+                    "'last_update_time', 'last_updated_by', 'name'}"},
+        {"x.y = 'a'", "Invalid identifier token 'x' specified"},
+        {"created_time > 5.5", "Invalid value for numeric attribute 'created_time': '5.5'"},
+        {"created_time = 'a'", "Expected numeric value type for numeric attribute: created_time. Found 'a'"},
+        {"name NOT IN ('a')", "List values for 'name' are only supported with the IN comparator."},
+        {"created_by IN ('a')", "Only ['name'] attributes support comparison with a list of quoted string values."},
+        {"tags.a > 'x'", "Invalid comparator for tag: >"},
+        {"name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR"},
+        {"tags.a IS NULL", "Invalid comparator for tag: IS NULL"},
+        {"name IS NULL", "IS NULL / IS NOT NULL is only supported for tags and params, not for 'attribute' 'name'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct sf_filter f;
+        struct error err = {0};
+        int rc = sf_parse_eval_dataset_filter(&A, bad[i].in, &f, &err);
+        CHECK(rc != 0 && err.code == ERR_INVALID_PARAMETER_VALUE);
+        if (rc)
+            CHECK_STR(err.message, bad[i].msg);
+    }
+    struct sf_filter f;
+    struct error err = {0};
+    CHECK(sf_parse_eval_dataset_filter(&A, "name IN ('a', \"b\") AND tags.`k 1` LIKE 'v%' AND created_time >= 5 "
+                                       "AND name > 'm'", &f, &err) == 0);
+    CHECK_INT(f.n, 4);
+    CHECK(f.clauses[0].op == SF_IN && f.clauses[0].list_len == 2);
+    CHECK_STR(f.clauses[1].key, "`k 1`");   /* the key as written, as MLflow takes it */
+    CHECK(f.clauses[2].kind == SF_VAL_NUMBER && f.clauses[2].op == SF_GE);
+    CHECK(f.clauses[3].op == SF_GT);
+    struct sf_order_list ol;
+    const char *ok[] = {"name", "created_time DESC", "last_update_time ASC"};
+    CHECK(sf_parse_eval_dataset_order_by(&A, ok, 3, &ol, &err) == 0 && ol.n == 3 && !ol.items[1].ascending);
+    static const struct { const char *in, *msg; } bad_order[] = {
+        {"foo", "Invalid attribute key 'foo' specified. Valid keys are: {'created_time', 'last_update_time', 'name'}"},
+        {"tags.a", "Invalid order_by entity: tag"},
+        {"name sideways", "Invalid ordering key in order_by clause 'name sideways'."},
+    };
+    for (size_t i = 0; i < sizeof bad_order / sizeof *bad_order; i++) {
+        const char *one[1] = { bad_order[i].in };
+        CHECK(sf_parse_eval_dataset_order_by(&A, one, 1, &ol, &err) != 0);
+        CHECK_STR(err.message, bad_order[i].msg);
+    }
+}
+
+/* issue 21: SearchIssues (status / source_run_id with = and !=) */
+static void test_issues(void)
+{
+    struct sf_filter f;
+    struct error err = {0};
+    CHECK(sf_parse_issue_filter(&A, "status = 'resolved' AND source_run_id != \" r1 \"", &f, &err) == 0);
+    CHECK_INT(f.n, 2);
+    CHECK_STR(f.clauses[0].key, "status");
+    CHECK(f.clauses[0].op == SF_EQ);
+    CHECK_STR(f.clauses[0].str, "resolved");
+    CHECK_STR(f.clauses[1].key, "source_run_id");
+    CHECK(f.clauses[1].op == SF_NE);
+    CHECK_STR(f.clauses[1].str, "r1");   /* stripped, as MLflow's value.strip() */
+    CHECK(sf_parse_issue_filter(&A, "", &f, &err) == 0 && f.n == 0);
+    static const struct { const char *in, *msg; } bad[] = {
+        {"name = 'x'", "Invalid filter field 'name'. Supported fields: {'status', 'source_run_id'}"},
+        {"status > 'a'", "Invalid comparator '>'. Supported comparators: {'=', '!='}"},
+        {"status like 'a'", "Invalid comparator 'LIKE'. Supported comparators: {'=', '!='}"},
+        {"status = 'a' OR status = 'b'", NULL},
+        {"status = ", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err = (struct error){0};
+        int rc = sf_parse_issue_filter(&A, bad[i].in, &f, &err);
+        CHECK(rc != 0 && err.code == ERR_INVALID_PARAMETER_VALUE);
+        if (rc && bad[i].msg)
+            CHECK_STR(err.message, bad[i].msg);
+    }
+}
+
+/* ---- issue 12: QueryTraceMetrics filters, messages as MLflow 3.17's SearchTraceMetricsUtils gives them ---- */
+static void test_trace_metric_filters(void)
+{
+    static const struct { const char *in; enum sf_entity entity; const char *key, *value; } ok[] = {
+        {"assessment.type = \"feedback\"", SF_ASSESSMENT, "type", "feedback"},
+        {"assessment.name='correctness'", SF_ASSESSMENT, "name", "correctness"},
+        {"trace.status = 'OK'", SF_ATTR, "status", "OK"},
+        {"trace.tag.mlflow.traceName = 'a b'", SF_TAG, "mlflow.traceName", "a b"},
+        {"trace.metadata.`my key` = 'v'", SF_TRACE_METADATA, "my key", "v"},
+        {"`span`.type = \"TOOL\"", SF_SPAN, "type", "TOOL"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        struct sf_filter f;
+        struct error err = {0};
+        CHECK(sf_parse_trace_metric_filter(&A, ok[i].in, &f, &err) == 0 && f.n == 1);
+        if (f.n == 1) {
+            CHECK_INT(f.clauses[0].entity, ok[i].entity);
+            CHECK_STR(f.clauses[0].key, ok[i].key);
+            CHECK_STR(f.clauses[0].str, ok[i].value);
+            CHECK(f.clauses[0].op == SF_EQ && f.clauses[0].kind == SF_VAL_STRING);
+        }
+    }
+    static const struct { const char *in, *msg; } bad[] = {
+        {"status = 'OK'", "Invalid identifier 'status'. Columns should be specified as 'trace.<key>', "
+                          "'span.<key>', 'assessment.<key>'."},
+        {"run.name = 'x'", "Invalid view type 'run'. Valid values are dict_keys(['trace', 'span', 'assessment'])"},
+        {"assessment.kind = 'x'", "Invalid entity 'kind' specified for view type 'assessment'. Valid entities are "
+                                  "['name', 'type']"},
+        {"trace.name = 'x'", "Invalid entity 'name' specified for view type 'trace'. Valid entities are "
+                             "['status', 'tag', 'metadata']"},
+        {"trace.tag = 'x'", "Filtering by tag requires a key, e.g. 'trace.tag.<key> = <value>'"},
+        {"span.name.x = 'y'", "Filtering by name does not require a key, use 'span.name' instead"},
+        {"assessment.type != 'feedback'", "Invalid comparator: '!=', only '=' operator is supported"},
+        {"assessment.type LIKE 'f%'", "Invalid comparator: 'LIKE', only '=' operator is supported"},
+        {"assessment.name = 5", "Expected a quoted string value for name value (e.g. 'my-value'). Got value 5"},
+        {"assessment.name = 'a' AND assessment.type = 'feedback'", "Invalid clause(s) in filter string: AND"},
+        {"", "Invalid filter: ''. Expected one filter clause."},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct sf_filter f;
+        struct error err = {0};
+        int rc = sf_parse_trace_metric_filter(&A, bad[i].in, &f, &err);
+        CHECK(rc != 0 && err.code == ERR_INVALID_PARAMETER_VALUE);
+        if (rc)
+            CHECK_STR(err.message, bad[i].msg);
+    }
+}
+
 int main(void)
 {
     arena_init(&A);
@@ -445,6 +584,9 @@ int main(void)
     test_messages();
     test_values();
     test_orders();
+    test_eval_datasets();
+    test_issues();
+    test_trace_metric_filters();
     test_fuzz();
     arena_free(&A);
     TEST_MAIN_END();

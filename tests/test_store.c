@@ -3,6 +3,7 @@
  * half-written batch), concurrent writers on one run without deadlock, and
  * search. Skips cleanly without a database. */
 #include "tests/test.h"
+#include "store/autoanalyze.h"
 #include "store/db.h"
 #include "store/migrate.h"
 #include "store/tracking.h"
@@ -315,6 +316,40 @@ static void test_searches_use_indexes(struct arena *a)
     PQfinish(c);
 }
 
+/* issue 19: a burst of writes gets the search tables analysed at once, not
+ * at autovacuum's next round (a minute later) */
+static void test_analyze_after_burst(struct arena *a)
+{
+    struct error err;
+    long before = store_analyze_count();
+    for (int i = 0; i < 12; i++) {
+        const char *run_id = new_run(a, 0);
+        CHECK(run_id != NULL);
+        struct metric *m = arena_alloc(a, 60 * sizeof *m);
+        struct kv p[1] = { { "p", "3" } };
+        for (int k = 0; k < 60; k++)
+            m[k] = (struct metric){ .key = arena_printf(a, "burst%d", k), .value = k, .timestamp = 1, .step = 0 };
+        struct log_batch b = { .metrics = m, .n_metrics = 60, .params = p, .n_params = 1 };
+        CHECK_INT(store_log_batch(a, run_id, &b, &err), 0);
+    }
+    PGconn *c = PQconnectdb(conninfo);
+    bool analysed = false;
+    /* PostgreSQL's activity counters reach pg_stat within a second or so */
+    for (int t = 0; t < 100 && !analysed; t++) {
+        PGresult *r = PQexec(c, "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                                " WHERE schemaname = 'cairn' AND relname = 'latest_metrics'");
+        analysed = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t") && store_analyze_count() > before;
+        PQclear(r);
+        if (!analysed) {
+            usleep(100 * 1000);
+            /* a note after the counters arrived starts the next check */
+            store_note_writes(1000);
+        }
+    }
+    PQfinish(c);
+    CHECK(analysed);
+}
+
 int main(void)
 {
     const char *host = getenv("CAIRN_TEST_PGHOST");
@@ -339,6 +374,7 @@ int main(void)
     test_search(&a);
     test_sampled_history(&a);
     test_searches_use_indexes(&a);
+    test_analyze_after_burst(&a);
     arena_free(&a);
     db_shutdown();
     TEST_MAIN_END();

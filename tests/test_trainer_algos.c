@@ -7,6 +7,7 @@
 #include "tests/test.h"
 #include "trainer/csv.h"
 #include "trainer/featurize.h"
+#include "trainer/kv.h"
 #include "trainer/metrics.h"
 #include "trainer/model.h"
 #include "trainer/pipeline.h"
@@ -322,6 +323,99 @@ static void test_simd_matches_generic(void)
     }
 }
 
+/* gbdt's two prediction paths (leaf bitmasks for trees of ≤ 64 leaves, the node walk for bigger
+ * ones) against a plain walk of the saved model file written here: every training row, rows whose
+ * values sit exactly on a split threshold and just above it, and rows with NaN features. */
+static void test_gbdt_predict_paths(void)
+{
+    static const struct { const char *file, *target, *params[4]; } cases[] = {
+        {"tests/data/digits.csv", "target", {"n_estimators=8", NULL}},                                  /* softmax, 31 leaves */
+        {"tests/data/breast_cancer.csv", "target", {"n_estimators=10", "num_leaves=64", "min_data_in_leaf=2", NULL}},
+        {"tests/data/diabetes.csv", "target", {"n_estimators=10", "num_leaves=100", "min_data_in_leaf=2", NULL}},
+        {"tests/data/diabetes.csv", "target", {"n_estimators=10", "num_leaves=2", NULL}},              /* stumps */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        struct fitted f;
+        CHECK(fit_all(cases[c].file, cases[c].target, "gbdt", cases[c].params, &f) == 0);
+        struct sbuf b;
+        sb_init(&b);
+        f.pl.algo->save(f.pl.model, &b);
+        struct kv kv;
+        char err[ERR_LEN];
+        CHECK(kv_parse(b.data, &kv, err) == 0);
+        int *dims, *start, *feat, *left, *right;
+        double *thr, *val, *base;
+        CHECK(kv_get_ints(&kv, "gbdt.dims", 6, &dims, NULL, err) == 0);
+        int p = dims[0], k = dims[2], T = dims[3], nn = dims[4], link = dims[5], maxleaves = 0;
+        CHECK(kv_get_dbls(&kv, "gbdt.base", k, &base, NULL, err) == 0);
+        CHECK(kv_get_ints(&kv, "gbdt.tree_start", T + 1, &start, NULL, err) == 0);
+        CHECK(kv_get_ints(&kv, "gbdt.feature", nn, &feat, NULL, err) == 0);
+        CHECK(kv_get_dbls(&kv, "gbdt.threshold", nn, &thr, NULL, err) == 0);
+        CHECK(kv_get_ints(&kv, "gbdt.left", nn, &left, NULL, err) == 0);
+        CHECK(kv_get_ints(&kv, "gbdt.right", nn, &right, NULL, err) == 0);
+        CHECK(kv_get_dbls(&kv, "gbdt.value", nn, &val, NULL, err) == 0);
+        for (int t = 0; t < T; t++) {
+            int l = 0;
+            for (int i = start[t]; i < start[t + 1]; i++) l += feat[i] < 0;
+            if (l > maxleaves) maxleaves = l;
+        }
+        /* the cases cover both paths and the 64-leaf edge */
+        if (c == 1) CHECK(maxleaves == 64);
+        if (c == 2) CHECK(maxleaves > 64);
+        /* rows: the data, then per split (up to 400) a copy of row 0 on the threshold and just above,
+         * then rows with one, several and every feature NaN */
+        int nsplit = 0;
+        for (int i = 0; i < nn && nsplit < 400; i++) nsplit += feat[i] >= 0;
+        int n = f.n + 2 * nsplit + 3;
+        double *X = xmalloc((size_t)n * p * sizeof *X);
+        memcpy(X, f.X, (size_t)f.n * p * sizeof *X);
+        int r = f.n;
+        for (int i = 0; i < nn && r < f.n + 2 * nsplit; i++) {
+            if (feat[i] < 0) continue;
+            for (int e = 0; e < 2; e++, r++) {
+                memcpy(X + (size_t)r * p, f.X, (size_t)p * sizeof *X);
+                X[(size_t)r * p + feat[i]] = e ? nextafterf((float)thr[i], INFINITY) : thr[i];
+            }
+        }
+        for (int e = 0; e < 3; e++, r++) {
+            memcpy(X + (size_t)r * p, f.X + (size_t)(e + 1) * p, (size_t)p * sizeof *X);
+            for (int j = 0; j < p; j++)
+                if (e == 2 || j % (e + 2) == 0) X[(size_t)r * p + j] = NAN;
+        }
+        int nout = link == LINK_SOFTMAX ? k : link == LINK_SIGMOID2 ? 2 : 1, bad = 0;
+        double *P = xmalloc((size_t)n * nout * sizeof *P), *F = xmalloc((size_t)k * sizeof *F);
+        f.pl.algo->predict(f.pl.model, X, n, P);
+        for (int i = 0; i < n; i++) {
+            const double *x = X + (size_t)i * p;
+            memcpy(F, base, (size_t)k * sizeof *F);
+            for (int t = 0; t < T; t++) {
+                int node = 0, s = start[t];
+                while (feat[s + node] >= 0)
+                    node = (float)x[feat[s + node]] <= (float)thr[s + node] ? left[s + node] : right[s + node];
+                F[t % k] += val[s + node];
+            }
+            double want[64];
+            if (link == LINK_IDENTITY) want[0] = F[0];
+            else if (link == LINK_SIGMOID2) { want[0] = 1 / (1 + exp(F[0])); want[1] = 1 / (1 + exp(-F[0])); }
+            else {
+                double mx = F[0], sum = 0;
+                for (int j = 1; j < k; j++) if (F[j] > mx) mx = F[j];
+                for (int j = 0; j < k; j++) sum += want[j] = exp(F[j] - mx);
+                for (int j = 0; j < k; j++) want[j] /= sum;
+            }
+            for (int j = 0; j < nout; j++)
+                if (!(fabs(P[(size_t)i * nout + j] - want[j]) <= 1e-12 * (1 + fabs(want[j])))) bad++;
+        }
+        if (bad) fprintf(stderr, "gbdt predict paths, case %zu: %d values differ from the walk\n", c, bad);
+        CHECK(bad == 0);
+        free(P); free(F); free(X);
+        free(dims); free(base); free(start); free(feat); free(thr); free(left); free(right); free(val);
+        kv_free(&kv);
+        sb_free(&b);
+        fitted_free(&f);
+    }
+}
+
 static void test_params(void)
 {
     const struct algo *g = algo_find("gbdt");
@@ -400,6 +494,7 @@ int main(void)
     test_linear();
     test_logreg();
     test_gbdt_and_dummy();
+    test_gbdt_predict_paths();
     test_simd_matches_generic();
     test_forests();
     test_mlp();

@@ -4,6 +4,7 @@
  * never crash (ASan/UBSan). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "tests/test.h"
 #include "trainer/csv.h"
@@ -12,7 +13,7 @@
 #include "trainer/pipeline.h"
 #include "trainer/scoring.h"
 
-static const struct limits LIM = {1 << 20, 1000};
+static const struct limits LIM = {1 << 20, 1000, NULL};
 
 static int fit(const struct csv *c, const char *target, const char *algo, struct pipeline *pl)
 {
@@ -197,17 +198,50 @@ static void test_formats(const char *file, const char *target, const char *algo)
         else { CHECK_STR(r.body.data, first.body.data); score_reply_free(&r); }
         sb_free(&b[f]);
     }
+    /* the streamed reply (score_compute + pieces) is the same bytes, its length exact, for 0 rows,
+     * one, and around the piece size */
+    for (int k = 0; k < 6; k++) {
+        static const int counts[] = {0, 1, 31, 32, 33, 65};
+        int m = counts[k] < c.nrows ? counts[k] : c.nrows;
+        struct sbuf body, joined, chunk;
+        sb_init(&body); sb_init(&joined); sb_init(&chunk);
+        body_split(&c, target, 0, m, &body);
+        struct score_reply whole = post(&s, "application/json", body.data), r;
+        score_compute(&s, &LIM, "application/json", body.data, body.len, &r);
+        CHECK_INT(r.status, 200);
+        CHECK(r.P != NULL && r.body.len == 0);
+        size_t len = score_body_length(&s, &r);
+        int next = 0, pieces = 0;
+        while (score_body_chunk(&s, &r, &next, &chunk) && pieces < 100) { sb_add(&joined, chunk.data, chunk.len); pieces++; }
+        CHECK(pieces >= 1 && pieces <= m / 32 + 1);
+        CHECK_INT((long)len, (long)whole.body.len);
+        CHECK(joined.len == whole.body.len && memcmp(joined.data, whole.body.data, joined.len) == 0);
+        score_reply_free(&r);
+        score_reply_free(&whole);
+        sb_free(&body); sb_free(&joined); sb_free(&chunk);
+    }
+    /* an error through score_compute: its body, in one piece */
+    {
+        struct score_reply r;
+        struct sbuf chunk;
+        sb_init(&chunk);
+        score_compute(&s, &LIM, "application/json", "{", 1, &r);
+        CHECK_INT(r.status, 400);
+        CHECK(r.P == NULL && score_body_length(&s, &r) == r.body.len);
+        int next = 0;
+        CHECK(score_body_chunk(&s, &r, &next, &chunk) == 1 && chunk.len == r.body.len);
+        CHECK(score_body_chunk(&s, &r, &next, &chunk) == 0);
+        score_reply_free(&r);
+        sb_free(&chunk);
+    }
     score_reply_free(&first);
     scorer_free(&s);
     csv_free(&c);
 }
 
-static struct scorer letter_like(void)
+/* a logreg scorer fitted on the CSV text (target y) */
+static struct scorer scorer_on(const char *text)
 {
-    /* x: double, k: long, c: string (categorical) */
-    const char *text = "x,k,c,y\n"
-                       "1.5,1,red,a\n2.5,2,blue,b\n0.5,3,red,a\n3.5,4,green,b\n1.0,5,red,a\n2.0,6,blue,b\n"
-                       "0.7,7,red,a\n3.1,8,green,b\n1.2,9,red,a\n2.9,10,blue,b\n0.1,11,red,a\n3.3,12,green,b\n";
     struct csv c;
     char err[ERR_LEN];
     csv_parse(text, strlen(text), "t", &c, err);
@@ -217,6 +251,14 @@ static struct scorer letter_like(void)
     CHECK(scorer_init(&s, &pl, err) == 0);
     csv_free(&c);
     return s;
+}
+
+static struct scorer letter_like(void)
+{
+    /* x: double, k: long, c: string (categorical) */
+    return scorer_on("x,k,c,y\n"
+                     "1.5,1,red,a\n2.5,2,blue,b\n0.5,3,red,a\n3.5,4,green,b\n1.0,5,red,a\n2.0,6,blue,b\n"
+                     "0.7,7,red,a\n3.1,8,green,b\n1.2,9,red,a\n2.9,10,blue,b\n0.1,11,red,a\n3.3,12,green,b\n");
 }
 
 static void test_conversions_and_errors(void)
@@ -314,7 +356,7 @@ static void test_conversions_and_errors(void)
     CHECK_STR(error_code(&e), "BAD_REQUEST");
     score_reply_free(&e);
     sb_free(&big);
-    struct limits small = {64, 10};
+    struct limits small = {64, 10, NULL};
     score_request(&s, &small, J, "{\"dataframe_split\": {\"columns\": [\"x\", \"k\", \"c\"], \"data\": [[1.5, 2, \"red\"]]}}",
                   80, &e);
     CHECK_INT(e.status, 413);
@@ -356,6 +398,133 @@ static void test_mutations(void)
         score_reply_free(&r);
     }
     CHECK_INT(bad, 0);
+    scorer_free(&s);
+}
+
+/* The dataframe_split fast path (no cJSON tree) answers exactly as the general path: number
+ * spellings, whitespace, "index", columns that are not inputs, repeated columns, row limits; and
+ * on mutated bodies (which it must decline or read identically) the same status and bytes. */
+static struct score_reply post_path(const struct scorer *s, int fast, const char *body, size_t len)
+{
+    struct score_reply r;
+    score_fast_split = fast;
+    score_request(s, &LIM, "application/json", body, len, &r);
+    score_fast_split = 1;
+    return r;
+}
+
+static int same_both_ways(const struct scorer *s, const char *body, size_t len)
+{
+    struct score_reply a = post_path(s, 1, body, len), b = post_path(s, 0, body, len);
+    int ok = a.status == b.status && a.body.len == b.body.len && !memcmp(a.body.data, b.body.data, a.body.len);
+    if (!ok) fprintf(stderr, "fast %d / general %d on %.*s\n  %.300s\n  %.300s\n", a.status, b.status, (int)len,
+                     body, a.body.data, b.body.data);
+    score_reply_free(&a);
+    score_reply_free(&b);
+    return ok;
+}
+
+static int halves_run;
+
+static void *run_fn(void *arg)
+{
+    void **fa = arg;
+    ((void (*)(void *))fa[0])(fa[1]);
+    return NULL;
+}
+
+static void run_on_two_threads(void (*fn)(void *), void *a, void *b)
+{
+    pthread_t t;
+    void *fa[2] = {(void *)fn, b};
+    CHECK(pthread_create(&t, NULL, run_fn, fa) == 0);
+    fn(a);
+    pthread_join(t, NULL);
+    halves_run++;
+}
+
+static void test_fast_split(void)
+{
+    /* x: double, k: long */
+    struct scorer s = scorer_on("x,k,y\n1.5,1,a\n2.5,2,b\n0.5,3,a\n3.5,4,b\n1.0,5,a\n2.0,6,b\n0.7,7,a\n3.1,8,b\n");
+    const char *bodies[] = {
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1.5, 2], [-0.25, 3]]}}",
+        "{\"dataframe_split\":{\"columns\":[\"k\",\"x\"],\"data\":[[2,1.5]]}}",
+        " \r\n\t{ \"dataframe_split\" : { \"index\" : [ 0 , 1 ] , \"columns\" : [ \"x\" , \"k\" ] , \"data\" : "
+        "[ [ 1e0 , 2.9 ] , [ -0 , -2.9 ] ] } } \n",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\", \"zz\"], \"data\": [[0.1, 2, 7], [1e-7, 1E+2, 8]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\", \"x\"], \"data\": [[1, 2, 3]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[123456789012345678901234567890, 1],"
+        " [0.30000000000000004441, 2], [1.7976931348623157e308, 3], [4.9e-324, 4], [2.5e-3, 5], [1e23, 6],"
+        " [9007199254740993, 7], [0.000000000000000000000000001, 8], [1e400, 9], [-1e-400, 10]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": []}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1, 9.3e18]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1, 2, 3]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\"], \"data\": [[1]]}}",
+        "{\"dataframe_split\": {\"data\": [[1, 2]], \"columns\": [\"x\", \"k\"]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[01, 2]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1., 2]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[null, 2]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1, 2]]}} x",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1, 2]], \"data\": [[3, 4]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [[1, 2]]}, \"dataframe_split\": 1}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) CHECK(same_both_ways(&s, bodies[i], strlen(bodies[i])));
+    /* the row limit: the same error both ways */
+    struct sbuf big;
+    sb_init(&big);
+    sb_puts(&big, "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [");
+    for (int i = 0; i < 1001; i++) sb_printf(&big, "%s[%d.5, %d]", i ? "," : "", i, i);
+    sb_puts(&big, "]}}");
+    struct score_reply r = post_path(&s, 1, big.data, big.len);
+    CHECK_INT(r.status, 400);
+    CHECK(strstr(r.body.data, "--max-rows") != NULL);
+    score_reply_free(&r);
+    CHECK(same_both_ways(&s, big.data, big.len));
+    sb_free(&big);
+    /* random number spellings and mutated bodies */
+    struct rng rng;
+    rng_seed(&rng, 23);
+    const char *chars = "{}[]\",:0123456789.-+eE nul\\\t";
+    int differ = 0;
+    for (int it = 0; it < 4000; it++) {
+        char buf[600];
+        int len = snprintf(buf, sizeof buf, "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [");
+        for (int row = 0; row < 3; row++) {
+            double v = (rng_uniform(&rng) - 0.5) * pow(10, (int)rng_below(&rng, 40) - 20);
+            static const char *const fmts[] = {"%.17g", "%.3f", "%g", "%.15e", "%.0f", "%.20f"};
+            len += snprintf(buf + len, sizeof buf - (size_t)len, "%s[", row ? ", " : "");
+            len += snprintf(buf + len, sizeof buf - (size_t)len, fmts[rng_below(&rng, 6)], v);
+            len += snprintf(buf + len, sizeof buf - (size_t)len, ", %d]", (int)rng_below(&rng, 20) - 5);
+        }
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "]}}");
+        if (it % 2) {
+            int edits = 1 + (int)rng_below(&rng, 3);
+            for (int e = 0; e < edits && len > 2; e++) {
+                int at = (int)rng_below(&rng, (unsigned)len), op = (int)rng_below(&rng, 3);
+                if (op == 0) buf[at] = chars[rng_below(&rng, strlen(chars))];
+                else if (op == 1) { memmove(buf + at, buf + at + 1, (size_t)(len - at - 1)); len--; }
+                else if (len < (int)sizeof buf - 1) { memmove(buf + at + 1, buf + at, (size_t)(len - at)); len++; }
+            }
+        }
+        if (!same_both_ways(&s, buf, (size_t)len) && ++differ > 5) break;
+    }
+    CHECK_INT(differ, 0);
+    /* a large request scored in two halves on two threads: the same bytes as in one piece */
+    sb_init(&big);
+    sb_puts(&big, "{\"dataframe_split\": {\"columns\": [\"x\", \"k\"], \"data\": [");
+    for (int i = 0; i < 777; i++) sb_printf(&big, "%s[%g, %d]", i ? "," : "", rng_uniform(&rng) * 4, i % 13);
+    sb_puts(&big, "]}}");
+    struct limits two = LIM;
+    two.run_halves = run_on_two_threads;
+    struct score_reply one = post_path(&s, 1, big.data, big.len);
+    score_request(&s, &two, "application/json", big.data, big.len, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(halves_run, 1);
+    CHECK(r.body.len == one.body.len && !memcmp(r.body.data, one.body.data, r.body.len));
+    score_reply_free(&r);
+    score_reply_free(&one);
+    sb_free(&big);
     scorer_free(&s);
 }
 
@@ -403,5 +572,6 @@ int main(void)
     test_formats("tests/data/breast_cancer.csv", "target", "mlp");
     test_conversions_and_errors();
     test_mutations();
+    test_fast_split();
     TEST_MAIN_END();
 }

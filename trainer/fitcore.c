@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ensemble.h"
 #include "mlmodel.h"
 
 int fc_common_flag(const char *a, const char *v, const struct fc_flags *f, char *msg)
@@ -126,6 +127,51 @@ void fc_assign_folds(const double *y, int n, int nclasses, int k, struct rng *rn
     free(order);
 }
 
+static void copy_target(struct featurizer *f, const struct featurizer *target)
+{
+    f->target = xstrdup(target->target);
+    f->task = target->task;
+    f->nclasses = target->nclasses;
+    f->classes_int = target->classes_int;
+    if (f->nclasses) {
+        f->classes = xmalloc((size_t)f->nclasses * sizeof *f->classes);
+        for (int k = 0; k < f->nclasses; k++) f->classes[k] = xstrdup(target->classes[k]);
+    }
+}
+
+int fc_fit_ensemble(long seed, int m, const struct algo *const *algos, const struct hparams *hps, const double *weights,
+                    const struct csv *c, const struct featurizer *target, const int *train, int ntrain,
+                    struct pipeline *pl, char *err)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->algo = &algo_ensemble;
+    copy_target(&pl->f, target);
+    int scale = 0;
+    if (m < 1 || m > ENS_MAX_MEMBERS) return errf(err, "an ensemble needs 1 to %d members", ENS_MAX_MEMBERS);
+    for (int i = 0; i < m; i++) scale |= algos[i]->needs_scaling;
+    if (feat_fit(&pl->f, c, train, ntrain, scale, err)) return -1;
+    int p = pl->f.nfeat, K = pl->f.task == TASK_CLASSIFICATION ? pl->f.nclasses : 0;
+    double *X = xmalloc((size_t)(ntrain ? ntrain : 1) * p * sizeof *X), *y = xmalloc((size_t)(ntrain ? ntrain : 1) * sizeof *y);
+    struct ens_member mem[ENS_MAX_MEMBERS];
+    memset(mem, 0, sizeof mem);
+    int rc = -1, fitted = 0;
+    if (feat_transform(&pl->f, c, train, ntrain, X, err) || feat_target(&pl->f, c, train, ntrain, y, err)) goto out;
+    struct train_data d = {ntrain, p, K, X, y, 0, NULL, NULL, (uint64_t)seed, NULL, NULL};
+    for (; fitted < m; fitted++) {
+        mem[fitted].a = algos[fitted];
+        mem[fitted].hp = hps[fitted];
+        mem[fitted].weight = weights[fitted];
+        mem[fitted].model = algos[fitted]->fit(&d, &hps[fitted], err);
+        if (!mem[fitted].model) goto out;
+    }
+    pl->model = ensemble_make(K ? K : 1, m, mem);
+    rc = 0;
+out:
+    if (rc) for (int i = 0; i < fitted; i++) algos[i]->free(mem[i].model);
+    free(X); free(y);
+    return rc;
+}
+
 __attribute__((noinline)) int fc_fit_once(long seed, const struct algo *a, const struct hparams *hp, const struct csv *c,
                                           const struct csv *vc, const struct featurizer *target, const int *train,
                                           int ntrain, const int *val, int nval, fc_step_fn log_step, void *log_ctx,
@@ -137,14 +183,7 @@ __attribute__((noinline)) int fc_fit_once(long seed, const struct algo *a, const
     pl->algo = a;
     pl->hp = *hp;
     struct featurizer *f = &pl->f;
-    f->target = xstrdup(target->target);
-    f->task = target->task;
-    f->nclasses = target->nclasses;
-    f->classes_int = target->classes_int;
-    if (f->nclasses) {
-        f->classes = xmalloc((size_t)f->nclasses * sizeof *f->classes);
-        for (int k = 0; k < f->nclasses; k++) f->classes[k] = xstrdup(target->classes[k]);
-    }
+    copy_target(f, target);
     if (feat_fit(f, c, train, ntrain, a->needs_scaling, err)) return -1;
     int p = f->nfeat, K = f->task == TASK_CLASSIFICATION ? f->nclasses : 0, nout = K ? K : 1;
     double *X = xmalloc((size_t)ntrain * p * sizeof *X), *y = xmalloc((size_t)ntrain * sizeof *y);

@@ -48,6 +48,13 @@ int fc_fit_once(long seed, const struct algo *a, const struct hparams *hp, const
                 fc_step_fn log_step, void *log_ctx, struct pipeline *pl, struct metric_set *train_m,
                 struct metric_set *val_m, double *fit_seconds, double *val_pred, char *err);
 
+/* Fit an ensemble's members (m algorithms with their hyperparameters and
+ * weights) on the `train` rows of c over one featurizer (scaled when any
+ * member needs scaling) into pl, whose algorithm is then algo_ensemble. */
+int fc_fit_ensemble(long seed, int m, const struct algo *const *algos, const struct hparams *hps, const double *weights,
+                    const struct csv *c, const struct featurizer *target, const int *train, int ntrain,
+                    struct pipeline *pl, char *err);
+
 /* Called after each fold with that fold's validation metrics; a non-zero
  * return stops the cross-validation (fc_cross_validate then returns 1). */
 typedef int (*fc_fold_fn)(void *ctx, int k, const struct metric_set *vm, double fit_seconds);

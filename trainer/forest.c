@@ -865,9 +865,9 @@ static void forest_onnx(const void *mp, struct onnx_graph *g, const char *in, co
 
 const struct algo algo_rf = {
     "rf", "cairn.forest.RandomForest", 0, RF_PARAMS, FP_COUNT,
-    rf_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free,
+    rf_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free, NULL,
 };
 const struct algo algo_extra_trees = {
     "extra_trees", "cairn.forest.ExtraTrees", 0, ET_PARAMS, FP_COUNT,
-    et_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free,
+    et_fit, forest_predict, forest_save, forest_load, forest_onnx, forest_free, NULL,
 };

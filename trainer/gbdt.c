@@ -46,15 +46,39 @@ struct gbdt {
     float *threshold;
     int *left, *right;
     double *value;                /* leaf output (learning rate included) */
-    struct pnode *pn;             /* the trees as prediction walks them (gbdt_prepare) */
+    struct pnode *pn;             /* the trees as prediction walks them (gbdt_prepare), when not qs */
+    struct qs *qs;                /* every tree has ≤ 64 leaves: prediction by leaf bitmasks instead */
 };
+
+/* QuickScorer (Lucchese et al., SIGIR 2015) for trees of at most 64 leaves. A tree's leaves are
+ * numbered left to right; a split that a row fails (x > threshold: the row goes right) rules
+ * out every leaf of its left subtree, which its mask clears. The row's leaf is the leftmost one
+ * no failed split ruled out: the lowest bit left after ANDing the masks of every failed split.
+ * The splits of all trees are sorted by feature and threshold, so a row's failed splits on a
+ * feature are a prefix of that feature's list: one forward scan per feature, no tree walked,
+ * no unpredictable branch per node. */
+struct qs {
+    int *fstart;                  /* p + 1: feature f's splits are [fstart[f], fstart[f + 1]) */
+    float *thr;                   /* ascending within a feature */
+    int *tree;
+    uint64_t *mask;               /* NULL when mask32 holds them */
+    uint32_t *mask32;             /* every tree has at most 32 leaves */
+    int *leaf_start;              /* ntrees + 1 */
+    double *leaf;                 /* leaf values, each tree's left to right */
+};
+
+static void qs_free(struct qs *q)
+{
+    if (!q) return;
+    free(q->fstart); free(q->thr); free(q->tree); free(q->mask); free(q->mask32); free(q->leaf_start); free(q->leaf); free(q);
+}
 
 static void gbdt_free(void *mp)
 {
     struct gbdt *m = mp;
     if (!m) return;
     free(m->base); free(m->tree_start); free(m->feature); free(m->threshold);
-    free(m->left); free(m->right); free(m->value); free(m->pn); free(m);
+    free(m->left); free(m->right); free(m->value); free(m->pn); qs_free(m->qs); free(m);
 }
 
 static double tree_value(const struct gbdt *m, int t, const double *x)
@@ -84,10 +108,87 @@ static void raw_to_out(const struct gbdt *m, const double *F, int n, double *out
 }
 
 
+/* Numbers tree t's leaves left to right from node `node` (relative to the tree's first node):
+ * *next is the next leaf number; returns the first leaf number of this subtree. Splits get their
+ * masks; depth ≤ 63 (a tree of ≤ 64 leaves). */
+struct qs_split { float thr; int feature, tree; uint64_t mask; };
+
+static int qs_number(const struct gbdt *m, int t, int node, int *next, struct qs_split *sp, int *nsp, double *leaf)
+{
+    int i = m->tree_start[t] + node, first = *next;
+    if (m->feature[i] < 0) {
+        leaf[(*next)++] = m->value[i];
+        return first;
+    }
+    qs_number(m, t, m->left[i], next, sp, nsp, leaf);
+    int mid = *next;   /* the left subtree's leaves are [first, mid) */
+    qs_number(m, t, m->right[i], next, sp, nsp, leaf);
+    uint64_t left = ((1ULL << (mid - first)) - 1) << first;   /* < 64 leaves: the right has one */
+    sp[(*nsp)++] = (struct qs_split){m->threshold[i], m->feature[i], t, ~left};
+    return first;
+}
+
+static int cmp_split(const void *a, const void *b)
+{
+    const struct qs_split *x = a, *y = b;
+    if (x->feature != y->feature) return (x->feature > y->feature) - (x->feature < y->feature);
+    if (x->thr != y->thr) return (x->thr > y->thr) - (x->thr < y->thr);
+    return (x->tree > y->tree) - (x->tree < y->tree);
+}
+
+/* NULL when some tree has more than 64 leaves (or a NaN threshold) */
+static struct qs *qs_build(const struct gbdt *m)
+{
+    int nleaves = 0, maxleaves = 0;
+    for (int t = 0; t < m->ntrees; t++) {
+        int l = 0;
+        for (int i = m->tree_start[t]; i < m->tree_start[t + 1]; i++) {
+            l += m->feature[i] < 0;
+            if (m->feature[i] >= 0 && isnan(m->threshold[i])) return NULL;
+        }
+        if (l > 64) return NULL;
+        nleaves += l;
+        if (l > maxleaves) maxleaves = l;
+    }
+    struct qs *q = xcalloc(1, sizeof *q);
+    int nsplit = m->nnodes - nleaves, nsp = 0;
+    struct qs_split *sp = xmalloc((size_t)(nsplit ? nsplit : 1) * sizeof *sp);
+    q->leaf = xmalloc((size_t)(nleaves ? nleaves : 1) * sizeof *q->leaf);
+    q->leaf_start = xmalloc((size_t)(m->ntrees + 1) * sizeof *q->leaf_start);
+    int at = 0;
+    for (int t = 0; t < m->ntrees; t++) {
+        int next = 0;   /* leaf numbers are the tree's own, 0..63 */
+        q->leaf_start[t] = at;
+        qs_number(m, t, 0, &next, sp, &nsp, q->leaf + at);
+        at += next;
+    }
+    q->leaf_start[m->ntrees] = at;
+    qsort(sp, (size_t)nsp, sizeof *sp, cmp_split);
+    q->fstart = xcalloc((size_t)m->p + 1, sizeof *q->fstart);
+    q->thr = xmalloc((size_t)(nsp ? nsp : 1) * sizeof *q->thr);
+    q->tree = xmalloc((size_t)(nsp ? nsp : 1) * sizeof *q->tree);
+    if (maxleaves <= 32) q->mask32 = xmalloc((size_t)(nsp ? nsp : 1) * sizeof *q->mask32);
+    else q->mask = xmalloc((size_t)(nsp ? nsp : 1) * sizeof *q->mask);
+    for (int j = 0; j < nsp; j++) {
+        q->thr[j] = sp[j].thr;
+        q->tree[j] = sp[j].tree;
+        if (q->mask32) q->mask32[j] = (uint32_t)sp[j].mask;
+        else q->mask[j] = sp[j].mask;
+        q->fstart[sp[j].feature + 1]++;
+    }
+    for (int f = 0; f < m->p; f++) q->fstart[f + 1] += q->fstart[f];
+    free(sp);
+    return q;
+}
+
 /* Built once per model (after fit and load), shared read-only by every predict call. */
 static void gbdt_prepare(struct gbdt *m)
 {
     free(m->pn);
+    m->pn = NULL;
+    qs_free(m->qs);
+    m->qs = qs_build(m);
+    if (m->qs) return;
     m->pn = xmalloc((size_t)(m->nnodes ? m->nnodes : 1) * sizeof *m->pn);
     for (int t = 0; t < m->ntrees; t++)
         for (int i = m->tree_start[t]; i < m->tree_start[t + 1]; i++) {
@@ -97,13 +198,77 @@ static void gbdt_prepare(struct gbdt *m)
         }
 }
 
+/* The leaf-bitmask path keeps its own copy of every split and leaf: the node arrays go. */
+static void gbdt_compact(void *mp)
+{
+    struct gbdt *m = mp;
+    if (!m->qs) return;
+    free(m->feature); free(m->threshold); free(m->left); free(m->right); free(m->value);
+    m->feature = m->left = m->right = NULL;
+    m->threshold = NULL;
+    m->value = NULL;
+}
+
+/* F (n × k, holding the base scores) += every tree's leaf, in tree order (as the walk sums).
+ * wide: 64-bit leaf masks, else 32-bit (every tree has at most 32 leaves: half the bytes to
+ * stream per split); a constant at each call, so each call site is its own loop. */
+static inline __attribute__((always_inline)) void qs_rows(const struct gbdt *m, const double *X, int n, double *F,
+                                                          const int wide)
+{
+    const struct qs *q = m->qs;
+    const int T = m->ntrees, k = m->k, p = m->p;
+    const float *restrict thr = q->thr;
+    const int *restrict tree = q->tree, *restrict fstart = q->fstart, *restrict leaf_start = q->leaf_start;
+    const uint64_t *restrict mask = q->mask;
+    const uint32_t *restrict mask32 = q->mask32;
+    const double *restrict leaf = q->leaf;
+    /* one row at a time: its T masks stay in L1 while the splits stream past */
+    uint64_t *restrict v = xmalloc((size_t)(T ? T : 1) * sizeof *v);
+    uint32_t *restrict v32 = (uint32_t *)v;
+    for (int i = 0; i < n; i++) {
+        const double *x = X + (size_t)i * p;
+        if (wide) for (int t = 0; t < T; t++) v[t] = ~0ULL;
+        else for (int t = 0; t < T; t++) v32[t] = ~0U;
+        for (int f = 0; f < p; f++) {
+            const float xf = (float)x[f];
+            /* the failed splits are [fstart[f], lo): lo is the first threshold >= xf (a NaN fails
+             * every split, as the walk sends it right) */
+            int lo = fstart[f], hi = fstart[f + 1];
+            while (lo < hi) {
+                int mid = (lo + hi) >> 1;
+                if (xf <= thr[mid]) hi = mid; else lo = mid + 1;
+            }
+            if (wide) for (int j = fstart[f]; j < lo; j++) v[tree[j]] &= mask[j];
+            else for (int j = fstart[f]; j < lo; j++) v32[tree[j]] &= mask32[j];
+        }
+        double *Fr = F + (size_t)i * k;
+        for (int t = 0, c = 0; t < T; t++) {
+            Fr[c] += leaf[leaf_start[t] + (wide ? __builtin_ctzll(v[t]) : __builtin_ctz(v32[t]))];
+            if (++c == k) c = 0;
+        }
+    }
+    free(v);
+}
+
+static void qs_predict(const struct gbdt *m, const double *X, int n, double *F)
+{
+    if (m->qs->mask32) qs_rows(m, X, n, F, 0);
+    else qs_rows(m, X, n, F, 1);
+}
+
 static void gbdt_predict(const void *mp, const double *X, int n, double *out)
 {
     const struct gbdt *m = mp;
     enum { BLOCK = 256 };
     double *F = xmalloc((size_t)(n ? n : 1) * m->k * sizeof *F);
-    float *xf = xmalloc((size_t)BLOCK * (m->p ? m->p : 1) * sizeof *xf);
     for (int i = 0; i < n; i++) memcpy(F + (size_t)i * m->k, m->base, (size_t)m->k * sizeof *F);
+    if (m->qs) {
+        qs_predict(m, X, n, F);
+        raw_to_out(m, F, n, out);
+        free(F);
+        return;
+    }
+    float *xf = xmalloc((size_t)BLOCK * (m->p ? m->p : 1) * sizeof *xf);
     for (int s = 0; s < n; s += BLOCK) {
         int bn = n - s < BLOCK ? n - s : BLOCK;
         for (size_t q = 0; q < (size_t)bn * m->p; q++) xf[q] = (float)X[(size_t)s * m->p + q];
@@ -1085,5 +1250,5 @@ static void gbdt_onnx(const void *mp, struct onnx_graph *g, const char *in, cons
 
 const struct algo algo_gbdt = {
     "gbdt", "cairn.gbdt.HistGradientBoosting", 0, GBDT_PARAMS, GP_COUNT,
-    gbdt_fit, gbdt_predict, gbdt_save_v, gbdt_load, gbdt_onnx, gbdt_free,
+    gbdt_fit, gbdt_predict, gbdt_save_v, gbdt_load, gbdt_onnx, gbdt_free, gbdt_compact,
 };

@@ -200,5 +200,5 @@ static void knn_onnx(const void *mp, struct onnx_graph *g, const char *in, const
 
 const struct algo algo_knn = {
     "knn", "cairn.neighbors.KNeighbors", 1, KNN_PARAMS, KP_COUNT,
-    knn_fit, knn_predict, knn_save, knn_load, knn_onnx, knn_free,
+    knn_fit, knn_predict, knn_save, knn_load, knn_onnx, knn_free, NULL,
 };

@@ -171,7 +171,7 @@ static void *dummy_fit(const struct train_data *d, const struct hparams *hp, cha
 
 const struct algo algo_dummy = {
     "dummy", "cairn.dummy.DummyEstimator", 0, DUMMY_PARAMS, 1,
-    dummy_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free,
+    dummy_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free, NULL,
 };
 
 /* ---- linear / ridge ---- */
@@ -248,11 +248,11 @@ static void *ridge_fit(const struct train_data *d, const struct hparams *hp, cha
 
 const struct algo algo_linear = {
     "linear", "cairn.linear.LinearRegression", 0, LINEAR_PARAMS, 3,
-    ridge_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free,
+    ridge_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free, NULL,
 };
 const struct algo algo_ridge = {
     "ridge", "cairn.linear.Ridge", 0, RIDGE_PARAMS, 3,
-    ridge_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free,
+    ridge_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free, NULL,
 };
 
 /* ---- logreg ---- */
@@ -662,5 +662,5 @@ static void *logreg_fit(const struct train_data *d, const struct hparams *hp, ch
 
 const struct algo algo_logreg = {
     "logreg", "cairn.linear.LogisticRegression", 1, LOGREG_PARAMS, 6,
-    logreg_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free,
+    logreg_fit, lin_predict, lin_save, lin_load, lin_onnx, lin_free, NULL,
 };

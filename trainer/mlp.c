@@ -592,5 +592,5 @@ static void mlp_onnx(const void *mp, struct onnx_graph *g, const char *in, const
 
 const struct algo algo_mlp = {
     "mlp", "cairn.neural_network.MLP", 1, MLP_PARAMS, MP_COUNT,
-    mlp_fit, mlp_predict, mlp_save, mlp_load, mlp_onnx, mlp_free,
+    mlp_fit, mlp_predict, mlp_save, mlp_load, mlp_onnx, mlp_free, NULL,
 };

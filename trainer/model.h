@@ -50,6 +50,9 @@ struct algo {
      * values) from `in` (float [N,p] features). */
     void (*to_onnx)(const void *m, struct onnx_graph *g, const char *in, const char *out);
     void (*free)(void *m);
+    /* Optional: drop what only save, to_onnx and fit use (a server's model only predicts);
+     * afterwards predict and free are the only valid calls. */
+    void (*compact)(void *m);
 };
 
 const struct algo *algo_find(const char *name);

@@ -145,5 +145,5 @@ static void nb_onnx(const void *mp, struct onnx_graph *g, const char *in, const 
 
 const struct algo algo_gaussian_nb = {
     "gaussian_nb", "cairn.naive_bayes.GaussianNB", 0, NB_PARAMS, 1,
-    nb_fit, nb_predict, nb_save, nb_load, nb_onnx, nb_free,
+    nb_fit, nb_predict, nb_save, nb_load, nb_onnx, nb_free, NULL,
 };

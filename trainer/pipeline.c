@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ensemble.h"
 #include "onnx.h"
 
 int pipeline_predict_csv(const struct pipeline *pl, const struct csv *c, double **out, char *err)
@@ -38,13 +39,15 @@ int pipeline_load(const char *path, struct pipeline *pl, char *err)
     struct kv kv;
     int r = -1;
     if (!body || kv_parse(body, &kv, err)) { if (!body) errf(err, "%s: not a cairn model", path); free(text); return -1; }
+    free(text);   /* kv holds copies: a big model's text is not kept while the model is built */
+    text = NULL;
     long ver;
     const char *algo;
     double *hp = NULL;
     if (kv_get_int(&kv, "format_version", &ver, err)) goto out;
     if (ver != CAIRN_MODEL_FORMAT) { errf(err, "%s: model format %ld is not supported (expected %d)", path, ver, CAIRN_MODEL_FORMAT); goto out; }
     if (kv_get_str(&kv, "algorithm", &algo, err)) goto out;
-    pl->algo = algo_find(algo);
+    pl->algo = strcmp(algo, "ensemble") ? algo_find(algo) : &algo_ensemble;
     if (!pl->algo) { errf(err, "%s: unknown algorithm \"%s\"", path, algo); goto out; }
     if (kv_get_dbls(&kv, "hparams", pl->algo->nparams, &hp, NULL, err)) goto out;
     memcpy(pl->hp.v, hp, (size_t)pl->algo->nparams * sizeof *hp);

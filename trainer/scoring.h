@@ -27,6 +27,9 @@ struct scorer {
 struct limits {
     size_t max_body;        /* bytes */
     int max_rows;
+    /* How a large request's two halves are scored: fn(a) and fn(b), on two CPUs when the caller
+     * has a second one free, else one after the other. NULL: always one after the other. */
+    void (*run_halves)(void (*fn)(void *), void *a, void *b);
 };
 
 /* The result of one request. body is JSON except for 415s, which MLflow answers in text/plain. */
@@ -35,6 +38,7 @@ struct score_reply {
     const char *content_type;
     struct sbuf body;
     int rows;               /* rows scored (0 on error) */
+    double *P;              /* score_compute's 200: rows × nout predictions, the body not yet written */
 };
 
 /* Takes ownership of *pl (also on failure, when it is freed). */
@@ -45,6 +49,18 @@ void scorer_free(struct scorer *s);
 void score_request(const struct scorer *s, const struct limits *lim, const char *content_type, const char *body,
                    size_t len, struct score_reply *r);
 void score_reply_free(struct score_reply *r);
+
+/* The same request, but a 200 keeps its predictions (r->P) instead of writing the body, so a
+ * server can send a large reply in pieces: score_body_length gives the exact Content-Length,
+ * score_body_chunk the next piece into *chunk (from *next_row, which starts at 0) and returns
+ * 0 when none is left. For a reply with a body (an error) they give that body. */
+void score_compute(const struct scorer *s, const struct limits *lim, const char *content_type, const char *body,
+                   size_t len, struct score_reply *r);
+size_t score_body_length(const struct scorer *s, const struct score_reply *r);
+int score_body_chunk(const struct scorer *s, const struct score_reply *r, int *next_row, struct sbuf *chunk);
+
+/* 0: every JSON body takes the general (cJSON) path; tests compare the two paths with it */
+extern int score_fast_split;
 
 /* MLflow's error body: {"error_code": "…", "message": "…"} */
 void score_error_json(struct sbuf *b, const char *error_code, const char *message);

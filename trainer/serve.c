@@ -4,6 +4,7 @@
  * that used it. */
 #include "serve.h"
 
+#include <cblas.h>
 #include <civetweb.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -21,6 +22,10 @@
 #include "mlmodel.h"
 #include "model_source.h"
 #include "scoring.h"
+
+#ifndef SERVE_MMAP_THRESHOLD
+#define SERVE_MMAP_THRESHOLD (128 << 10)
+#endif
 
 /* the MLflow version whose scoring protocol this speaks (GET /version answers it, as MLflow's does) */
 #define SCORING_PROTOCOL_VERSION "3.17.2"
@@ -43,6 +48,80 @@ static struct served *current;
 /* One request scores per CPU at a time (the others wait with their bodies read): more would only
  * share the cores, multiply the per-request buffers and evict each other's model from the caches. */
 static sem_t scoring_slots;
+
+/* ---------------------------------------------------------------- helpers
+ * A large request is scored in two halves when a second scoring slot is free: the other half goes
+ * to a helper thread (one per extra CPU, so one is always idle when a slot is). */
+struct job {
+    void (*fn)(void *);
+    void *arg;
+    int done;
+    struct job *next;
+};
+
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_posted = PTHREAD_COND_INITIALIZER, job_done = PTHREAD_COND_INITIALIZER;
+static struct job *jobs;
+static int helpers_stop, nhelpers;
+static pthread_t *helpers;
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&job_lock);
+    for (;;) {
+        while (!jobs && !helpers_stop) pthread_cond_wait(&job_posted, &job_lock);
+        if (!jobs) break;
+        struct job *j = jobs;
+        jobs = j->next;
+        pthread_mutex_unlock(&job_lock);
+        j->fn(j->arg);
+        pthread_mutex_lock(&job_lock);
+        j->done = 1;
+        pthread_cond_broadcast(&job_done);
+    }
+    pthread_mutex_unlock(&job_lock);
+    return NULL;
+}
+
+static void run_halves(void (*fn)(void *), void *a, void *b)
+{
+    if (sem_trywait(&scoring_slots) != 0) { fn(a); fn(b); return; }
+    struct job j = {fn, b, 0, NULL};
+    pthread_mutex_lock(&job_lock);
+    j.next = jobs;
+    jobs = &j;
+    pthread_cond_signal(&job_posted);
+    pthread_mutex_unlock(&job_lock);
+    fn(a);
+    pthread_mutex_lock(&job_lock);
+    while (!j.done) pthread_cond_wait(&job_done, &job_lock);
+    pthread_mutex_unlock(&job_lock);
+    sem_post(&scoring_slots);
+}
+
+static void helpers_start(int n)
+{
+    helpers = xcalloc((size_t)(n ? n : 1), sizeof *helpers);
+    for (int i = 0; i < n; i++) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, 256 << 10);
+        if (pthread_create(&helpers[nhelpers], &at, helper_main, NULL) == 0) nhelpers++;
+        pthread_attr_destroy(&at);
+    }
+    if (nhelpers) opt.lim.run_halves = run_halves;
+}
+
+static void helpers_join(void)
+{
+    pthread_mutex_lock(&job_lock);
+    helpers_stop = 1;
+    pthread_cond_broadcast(&job_posted);
+    pthread_mutex_unlock(&job_lock);
+    for (int i = 0; i < nhelpers; i++) pthread_join(helpers[i], NULL);
+    free(helpers);
+}
 
 /* ---------------------------------------------------------------- metrics */
 static const double LAT_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -229,11 +308,25 @@ static int invocations(struct mg_connection *conn)
     sem_wait(&scoring_slots);
     struct served *m = model_acquire();
     struct score_reply r;
-    score_request(&m->sc, &opt.lim, mg_get_header(conn, "Content-Type"), body, len, &r);
-    model_release(m);
+    score_compute(&m->sc, &opt.lim, mg_get_header(conn, "Content-Type"), body, len, &r);
     sem_post(&scoring_slots);
     free(body);
-    reply(conn, r.status, r.content_type, r.body.data, r.body.len);
+    /* the reply goes out in pieces made from the predictions (a 1,000-row, 26-class reply is
+     * 3× their size as text): the memory a request holds while its client reads stays small */
+    char clen[32];
+    snprintf(clen, sizeof clen, "%zu", score_body_length(&m->sc, &r));
+    mg_response_header_start(conn, r.status);
+    mg_response_header_add(conn, "Content-Type", r.content_type, -1);
+    mg_response_header_add(conn, "Content-Length", clen, -1);
+    mg_response_header_add(conn, "Server", "cairn-train/" CAIRN_VERSION, -1);
+    mg_response_header_send(conn);
+    struct sbuf chunk;
+    sb_init(&chunk);
+    int next = 0;
+    while (score_body_chunk(&m->sc, &r, &next, &chunk))
+        if (chunk.len && mg_write(conn, chunk.data, chunk.len) <= 0) break;
+    sb_free(&chunk);
+    model_release(m);
     if (r.rows) atomic_fetch_add_explicit(&stats.rows, (unsigned long long)r.rows, memory_order_relaxed);
     int status = r.status;
     score_reply_free(&r);
@@ -412,10 +505,12 @@ int cmd_serve(int argc, char **argv)
 {
     int rc = parse_opts(argc, argv);
     if (rc) return rc;
-    /* a server's heap should give memory back: undo the batch trainer's settings, few arenas */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 20);
-    mallopt(M_ARENA_MAX, 2);
+    /* A server's heap should give memory back: a request's big buffers (features, predictions)
+     * are mappings of their own, unmapped when freed; one arena (at most one scoring per CPU, so
+     * little contention) that returns a free top over 128 KiB. */
+    mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, 128 << 10);
+    mallopt(M_ARENA_MAX, 1);
     char err[ERR_LEN];
     struct mlflow *mlf = model_source_is_remote(opt.model) ? mlf_new(opt.tracking_uri) : NULL;
     struct served *m = model_load(mlf, err);
@@ -424,6 +519,8 @@ int cmd_serve(int argc, char **argv)
     model_swap(m);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     sem_init(&scoring_slots, 0, (unsigned)(ncpu > 0 ? ncpu : 1));
+    /* the scoring slots are the parallelism: OpenBLAS adds none of its own */
+    openblas_set_num_threads(1);
 
     /* the signals go to the main thread only (sigwait below): the workers inherit this mask */
     sigset_t sigs;
@@ -471,6 +568,7 @@ int cmd_serve(int argc, char **argv)
            current->version[0] ? ", version " : "", current->version, opt.workers, opt.host, port);
     fflush(stdout);
 
+    helpers_start(ncpu > 1 ? (int)ncpu - 1 : 0);
     pthread_t reloader;
     if (opt.reload_seconds) pthread_create(&reloader, NULL, reload_main, NULL);
     int sig = 0;
@@ -485,6 +583,7 @@ int cmd_serve(int argc, char **argv)
     for (int waited = 0; atomic_load(&stats.in_flight) > 0 && waited < 10000; waited += 10) nanosleep(&ts, NULL);
     mg_stop(ctx);
     mg_exit_library();
+    helpers_join();
     model_release(current);
     current = NULL;
     return 0;

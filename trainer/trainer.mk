@@ -54,9 +54,10 @@ bench-serve: build/cairn-train build/bench/loadgen .venv/.done
 	.venv/bin/python compat/bench_serve.py $(if $(QUICK),--quick)
 
 # cairn-sweep against FLAML (same budget), Optuna TPE (same trial count) and scikit-learn's
-# HalvingRandomSearchCV, one thread each; BENCH_SWEEP_SETS / BENCH_SWEEP_BUDGETS narrow it.
+# HalvingRandomSearchCV, one thread each, every comparator killed at the budget (its best model so far
+# counts); BENCH_SWEEP_SETS / BENCH_SWEEP_BUDGETS / BENCH_SWEEP_SYSTEMS / BENCH_SWEEP_JOBS narrow it.
 .PHONY: bench-sweep
 bench-sweep: build/cairn-sweep .venv/.done
 	.venv/bin/pip install -q --disable-pip-version-check -r compat/requirements-bench-sweep.lock
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_SWEEP=build/cairn-sweep \
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_SWEEP=$${CAIRN_SWEEP:-build/cairn-sweep} \
 		.venv/bin/python compat/bench_sweep.py

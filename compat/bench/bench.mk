@@ -23,6 +23,7 @@ build/bench/loadgen: compat/bench/loadgen.c
 bench: deps build build/bench/loadgen .venv/bin/mlflow
 	@$(BENCH_PY) $(if $(QUICK),--quick) $(BENCH_ARGS)
 	$(if $(QUICK),,@.venv/bin/python compat/bench/traces.py)
+	$(if $(QUICK),,@.venv/bin/python compat/bench/fleet.py)
 
 # issue 14: the trace rows (OTLP ingest, search_traces, get_trace) on their own
 # (QUICK=1: 10,000 traces, short runs); the full profile also runs at the end of make bench
@@ -38,3 +39,10 @@ bench-soak: deps build build/bench/loadgen .venv/bin/mlflow
 .PHONY: bench-auth
 bench-auth: deps build build/bench/loadgen
 	@.venv/bin/python compat/bench/auth.py $(BENCH_AUTH_ARGS)
+
+# issue 17: the fleet profile — log-metric and search through HAProxy with 1, 2, 3 cairn-servers,
+# search latency with and without a streaming replica, CPU and SQL time per request
+# (QUICK=1: 300 runs, 4 s cells; about 3 minutes); the full profile also runs at the end of make bench
+.PHONY: bench-fleet
+bench-fleet: deps build build/bench/loadgen
+	@.venv/bin/python compat/bench/fleet.py $(if $(QUICK),--quick) $(BENCH_FLEET_ARGS)

@@ -32,6 +32,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import seed  # noqa: E402
 import report  # noqa: E402
+import burst  # noqa: E402
 
 LOADGEN = os.path.join(ROOT, "build", "bench", "loadgen")
 CAIRN = os.path.join(ROOT, "build", "cairn-server")
@@ -41,9 +42,9 @@ PROFILES = {
     # runs in the search experiment, points of the history metric, seconds per
     # workload run, warm-up seconds, rounds, registered models
     "quick": dict(runs=5_000, hist=100_000, duration=1.5, warmup=0.3, rounds=1, models=1_000,
-                  page_offset=100, history_reads=2, cold_starts=3),
+                  page_offset=100, history_reads=2, cold_starts=3, burst_points=80_000, burst_runs=300),
     "full": dict(runs=100_000, hist=1_000_000, duration=15.0, warmup=3.0, rounds=3, models=10_000,
-                 page_offset=900, history_reads=2, cold_starts=5),
+                 page_offset=900, history_reads=2, cold_starts=5, burst_points=360_000, burst_runs=1_500),
 }
 SEARCH_FILTER = "metrics.m0 < 0.5 and params.p3 = '7'"
 # W5 (registry): 1 model in 30 has both tags; the name prefix picks 11 (quick) / 111 (full) models
@@ -578,6 +579,19 @@ class Bench:
                 for s in order:
                     self.results["memory"].setdefault(s, {})["after_history_kb"] = \
                         tree_rss_kb(self.servers[s].proc.pid)
+        if not only or any("search_burst".startswith(o) for o in only):
+            self.search_burst()
+
+    def search_burst(self):
+        """issue 19: search during and right after a write burst (burst.py), each server in turn, last
+        (the burst's runs live in an experiment of their own; the other workloads never see them)."""
+        out = self.results["burst"] = {}
+        for s in ("mlflow", "cairn"):
+            progress(f"[search_burst] {s}: {self.p['burst_points']:,} points + {self.p['burst_runs']:,} runs,"
+                     " searching throughout")
+            db = "cairn_bench" if s == "cairn" else "mlflow_ref"
+            out[s] = burst.run(self.servers[s].base, self.p["burst_points"], self.p["burst_runs"],
+                               settle=lambda: self.psql(db, "ANALYZE"), tag=f"-{s}")
 
     def registry_workloads(self):
         """W5 on the seeded registry (§8.2): (a) name LIKE, (b) two tag filters and their second page,

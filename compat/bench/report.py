@@ -42,6 +42,19 @@ def rows(res):
         out.append((w["label"], w["unit"], _num(w["mlflow"]), _num(w["cairn"]),
                     _num(ratio, "x") if ratio else "-", f">={tgt}x" if tgt else "", _num(w.get("ceiling")), vs,
                     _num(w.get("cairn_sql_ms_per_req")), errs, "ok" if ok else "MISS"))
+    b = res.get("burst", {})
+    if b.get("mlflow") and b.get("cairn"):
+        # during / right after the burst against MLflow (>= 10x); after vs settled: the plan's
+        # sensitivity to stale statistics (<= 1.5x); ceiling column: the same search after ANALYZE
+        bm, bc = b["mlflow"], b["cairn"]
+        for key, label in (("during_ms", "runs/search during a write burst"),
+                           ("after_ms", "runs/search right after the burst")):
+            ratio = bm[key] / bc[key] if bc[key] else None
+            share = bc[key] / bc["settled_ms"] if bc.get("settled_ms") else None
+            ok = ratio is not None and ratio >= 10 and (key == "during_ms" or (share or 9) <= 1.5)
+            out.append((label, "ms p50", _num(bm[key]), _num(bc[key]), _num(ratio, "x") if ratio else "-", ">=10x",
+                        _num(bc.get("settled_ms")), f"{share:.2f}x settled" if share else "-", "", "0/0",
+                        "ok" if ok else "MISS"))
     mem = res.get("memory", {})
     m, c = mem.get("mlflow", {}), mem.get("cairn", {})
     for key, label, limit in (("idle_kb", "RSS idle", 10), ("peak_kb", "RSS peak (under load)", 64),

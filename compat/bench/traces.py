@@ -109,7 +109,7 @@ class Server:
     def start(self):
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True, cwd=tempfile.gettempdir())
-        if not wait_ok(self.port, time.time() + 180):
+        if not wait_ok(self.port, time.time() + 600):   # MLflow's workers start slowly on a loaded machine
             raise SystemExit(f"{self.name} did not start (see {self.log.name})")
 
     def stop(self):

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../fitcore.h"
+#include "../ensemble.h"
 #include "../mlmodel.h"
 #include "sweeper.h"
 
@@ -36,9 +37,9 @@ static void usage(FILE *to)
         "           [--parallel P] [--trial-timeout T] [--search auto|random|grid|tpe]\n"
         "           [--early-termination bandit:slack_factor=0.1,evaluation_interval=1,delay_evaluation=0\n"
         "              | median:evaluation_interval=1,delay_evaluation=0 | truncation:truncation_percentage=20,…\n"
-        "              | asha:eta=3,min=200 | none]\n"
+        "              | asha:eta=3,min=200 | asha:eta=3,resource=iterations | none]\n"
         "           [--cv K | --folds FILE | --holdout F | --valid valid.csv] [--register-model NAME [--alias A]] [--experiment E]\n"
-        "           [--sweep-name N] [--seed S] [--tracking-uri URI] [--output-dir DIR]\n"
+        "           [--sweep-name N] [--seed S] [--tracking-uri URI] [--output-dir DIR] [--ensemble]\n"
         "metrics: accuracy, AUC_weighted, f1_score_weighted, precision_score_weighted, recall_score_weighted, log_loss;\n"
         "         r2_score, normalized_root_mean_squared_error, normalized_mean_absolute_error, root_mean_squared_error,\n"
         "         mean_absolute_error\n"
@@ -99,6 +100,7 @@ static int parse_policy(const char *text, struct sweep_opts *o, char *err)
     o->trunc_pct = 20;
     o->asha_eta = 0;
     o->asha_min = 0;
+    o->asha_iters = 0;
     if (!strcmp(text, "none")) { o->policy = P_NONE; return 0; }
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
@@ -114,6 +116,13 @@ static int parse_policy(const char *text, struct sweep_opts *o, char *err)
     for (char *kv = args ? strtok_r(args, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         double v;
+        if (asha && eq && !strncmp(kv, "resource=", 9)) {
+            if (!strcmp(eq + 1, "rows") || !strcmp(eq + 1, "sample_size")) o->asha_iters = 0;
+            else if (!strcmp(eq + 1, "iterations") || !strcmp(eq + 1, "rounds") || !strcmp(eq + 1, "epochs"))
+                o->asha_iters = 1;
+            else return errf(err, "--early-termination: resource must be rows or iterations (rounds, epochs)");
+            continue;
+        }
         if (!eq || parse_double(eq + 1, &v) || !isfinite(v)) return errf(err, "--early-termination: \"%s\" is not key=number", kv);
         *eq = 0;
         const char *k = kv;
@@ -141,6 +150,7 @@ static int parse_policy(const char *text, struct sweep_opts *o, char *err)
         } else return errf(err, "--early-termination %s: unknown setting \"%s\"", buf, k);
     }
     if (o->policy == P_BANDIT && !o->slack_factor && !o->slack_amount) o->slack_factor = 0.1;
+    if (o->asha_iters && o->asha_min) return errf(err, "--early-termination: min (rows) applies to resource=rows only");
     return 0;
 }
 
@@ -209,9 +219,6 @@ static int parse_args(int argc, char **argv, struct sweep_opts *o)
     if ((o->cv > 0 || o->folds) + (o->holdout > 0) + (o->valid != NULL) > 1)
         return bad_input("use only one of --cv/--folds, --holdout, --valid");
     if (o->alias && !o->register_name) return bad_input("--alias needs --register-model");
-    if (o->ensemble)
-        return bad_input("--ensemble is not available in this version: the best single model is logged; "
-                         "run without --ensemble");
     if (early && parse_policy(early, o, msg)) return bad_input(msg);
     if (!o->budget && !o->max_trials) o->budget = 300;
     if (!o->trial_timeout && o->budget) o->trial_timeout = fmax(10, o->budget / 3);
@@ -292,13 +299,6 @@ static int same_config(const struct sweeper *sw, const struct trial *a, const st
     return 1;
 }
 
-static int better_trial(const struct trial *a, const struct trial *b)
-{
-    if (a->sample_n != b->sample_n) return a->sample_n > b->sample_n;
-    if (a->score != b->score) return a->score > b->score;
-    return a->num < b->num;
-}
-
 static int reached_target(const struct sweeper *sw)
 {
     if (!sw->o.has_target_score || sw->best < 0) return 0;
@@ -343,8 +343,9 @@ static const char *run_loop(struct sweeper *sw)
                     t->rung = keep.rung;
                     t->from_trial = keep.from_trial;
                     t->cost = keep.cost;
+                    t->fidelity = keep.fidelity;
                     t->started = t->ended = now_seconds();
-                    if (t->state == T_COMPLETED && (sw->best < 0 || better_trial(t, &sw->trials[sw->best]))) sw->best = i;
+                    if (t->state == T_COMPLETED && (sw->best < 0 || trial_better(t, &sw->trials[sw->best]))) sw->best = i;
                     continue;
                 }
                 fprintf(stderr, "cairn-sweep: warning: trial %d differs from the logged one (another seed, space or "
@@ -367,7 +368,8 @@ static const char *run_loop(struct sweeper *sw)
 
 static void upload_dir_files(struct sweeper *sw, const char *dir)
 {
-    static const char *const F[] = {"leaderboard.csv", "trials.jsonl", "sweep_chart.svg", "data_guardrails.json", NULL};
+    static const char *const F[] = {"leaderboard.csv", "trials.jsonl", "sweep_chart.svg", "data_guardrails.json",
+                                     "ensemble.json", NULL};
     if (!sw->tracking || mlf_offline(sw->m) || !sw->parent_uri) return;
     for (int i = 0; F[i]; i++) {
         char path[4400], err[ERR_LEN];
@@ -421,8 +423,10 @@ int main(int argc, char **argv)
            sw.target.task == TASK_REGRESSION ? "regression" : "classification", sw.pm.name,
            sw.mode == 0 ? "cross-validation" : sw.mode == 1 ? "holdout" : "validation file", sw.space.nalgos, o->parallel);
     rp_guardrails(&sw);
+    if (en_setup(&sw, err)) { exit_code = bad_input(err); goto done; }
     sw.se = search_new(o->search, &sw.space, (uint64_t)o->seed, sw.ntrain_rows, sw.p, o->asha_eta,
-                       o->asha_min ? o->asha_min : (sw.ntrain_rows / 27 > 100 ? sw.ntrain_rows / 27 : 100));
+                       o->asha_min ? o->asha_min : (sw.ntrain_rows / 27 > 100 ? sw.ntrain_rows / 27 : 100),
+                       o->asha_iters);
     if (tr_start(&sw, err)) { exit_code = bad_input(err); goto done; }
     if (sw.tracking) printf("sweep run %s in experiment %s\n", sw.parent_id, sw.exp_id);
     sw.slots = xcalloc((size_t)o->parallel, sizeof *sw.slots);
@@ -455,15 +459,43 @@ int main(int argc, char **argv)
     const struct trial *b = &sw.trials[sw.best];
     const struct algo *a = sw.space.algos[b->cfg.algo].a;
     struct hparams hp;
-    if (config_hparams(&sw.space, &b->cfg, &hp, err)) { exit_code = bad_input(err); goto done; }
+    if (trial_hparams(&sw.space, b, &hp, err)) { exit_code = bad_input(err); goto done; }
     printf("best: trial %d %s %s=%.6g\n", b->num, a->name, sw.pm.name, b->value);
+    snprintf(adir, sizeof adir, "%s/sweep", dir_buf);
+    if (mkdir_p(adir, err)) fprintf(stderr, "cairn-sweep: warning: %s\n", err);
+    /* --ensemble: the greedy ensemble replaces the best trial when it scores higher on the same predictions */
+    static struct en_result er;
+    int use_ens = 0;
+    double model_value = b->value;
+    if (o->ensemble) {
+        if (en_build(&sw, &er, err)) fprintf(stderr, "cairn-sweep: warning: no ensemble: %s\n", err);
+        else {
+            use_ens = er.nmembers >= 2 && er.score > er.single_score;
+            printf("ensemble: %d trials, %d steps, %s=%.6g (best trial %.6g on the same predictions)%s\n", er.nmembers,
+                   er.iters, sw.pm.name, er.value, er.single_value, use_ens ? ": the ensemble is the model"
+                                                                            : ": no better, the best trial is the model");
+            en_log(&sw, &er, use_ens, adir);
+            if (use_ens) model_value = er.value;
+            if (sw.tracking && !mlf_offline(sw.m)) {
+                char key[160];
+                snprintf(key, sizeof key, "ensemble_%s", sw.pm.name);
+                mlf_log_metric(sw.m, sw.parent_id, key, er.value, 0);
+                mlf_set_tag(sw.m, sw.parent_id, "cairn.model_kind", use_ens ? "ensemble" : "single");
+                if (er.run_id[0]) mlf_set_tag(sw.m, sw.parent_id, "cairn.ensemble_run_id", er.run_id);
+            }
+        }
+    }
     openblas_set_num_threads((int)sysconf(_SC_NPROCESSORS_ONLN));
     struct pipeline pl;
     struct metric_set tm, vm;
     const int *fit_rows = sw.mode == 2 ? sw.train : sw.rows;
     int nfit = sw.mode == 2 ? sw.ntrain : sw.n;
-    if (fc_fit_once(o->seed, a, &hp, &sw.c, &sw.c, &sw.target, fit_rows, nfit, NULL, 0, NULL, NULL, &pl, &tm, &vm, NULL,
-                    NULL, err)) {
+    int fit_rc;
+    if (use_ens) fit_rc = en_refit(&sw, &er, fit_rows, nfit, &pl, err);
+    else
+        fit_rc = fc_fit_once(o->seed, a, &hp, &sw.c, &sw.c, &sw.target, fit_rows, nfit, NULL, 0, NULL, NULL, &pl, &tm,
+                             &vm, NULL, NULL, err);
+    if (fit_rc) {
         fprintf(stderr, "cairn-sweep: error: refitting the best configuration: %s\n", err);
         pipeline_free(&pl);
         exit_code = 1;
@@ -472,7 +504,7 @@ int main(int argc, char **argv)
         goto done;
     }
     struct fc_model_log ml = {sw.tracking ? sw.m : NULL, sw.exp_id, sw.tracking ? sw.parent_id : NULL, dir_buf,
-                              o->register_name, o->alias, "cairn-sweep", sw.pm.name, b->value};
+                              o->register_name, o->alias, "cairn-sweep", sw.pm.name, model_value};
     if (fc_log_model(&ml, &pl, &sw.c, fit_rows, nfit < 5 ? nfit : 5, err)) {
         fprintf(stderr, "cairn-sweep: error: %s\n", err);
         exit_code = 1;
@@ -480,11 +512,8 @@ int main(int argc, char **argv)
     }
     pipeline_free(&pl);
 
-    snprintf(adir, sizeof adir, "%s/sweep", dir_buf);
-    if (!mkdir_p(adir, err)) {
-        rp_artifacts(&sw, adir);
-        upload_dir_files(&sw, adir);
-    } else fprintf(stderr, "cairn-sweep: warning: %s\n", err);
+    rp_artifacts(&sw, adir);
+    upload_dir_files(&sw, adir);
     tr_finish(&sw, status);
 done:
     if (sw.m) {
@@ -498,6 +527,7 @@ done:
     }
     if (sw.slots) for (int i = 0; i < o->parallel; i++) sb_free(&sw.slots[i].line);
     free(sw.slots);
+    en_cleanup(&sw);
     search_free(sw.se);
     space_free(&sw.space);
     sb_free(&sw.guardrails);

@@ -151,6 +151,7 @@ static int cmp_rank(const void *a, const void *b, void *ctx)
     int cx = x->state == T_COMPLETED, cy = y->state == T_COMPLETED;
     if (cx != cy) return cy - cx;
     if (x->sample_n != y->sample_n) return y->sample_n - x->sample_n;
+    if (x->fidelity != y->fidelity) return x->fidelity < y->fidelity ? 1 : -1;
     if (x->score != y->score) return x->score < y->score ? 1 : -1;
     return x->num - y->num;
 }
@@ -158,10 +159,15 @@ static int cmp_rank(const void *a, const void *b, void *ctx)
 static void config_text(const struct sweeper *sw, const struct trial *t, struct sbuf *b, int json)
 {
     const struct algo_space *as = &sw->space.algos[t->cfg.algo];
+    int it = t->fidelity > 0 && t->fidelity < 1 ? algo_iter_param(as->a) : -1;
+    struct hparams hp;
+    char err[ERR_LEN];
+    if (it >= 0 && trial_hparams(&sw->space, t, &hp, err)) it = -1;
     if (json) sb_puts(b, "{");
     for (int d = 0; d < as->ndims; d++) {
         char v[160];
         dim_value(&as->dims[d], dim_is_int(as, &as->dims[d]), t->cfg.u[d], v, sizeof v);
+        if (it >= 0 && as->dims[d].pidx == it) snprintf(v, sizeof v, "%.0f", hp.v[it]);   /* as run */
         if (json) {
             sb_puts(b, d ? ", " : "");
             sb_json_str(b, as->dims[d].name);

@@ -19,10 +19,12 @@
 
 #include "sweep.h"
 
-struct obs { int algo, rung, num, ok, promoted, sample_n; double score; double u[SW_MAX_DIMS]; };
+struct obs { int algo, rung, num, ok, promoted, sample_n, full; double score; double u[SW_MAX_DIMS]; };
 struct learner {
     int tried, fails, level, restarts, has_neg;
     double best, step, x[SW_MAX_DIMS], neg[SW_MAX_DIMS], inc_cost;
+    double spent;       /* estimated cost of the trials since the incumbent last improved */
+    double prev_best;   /* the best on the previous sample level, until the incumbent is re-measured */
 };
 
 struct searcher {
@@ -30,7 +32,8 @@ struct searcher {
     const struct space *s;
     struct rng rng;
     double eta;
-    int nrungs, rung_n[12];
+    int nrungs, rung_n[12], asha_iters;
+    double rung_f[12];   /* each rung's fraction of the iteration count (ASHA over iterations) */
     int nobs, cap;
     struct obs *obs;
     struct learner ls[SW_MAX_ALGOS];
@@ -40,7 +43,7 @@ struct searcher {
     int auto_sample;   /* auto on large data: per-learner sample growth */
 };
 
-enum { AUTO_SAMPLE_MIN = 10000, TPE_STARTUP = 10, TPE_CANDIDATES = 24 };
+enum { AUTO_SAMPLE_MIN = 10000, AUTO_SAMPLE_GROWTH = 4, TPE_STARTUP = 10, TPE_CANDIDATES = 24 };
 
 static int param_idx(const struct algo *a, const char *name)
 {
@@ -79,7 +82,8 @@ double search_cost(const struct space *s, const struct config *c, int nrows, int
     return n * d * 1e-8;
 }
 
-struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int nrows, int p, double eta, int asha_min)
+struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int nrows, int p, double eta, int asha_min,
+                            int asha_iters)
 {
     struct searcher *se = xcalloc(1, sizeof *se);
     se->kind = kind;
@@ -95,12 +99,17 @@ struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int 
         double r = nrows;
         while (k < 11 && (k == 0 || r >= asha_min)) { sizes[k++] = (int)ceil(r); r /= eta; }
         se->nrungs = k;
-        for (int i = 0; i < k; i++) se->rung_n[i] = sizes[k - 1 - i];
+        for (int i = 0; i < k; i++) { se->rung_n[i] = sizes[k - 1 - i]; se->rung_f[i] = 1; }
+        if (asha_iters) {   /* every rung on all rows, η^-3 … 1 of the iterations */
+            se->asha_iters = 1;
+            se->nrungs = 4;
+            for (int i = 0; i < 4; i++) { se->rung_n[i] = nrows; se->rung_f[i] = pow(eta, -(3 - i)); }
+        }
     }
     se->auto_sample = kind == S_AUTO && eta <= 1 && nrows > 3 * AUTO_SAMPLE_MIN;
     for (int i = 0; i < s->nalgos; i++) {
         struct learner *l = &se->ls[i];
-        l->best = -INFINITY;
+        l->best = l->prev_best = -INFINITY;
         l->step = 0.25;
         for (int d = 0; d < s->algos[i].ndims; d++) l->x[d] = s->algos[i].dims[d].init;
     }
@@ -113,7 +122,7 @@ static int learner_sample(const struct searcher *se, int algo)
 {
     if (!se->auto_sample) return se->nrows;
     double n = AUTO_SAMPLE_MIN;
-    for (int i = 0; i < se->ls[algo].level; i++) n *= 4;
+    for (int i = 0; i < se->ls[algo].level; i++) n *= AUTO_SAMPLE_GROWTH;
     return n >= se->nrows ? se->nrows : (int)n;
 }
 
@@ -129,14 +138,15 @@ void search_observe(struct searcher *se, const struct trial *t)
     o->rung = t->rung;
     o->num = t->num;
     o->sample_n = t->sample_n;
+    o->full = t->sample_n == se->nrows && !(t->fidelity > 0 && t->fidelity < 1);
     o->ok = t->state == T_COMPLETED && isfinite(t->score);
     o->score = o->ok ? t->score : -INFINITY;
     memcpy(o->u, t->cfg.u, sizeof o->u);
     /* an observed promotion marks its source as promoted */
     if (t->from_trial >= 0)
         for (int i = 0; i < se->nobs; i++) if (se->obs[i].num == t->from_trial) se->obs[i].promoted = 1;
-    if (o->ok && o->score > se->best && t->sample_n == se->nrows) se->best = o->score;
-    if (t->rung > 0) return;   /* promotions do not move the local search */
+    if (o->ok && o->score > se->best && o->full) se->best = o->score;
+    if (t->from_trial >= 0) return;   /* promotions do not move the local search */
     struct learner *l = &se->ls[o->algo];
     int nd = se->s->algos[o->algo].ndims;
     if (se->auto_sample && t->sample_n != learner_sample(se, o->algo)) return;   /* an earlier sample level */
@@ -146,18 +156,26 @@ void search_observe(struct searcher *se, const struct trial *t)
         l->inc_cost = t->cost;
         l->fails = 0;
         l->has_neg = 0;
+        l->spent = 0;
         if (o->ok && o->score > se->best) se->best = o->score;
     } else {
         l->fails++;
+        l->spent += t->cost;
         if (l->fails % 2 == 0) l->step *= 0.7;
-        if (l->step < 0.02 && nd) {   /* converged here: restart elsewhere, or grow the sample */
-            if (se->auto_sample && learner_sample(se, o->algo) < se->nrows) {
-                l->level++;
-                l->best = -INFINITY;   /* the incumbent is evaluated again on the larger sample */
-            } else {
-                for (int d = 0; d < nd; d++) l->x[d] = rng_uniform(&se->rng);
-                l->restarts++;
-            }
+        if (se->auto_sample && learner_sample(se, o->algo) < se->nrows && l->spent >= AUTO_SAMPLE_GROWTH * l->inc_cost) {
+            /* as FLAML's FLOW2: once the trials around the incumbent have cost the sample's growth factor
+             * times the incumbent without improving on it, the incumbent is measured again on the
+             * next sample size (the step size is kept) */
+            l->level++;
+            l->prev_best = l->best;
+            l->best = -INFINITY;
+            l->inc_cost *= AUTO_SAMPLE_GROWTH;
+            l->spent = 0;
+            l->fails = 0;
+            l->has_neg = 0;
+        } else if (l->step < 0.02 && nd) {   /* converged at full size: restart elsewhere */
+            for (int d = 0; d < nd; d++) l->x[d] = rng_uniform(&se->rng);
+            l->restarts++;
             l->step = 0.25;
             l->fails = 0;
             l->has_neg = 0;
@@ -188,9 +206,11 @@ static int auto_pick(struct searcher *se)
     for (int i = 0; i < s->nalgos; i++) {
         const struct learner *l = &se->ls[i];
         if (!s->algos[i].ndims) { w[i] = 0; continue; }   /* nothing more to try */
-        double gap = isfinite(l->best) && isfinite(se->best) ? fmax(0, se->best - l->best) : 1;
+        double lb = isfinite(l->best) ? l->best : l->prev_best;   /* re-measuring on a larger sample */
+        double gap = isfinite(lb) && isfinite(se->best) ? fmax(0, se->best - lb) : 1;
         double cost = fmax(l->inc_cost, 1e-4);
-        w[i] = 1.0 / (cost * (1 + 50 * gap) * (1 + 0.1 * l->fails));
+        /* a learner far behind the leader must be much cheaper to be picked as often */
+        w[i] = 1.0 / (cost * (1 + 50 * gap) * (1 + 50 * gap) * (1 + 0.1 * l->fails));
         sum += w[i];
     }
     if (sum <= 0) return -1;   /* every learner is a single point, all tried */
@@ -238,7 +258,7 @@ static void tpe_point(struct searcher *se, int *algo, double *u)
     const struct space *s = se->s;
     int n = 0;
     struct obs *ok = xmalloc((size_t)(se->nobs ? se->nobs : 1) * sizeof *ok);
-    for (int i = 0; i < se->nobs; i++) if (se->obs[i].ok && se->obs[i].sample_n == se->nrows) ok[n++] = se->obs[i];
+    for (int i = 0; i < se->nobs; i++) if (se->obs[i].ok && se->obs[i].full) ok[n++] = se->obs[i];
     if (n < TPE_STARTUP) {
         *algo = (int)rng_below(&se->rng, (uint64_t)s->nalgos);
         random_point(se, *algo, u);
@@ -315,6 +335,7 @@ int search_propose(struct searcher *se, struct trial *t)
     t->rung = 0;
     t->from_trial = -1;
     t->sample_n = se->nrows;
+    t->fidelity = 1;
     if (se->nrungs > 1) {
         /* ASHA: promote from the highest rung that has a candidate */
         for (int r = se->nrungs - 2; r >= 0; r--) {
@@ -335,11 +356,13 @@ int search_propose(struct searcher *se, struct trial *t)
             t->rung = r + 1;
             t->from_trial = found;
             t->sample_n = se->rung_n[r + 1];
-            t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p);
+            t->fidelity = se->rung_f[r + 1];
+            t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p) * t->fidelity;
             se->nproposed++;
             return 0;
         }
         t->sample_n = se->rung_n[0];
+        t->fidelity = se->rung_f[0];
     }
     switch (se->kind) {
     case S_RANDOM:
@@ -358,7 +381,11 @@ int search_propose(struct searcher *se, struct trial *t)
         auto_point(se, t->cfg.algo, t->cfg.u);
         if (se->nrungs <= 1) t->sample_n = learner_sample(se, t->cfg.algo);
     }
-    t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p);
+    if (se->asha_iters && algo_iter_param(se->s->algos[t->cfg.algo].a) < 0) {
+        t->rung = se->nrungs - 1;   /* nothing to grow: it runs once, in full, at the top rung */
+        t->fidelity = 1;
+    }
+    t->cost = search_cost(se->s, &t->cfg, t->sample_n, se->p) * t->fidelity;
     se->nproposed++;
     return 0;
 }

@@ -116,6 +116,32 @@ int config_hparams(const struct space *s, const struct config *c, struct hparams
     return 0;
 }
 
+int algo_iter_param(const struct algo *a)
+{
+    static const char *const NAMES[] = {"n_estimators", "max_iter", NULL};
+    for (int k = 0; NAMES[k]; k++) {
+        int i = param_index(a, NAMES[k]);
+        if (i >= 0) return i;
+    }
+    return -1;
+}
+
+int trial_hparams(const struct space *s, const struct trial *t, struct hparams *hp, char *err)
+{
+    if (config_hparams(s, &t->cfg, hp, err)) return -1;
+    int i = algo_iter_param(s->algos[t->cfg.algo].a);
+    if (i >= 0 && t->fidelity > 0 && t->fidelity < 1) hp->v[i] = fmax(1, round(hp->v[i] * t->fidelity));
+    return 0;
+}
+
+int trial_better(const struct trial *a, const struct trial *b)
+{
+    if (a->sample_n != b->sample_n) return a->sample_n > b->sample_n;
+    if (a->fidelity != b->fidelity) return a->fidelity > b->fidelity;
+    if (a->score != b->score) return a->score > b->score;
+    return a->num < b->num;
+}
+
 /* ---------------------------------------------------------------- defaults */
 static struct dim *add_dim(struct algo_space *as, const char *name, int kind, double lo, double hi)
 {

@@ -30,7 +30,7 @@ struct sweep_opts {
     int policy, interval, delay;
     double slack_factor, slack_amount, trunc_pct;
     double asha_eta;
-    int asha_min;
+    int asha_min, asha_iters;
     const char *early_text;
 };
 
@@ -77,6 +77,9 @@ struct sweeper {
     int tty, last_done;
     double last_progress;
     char fault[128];
+    /* --ensemble: trials' validation predictions (out-of-fold or holdout) in files */
+    char ens_dir[64];
+    int nout;
 };
 
 /* main.c: set by SIGINT/SIGTERM */
@@ -95,6 +98,30 @@ void tr_trial_step(struct sweeper *sw, struct trial *t, const char *key, double 
 void tr_trial_finished(struct sweeper *sw, struct trial *t, const struct metric_set *ms);
 void tr_finish(struct sweeper *sw, const char *status);
 int tr_read_back(struct sweeper *sw, char *err);
+/* ensemble.c: Caruana's greedy selection with replacement over the trials' validation predictions */
+#define ENS_LIBRARY 32
+#define ENS_ITERS 50
+struct en_result {
+    int ok, nmembers, iters, ran;       /* nmembers: distinct trials; iters: the chosen prefix */
+    int trial[ENS_LIBRARY];             /* trial indices */
+    int count[ENS_LIBRARY];             /* times chosen */
+    double score, value;                /* the ensemble's, signed / as reported */
+    double single_score, single_value;  /* the best trial's, measured the same way (pooled) */
+    double curve[ENS_ITERS];            /* the ensemble's value after each step */
+    struct metric_set ms;               /* every validation metric of the ensemble */
+    char run_id[64];
+};
+int en_setup(struct sweeper *sw, char *err);
+void en_pred_path(const struct sweeper *sw, int num, char *buf, size_t len);
+int en_val_rows(const struct sweeper *sw);
+/* after each finished trial: keep the predictions of the best ENS_LIBRARY full-size trials */
+void en_trial_done(struct sweeper *sw, struct trial *t);
+int en_build(struct sweeper *sw, struct en_result *r, char *err);
+/* the chosen members refitted on rows into one ensemble pipeline */
+struct pipeline;
+int en_refit(struct sweeper *sw, const struct en_result *r, const int *rows, int n, struct pipeline *pl, char *err);
+void en_log(struct sweeper *sw, struct en_result *r, int selected, const char *dir);
+void en_cleanup(struct sweeper *sw);
 /* report.c */
 void rp_guardrails(struct sweeper *sw);
 void rp_artifacts(struct sweeper *sw, const char *dir);

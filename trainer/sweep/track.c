@@ -176,7 +176,7 @@ void tr_trial_started(struct sweeper *sw, struct trial *t)
         return;
     }
     struct hparams hp;
-    if (!config_hparams(&sw->space, &t->cfg, &hp, err))
+    if (!trial_hparams(&sw->space, t, &hp, err))
         for (int i = 0; i < a->nparams; i++) {
             char buf[128];
             hparams_format(a, &hp, i, buf, sizeof buf);
@@ -196,6 +196,10 @@ void tr_trial_started(struct sweeper *sw, struct trial *t)
     mlf_log_param(sw->m, t->run_id, "seed", buf);
     snprintf(buf, sizeof buf, "%d", t->sample_n);
     mlf_log_param(sw->m, t->run_id, "sample_size", buf);
+    if (sw->o.asha_iters) {
+        snprintf(buf, sizeof buf, "%.6g", t->fidelity);
+        mlf_log_param(sw->m, t->run_id, "iteration_fraction", buf);
+    }
 }
 
 void tr_trial_step(struct sweeper *sw, struct trial *t, const char *key, double value, int step)
@@ -252,7 +256,7 @@ void tr_finish(struct sweeper *sw, const char *status)
         put(sw->m, id, key, as->a->name);
         struct hparams hp;
         char err[ERR_LEN];
-        if (!config_hparams(&sw->space, &b->cfg, &hp, err))
+        if (!trial_hparams(&sw->space, b, &hp, err))
             for (int i = 0; i < as->a->nparams; i++) {
                 hparams_format(as->a, &hp, i, buf, sizeof buf);
                 snprintf(key, sizeof key, "%s%s", pre, as->a->params[i].name);

@@ -78,7 +78,7 @@ static void run_child(const struct sweeper *sw, const struct trial *t, int fd)
     if (sw->fault[0]) inject_fault(sw->fault, t->num);
     char err[ERR_LEN];
     struct hparams hp;
-    if (config_hparams(&sw->space, &t->cfg, &hp, err)) { dprintf(fd, "X %s\n", err); _exit(1); }
+    if (trial_hparams(&sw->space, t, &hp, err)) { dprintf(fd, "X %s\n", err); _exit(1); }
     const struct algo *a = sw->space.algos[t->cfg.algo].a;
     struct child ch = {sw, fd, 0};
     int ns = t->sample_n, *idx = xmalloc((size_t)(ns ? ns : 1) * sizeof *idx);
@@ -87,21 +87,30 @@ static void run_child(const struct sweeper *sw, const struct trial *t, int fd)
     struct metric_set mean = {0}, tm;
     double fit_s = 0;
     int rc;
+    /* --ensemble: a full-size trial keeps its validation predictions for the selection */
+    int keep = sw->ens_dir[0] && ns == sw->ntrain_rows;
+    size_t npred = keep ? (size_t)en_val_rows(sw) * sw->nout : 0;
+    double *pred = keep ? xmalloc((npred ? npred : 1) * sizeof *pred) : NULL;
     if (sw->mode == 0) {
         int *r = xmalloc((size_t)ns * sizeof *r), *f = xmalloc((size_t)ns * sizeof *f);
         for (int j = 0; j < ns; j++) { r[j] = sw->rows[idx[j]]; f[j] = sw->fold[idx[j]]; }
         double t0 = now_seconds();
         rc = fc_cross_validate(sw->o.seed, a, &hp, &sw->c, &sw->target, r, ns, f, sw->k, child_fold, &ch, &mean, NULL,
-                               NULL, err);
+                               pred, err);
         fit_s = now_seconds() - t0;
     } else {
         int *r = xmalloc((size_t)ns * sizeof *r);
         for (int j = 0; j < ns; j++) r[j] = sw->train[idx[j]];
         struct pipeline pl;
         rc = fc_fit_once(sw->o.seed, a, &hp, &sw->c, sw->mode == 2 ? &sw->vc : &sw->c, &sw->target, r, ns, sw->val,
-                         sw->nval, child_step, &ch, &pl, &tm, &mean, &fit_s, NULL, err);
+                         sw->nval, child_step, &ch, &pl, &tm, &mean, &fit_s, pred, err);
     }
     if (rc) { dprintf(fd, "X %s\n", err); _exit(1); }
+    if (keep) {
+        char path[128];
+        en_pred_path(sw, t->num, path, sizeof path);
+        if (write_file(path, (const char *)pred, npred * sizeof *pred, err)) { dprintf(fd, "X %s\n", err); _exit(1); }
+    }
     for (int i = 0; i < mean.n; i++) dprintf(fd, "M %s %.17g\n", mean.name[i], mean.value[i]);
     dprintf(fd, "F %.17g\nE\n", fit_s);
     _exit(0);   /* no atexit work: the parent owns every resource */
@@ -179,7 +188,7 @@ static int should_stop(const struct sweeper *sw, const struct trial *t, int step
     for (int j = 0; j < sw->ntrials && sw->trials[j].num <= t->num - o->parallel; j++) {
         const struct trial *c = &sw->trials[j];
         double cv;
-        if (c->sample_n != t->sample_n || !value_at(c, step, &cv)) continue;
+        if (c->sample_n != t->sample_n || c->fidelity != t->fidelity || !value_at(c, step, &cv)) continue;
         vals[nc++] = o->policy == P_MEDIAN ? running_avg(c, step) : cv;
     }
     if (nc >= 1) {
@@ -247,13 +256,6 @@ static void handle_line(struct sweeper *sw, struct slot *sl, char *line)
     }
 }
 
-static int better(const struct trial *a, const struct trial *b)
-{
-    if (a->sample_n != b->sample_n) return a->sample_n > b->sample_n;
-    if (a->score != b->score) return a->score > b->score;
-    return a->num < b->num;
-}
-
 static void finish(struct sweeper *sw, struct slot *sl, int status)
 {
     struct trial *t = &sw->trials[sl->trial];
@@ -284,8 +286,9 @@ static void finish(struct sweeper *sw, struct slot *sl, int status)
         }
     }
     if (t->state != T_COMPLETED) { t->score = -INFINITY; t->value = NAN; }
-    if (t->state == T_COMPLETED && (sw->best < 0 || better(t, &sw->trials[sw->best]))) sw->best = sl->trial;
+    if (t->state == T_COMPLETED && (sw->best < 0 || trial_better(t, &sw->trials[sw->best]))) sw->best = sl->trial;
     tr_trial_finished(sw, t, &sl->ms);
+    en_trial_done(sw, t);
     sw->last_done = sl->trial;
     close(sl->fd);
     sb_free(&sl->line);
