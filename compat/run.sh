@@ -38,5 +38,8 @@ echo "mlflow 3.x compat: $(count "$logdir/mlflow3.log") passed, $(failed "$logdi
 echo "mlflow 2.x compat: $(count "$logdir/mlflow2.log") passed, $(failed "$logdir/mlflow2.log") failed ($((t2 - t1))s)"
 grep -h "^differential mismatches:" "$logdir/mlflow3.log" || echo "differential mismatches: (not run)"
 echo "logs: $logdir"
+# the failing tests by name, last, so that a CI log cut to its tail still names them
+grep -hE '^(FAILED|ERROR) ' "$logdir/mlflow3.log" | sed 's/^/mlflow 3.x: /' | cut -c1-300
+grep -hE '^(FAILED|ERROR) ' "$logdir/mlflow2.log" | sed 's/^/mlflow 2.x: /' | cut -c1-300
 [ "$rc3" -eq 0 ] && [ "$rc2" -eq 0 ] || rc=1
 exit $rc

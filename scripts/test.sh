@@ -42,6 +42,7 @@ if [ -x compat/run.sh ]; then
     phase "compat: the real mlflow clients against cairn-server"
     out=$(compat/run.sh 2>&1); rc=$?
     printf '%s\n' "$out" | tail -n 60
+    compat_failures=$(printf '%s\n' "$out" | grep -E '^mlflow [0-9.x]+: (FAILED|ERROR) ')
     while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
         printf '%s\n' "$out" | grep -E '^mlflow [0-9.x]+ compat: ' | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
     [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -qE 'compat: [0-9]+ passed, [1-9]' && failed=$((failed + 1))
@@ -67,5 +68,6 @@ if [ -f compat/artifact_memory.py ]; then
 fi
 
 printf '\nmake test took %ss\n' $(( $(date +%s) - t_start ))
+[ -n "${compat_failures:-}" ] && printf '%s\n' "$compat_failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
