@@ -257,6 +257,19 @@ static int mpu_target(struct request *req, const char **rel, const char **upload
     return 0;
 }
 
+/* An upload id or ETag goes to the store as given (query, XML): what the
+ * store itself issues is printable ASCII, so anything else is refused
+ * here rather than answered by the store with a 5xx the client retries */
+static int store_token_or_error(const char *field, const char *v, size_t max, struct error *err)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++, n++)
+        if (*p < 0x21 || *p > 0x7e || n >= max)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid value for '%s': at most %zu printable "
+                             "ASCII characters", field, max);
+    return n ? 0 : error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter '%s'.", field);
+}
+
 int api_artifact_mpu_create(struct request *req, struct response *resp, struct error *err)
 {
     int64_t n_parts = 0;
@@ -290,7 +303,7 @@ int api_artifact_mpu_create(struct request *req, struct response *resp, struct e
 
 int api_artifact_mpu_complete(struct request *req, struct response *resp, struct error *err)
 {
-    const char *rel, *upload_id;
+    const char *rel = NULL, *upload_id = NULL;
     const cJSON *first;
     size_t n;
     if (mpu_target(req, &rel, &upload_id, false, err))
@@ -302,17 +315,26 @@ int api_artifact_mpu_complete(struct request *req, struct response *resp, struct
         return -1;
     if (!artifact_root_is_remote(api_config.artifacts_destination))
         return artifact_mpu_complete(req->arena, api_config.artifacts_destination, rel, upload_id, NULL, 0, err);
-    if (!upload_id || !*upload_id)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'upload_id'.");
-    if (n > 10000)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "At most 10000 parts, got %zu", n);
-    struct artifact_part *parts = arena_alloc(req->arena, (n ? n : 1) * sizeof *parts);
+    if (store_token_or_error("upload_id", upload_id ? upload_id : "", 1024, err))
+        return -1;
+    /* S3's rules for CompleteMultipartUpload, checked before the store sees them */
+    if (n < 1 || n > 10000)
+        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "'parts' must hold 1 to 10000 parts, got %zu", n);
+    struct artifact_part *parts = arena_alloc(req->arena, n * sizeof *parts);
     size_t i = 0;
     for (const cJSON *e = first; e; e = e->next, i++) {
         int64_t number = 0;
         bool has_number;
         if (json_get_int64(e, "part_number", false, &number, &has_number, err) ||
             json_get_string(e, "etag", false, &parts[i].etag, err))
+            return -1;
+        if (!has_number || number < 1 || number > 10000)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "parts[%zu].part_number must be between 1 and "
+                             "10000", i);
+        if (i && number <= parts[i - 1].part_number)
+            return error_set(err, ERR_INVALID_PARAMETER_VALUE, "parts must be listed in ascending part_number "
+                             "order, each once");
+        if (store_token_or_error("etag", parts[i].etag ? parts[i].etag : "", 1024, err))
             return -1;
         parts[i].part_number = number;
     }
@@ -323,13 +345,13 @@ int api_artifact_mpu_complete(struct request *req, struct response *resp, struct
 
 int api_artifact_mpu_abort(struct request *req, struct response *resp, struct error *err)
 {
-    const char *rel, *upload_id;
+    const char *rel = NULL, *upload_id = NULL;
     if (mpu_target(req, &rel, &upload_id, false, err))
         return -1;
     if (!artifact_root_is_remote(api_config.artifacts_destination))
         return artifact_mpu_abort(req->arena, api_config.artifacts_destination, rel, upload_id, err);
-    if (!upload_id || !*upload_id)
-        return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Missing value for required parameter 'upload_id'.");
+    if (store_token_or_error("upload_id", upload_id ? upload_id : "", 1024, err))
+        return -1;
     if (artifact_mpu_abort(req->arena, api_config.artifacts_destination, rel, upload_id, err))
         return -1;
     return reply_empty(resp);

@@ -23,6 +23,7 @@ import urllib.request
 
 ACCESS_KEY, SECRET_KEY = "cairn-test-key", "cairn-test-secret-0123456789"
 READER_KEY, READER_SECRET = "cairn-reader-key", "cairn-reader-secret-0123456789"
+FEDERATOR_KEY, FEDERATOR_SECRET = "cairn-federator-key", "cairn-federator-secret-0123456789"
 START_TIMEOUT = 90
 
 
@@ -71,7 +72,19 @@ class S3Store:
                  "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
                 {"name": "reader", "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
                  "actions": ["Read", "List"]},
-            ]}, f)
+                # issues temporary credentials (STS GetFederationToken); a session gets this
+                # identity's policies
+                {"name": "federator", "credentials": [{"accessKey": FEDERATOR_KEY, "secretKey": FEDERATOR_SECRET}],
+                 "actions": ["Admin", "Read", "List", "Tagging", "Write"], "policyNames": ["cairn-sessions"]},
+            ], "policies": [{"name": "cairn-sessions", "content": json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:GetFederationToken"], "Resource": ["*"]}]})}],
+            }, f)
+        # a signing key (weed reads ./security.toml): it turns on the S3 gateway's STS
+        # (GetFederationToken: temporary credentials with a session token, for the
+        # AWS_SESSION_TOKEN test) and makes the filer require the gateway's signed tokens
+        with open(os.path.join(workdir, "security.toml"), "w") as f:
+            f.write('[jwt.filer_signing]\nkey = "%s"\n' % os.urandom(24).hex())
         ports = {k: free_port() for k in ("master", "volume", "filer", "s3")}
         # gRPC ports default to port+10000, which may be taken: every one chosen here
         grpc = {k: free_port() for k in ("master", "volume", "filer", "s3")}

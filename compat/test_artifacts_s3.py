@@ -6,13 +6,25 @@ client (and aborted, leaving no parts, when the client goes away), chunked
 uploads, listings past one page, recursive deletes, the 3.x client's direct
 multipart upload on presigned URLs, --no-serve-artifacts with an s3://
 default root, the registry and logged-model flows, and the store's errors
-(a missing bucket at start-up, 403 → PERMISSION_DENIED)."""
+(a missing bucket at start-up, 403 → PERMISSION_DENIED), a fuzz of the
+multipart and presigned routes, abandoned uploads swept after a crash, and
+temporary credentials (AWS_SESSION_TOKEN) from the store's STS.
+
+With CAIRN_TARGET=mlflow the same tests run against MLflow's own server
+with `--artifacts-destination s3://…` on the same SeaweedFS store (`make
+test-s3-mlflow`); the accepted differences are in compat/DIFFERENCES.md."""
 import hashlib
 import json
 import os
+import random
+import shutil
+import signal
+import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
+import uuid
 
 import pytest
 import requests
@@ -20,13 +32,14 @@ import requests
 import mlflow
 from mlflow import MlflowClient
 
-from conftest import TARGET, reset_mlflow_state, unique
+from conftest import (REPO, TARGET, SANITIZER_MARKERS, Server, create_database, drop_database, free_port, pg_uri,
+                      reset_mlflow_state, unique, wait_http_ok)
 import test_artifacts
 from test_artifacts import *  # noqa: F401,F403  (the same suite, on S3)
 from test_artifacts import PROXY, proxy_path, raw_request
 
-pytestmark = pytest.mark.skipif(TARGET == "mlflow", reason="the reference server runs on a local directory")
 MLFLOW_MAJOR = int(mlflow.__version__.split(".")[0])
+MA = "/api/2.0/mlflow-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +49,53 @@ def s3_bucket(s3_store):
     return name
 
 
+def start_mlflow_s3(pg_socket, env, extra_args):
+    """MLflow's own server (the pinned .venv's `mlflow server`) with the store's settings in its environment."""
+    db = "mlflow_s3_" + uuid.uuid4().hex[:12]
+    create_database(pg_socket, db)
+    tmp = tempfile.mkdtemp(prefix="mlflow-s3-")
+    port = free_port()
+    log_path = os.path.join(tmp, "server.log")
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen(
+            [os.path.join(REPO, ".venv/bin/mlflow"), "server", "--backend-store-uri", pg_uri(pg_socket, db, "psycopg2"),
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra_args],
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp, start_new_session=True,
+            env=dict(os.environ, **env))
+    url = f"http://127.0.0.1:{port}"
+    srv = Server("mlflow", url, proc=proc, db=db, data_dir=tmp, stderr_path=log_path)
+    if not wait_http_ok(url + "/health", 180, proc):
+        stop_mlflow_s3(srv, pg_socket)
+        pytest.fail("MLflow's server (S3 destination) did not become healthy:\n" + srv.stderr_text()[-4000:],
+                    pytrace=False)
+    return srv
+
+
+def stop_mlflow_s3(srv, pg_socket):
+    try:
+        os.killpg(srv.proc.pid, signal.SIGTERM)
+        srv.proc.wait(10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait()
+    shutil.rmtree(srv.data_dir, ignore_errors=True)
+    drop_database(pg_socket, srv.db)
+
+
 @pytest.fixture(scope="module")
-def server(cairn_launcher, s3_store, s3_bucket):
-    """This module's cairn-server: artifacts in s3://<bucket>/store."""
+def server(request, cairn_launcher, s3_store, s3_bucket):
+    """This module's server: artifacts in s3://<bucket>/store. A cairn-server,
+    or with CAIRN_TARGET=mlflow MLflow's own server on the same store."""
+    if TARGET == "mlflow":
+        pg_socket = request.getfixturevalue("pg_socket")
+        srv = start_mlflow_s3(pg_socket, s3_store.server_env(),
+                              ["--artifacts-destination", f"s3://{s3_bucket}/store"])
+        srv.s3_root = f"s3://{s3_bucket}/store"
+        yield srv
+        stop_mlflow_s3(srv, pg_socket)
+        return
     srv = cairn_launcher.start(["--artifacts-destination", f"s3://{s3_bucket}/store"],
                                env_extra=s3_store.server_env())
     srv.artifacts_dir = None       # nothing on the local disk to look at
@@ -162,7 +219,7 @@ def test_streamed_upload_sizes(run, client, base_url, n, chunked, s3, s3_bucket)
     head = s3.head_object(Bucket=s3_bucket, Key=f"store/{root}/big/f{n}.bin")
     assert head["ContentLength"] == n
     parts = 3 if n == 40 << 20 else 3 if n == 12 << 20 else 0
-    if parts:   # an S3 multipart object's ETag ends in -<number of parts>
+    if parts and TARGET == "cairn":   # an S3 multipart object's ETag ends in -<number of parts> (Cairn's parts)
         assert head["ETag"].strip('"').endswith(f"-{parts}"), head["ETag"]
     assert _download_sha(f"{base_url}{PROXY}/{root}/big/f{n}.bin") == (sha.hexdigest(), n)
     assert open_uploads(s3, s3_bucket) == []
@@ -312,6 +369,7 @@ def test_registry_and_logged_model_flows(run, client, base_url):
 
 
 # ------------------------------------------------------------ --no-serve-artifacts: clients talk to S3 themselves
+@pytest.mark.cairn_only
 def test_no_serve_artifacts_with_s3_default_root(cairn_factory, s3_store, s3_bucket, tmp_path, monkeypatch):
     pytest.importorskip("boto3")
     for k, v in s3_store.server_env().items():   # the server's and the client's settings alike
@@ -339,6 +397,7 @@ def test_no_serve_artifacts_with_s3_default_root(cairn_factory, s3_store, s3_buc
 
 
 # ------------------------------------------------------------ the store's errors
+@pytest.mark.cairn_only
 def test_permission_denied_from_the_store(cairn_launcher, s3_store, s3_bucket):
     """A server whose credentials may only read: an upload is 403 PERMISSION_DENIED, reads work."""
     from s3_store import READER_KEY, READER_SECRET
@@ -354,6 +413,7 @@ def test_permission_denied_from_the_store(cairn_launcher, s3_store, s3_bucket):
         assert not problems, problems
 
 
+@pytest.mark.cairn_only
 @pytest.mark.parametrize("dest, env, needle", [
     ("s3://no-such-bucket-cairn/p", {}, "no-such-bucket-cairn"),
     ("s3://whatever/p", {"MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot reach"),
@@ -367,3 +427,267 @@ def test_store_problems_stop_the_start(cairn_launcher, s3_store, tmp_path, dest,
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and needle in lines[0] and "--artifacts-destination" in lines[0], r.stderr
+
+
+# ------------------------------------------------------------ fuzz: the multipart and presigned routes' bodies
+FUZZ_FIELDS = ["path", "num_parts", "upload_id", "parts", "part_number", "etag", "url", "run_id", "model_id",
+               "expiration"]
+FUZZ_PATHS = ["", "x", "..", "a/..", "%2e%2e", "..%2f..%2fetc", "%00", "x%00y", "é/ü/名", "a%2Fb", "a//b", "/abs",
+              "x" * 300, "y" * 1100, "d/" * 300 + "f", "%25%32%65", "C:%5cx", "a%0d%0ab", "sp ace", "q?x=1", "h#f"]
+
+
+def _fuzz_value(rnd, pool, depth=0):
+    kind = rnd.randrange(10 if depth < 3 else 7)
+    if kind == 0:
+        return rnd.choice(pool + FUZZ_PATHS)
+    if kind == 1:
+        return rnd.choice([0, -1, 1, 2, 3, 10000, 10001, 604800, 604801, 2 ** 31, 2 ** 63, -2 ** 63, 1.5, 1e308])
+    if kind == 2:
+        return rnd.choice([True, False, None])
+    if kind == 3:
+        return "".join(chr(rnd.randrange(1, 0x3000)) for _ in range(rnd.randrange(16)))
+    if kind == 4:
+        return rnd.choice(['"etag"', '"' + "f" * 32 + '"', "<ETag>", "&amp;", "]]>", "\u0000", "a\r\nb", "\x7f"])
+    if kind == 5:
+        return rnd.choice(pool)
+    if kind == 6:
+        return rnd.choice(FUZZ_FIELDS)
+    if kind == 7:
+        return [_fuzz_part(rnd, pool, depth + 1) for _ in range(rnd.randrange(4))]
+    if kind == 8:
+        return [_fuzz_value(rnd, pool, depth + 1) for _ in range(rnd.randrange(3))]
+    return {rnd.choice(FUZZ_FIELDS): _fuzz_value(rnd, pool, depth + 1) for _ in range(rnd.randrange(3))}
+
+
+def _fuzz_part(rnd, pool, depth):
+    part = {"part_number": rnd.choice([1, 2, 3, 0, -1, 10001, "1", 1.5, None]),
+            "etag": rnd.choice(pool[-2:] + ["", None, 5, "x" * 2000, '"a"'])}
+    if rnd.random() < 0.3:
+        part[rnd.choice(FUZZ_FIELDS)] = _fuzz_value(rnd, pool, depth + 1)
+    if rnd.random() < 0.2:
+        del part[rnd.choice(list(part))]
+    return part
+
+
+@pytest.mark.cairn_only
+def test_fuzz_multipart_and_presigned_routes(run, client, base_url, s3, s3_bucket):
+    """Random bodies, paths and query strings on mpu/create|complete|abort,
+    presigned/, and the tracking presigned-upload-url/presigned-download-url:
+    never a 5xx (bad input never reaches the store as something it answers
+    with a 5xx, which the client would retry for minutes), always a JSON
+    error, no upload opened outside the destination prefix, and the ASan
+    server stays up (checked after the module)."""
+    rnd = random.Random(int(os.environ.get("CAIRN_FUZZ_SEED", "1717")))
+    rid = run.info.run_id
+    root = proxy_path(client, rid)
+    real = requests.post(f"{base_url}{MA}/mpu/create/{root}/fz", json={"path": "real.bin", "num_parts": 2}).json()
+    etag = requests.put(real["credentials"][0]["url"], data=b"x" * 10, timeout=30).headers["ETag"]
+    requests.put(f"{base_url}{PROXY}/{root}/fz/file.txt", data=b"present")
+    pool = [root, f"{root}/fz", f"{root}/fz/file.txt", "file.txt", rid, "real.bin", real["upload_id"], etag]
+    routes = [("POST", "/mpu/create/"), ("POST", "/mpu/complete/"), ("POST", "/mpu/abort/"), ("GET", "/presigned/"),
+              ("POST", "/presigned-upload-url"), ("POST", "/presigned-download-url")]
+    statuses = {}
+    for i in range(720):
+        method, route = routes[i % len(routes)]
+        body = {f: _fuzz_value(rnd, pool) for f in rnd.sample(FUZZ_FIELDS, rnd.randrange(6))}
+        if rnd.random() < 0.6:     # mostly well-formed, so the checks past the first are reached
+            body.setdefault("path", rnd.choice(["real.bin", "f.bin", "file.txt"] + FUZZ_PATHS))
+            if "complete" in route or "abort" in route:
+                body.setdefault("upload_id", real["upload_id"] if rnd.random() < 0.7 else _fuzz_value(rnd, pool))
+            if "complete" in route:
+                body.setdefault("parts", [_fuzz_part(rnd, pool, 1) for _ in range(rnd.randrange(1, 4))])
+            if "presigned-" in route:
+                body.setdefault("run_id", rid if rnd.random() < 0.8 else _fuzz_value(rnd, pool))
+        if route.startswith("/presigned-"):
+            url = f"{base_url}/api/2.0/mlflow/artifacts{route}"
+        else:
+            where = f"{root}/fz" if rnd.random() < 0.7 else rnd.choice(FUZZ_PATHS + pool)
+            if route == "/presigned/" and rnd.random() < 0.5:
+                where = f"{root}/fz/file.txt"
+            url = f"{base_url}{MA}{route}{where}"
+        if method == "GET":
+            params = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in body.items()}
+            r = requests.get(url, params=params, timeout=60)
+        elif rnd.random() < 0.08:    # not JSON at all, or cut short
+            r = requests.post(url, data=json.dumps(body)[: rnd.randrange(1, 40)],
+                              headers={"Content-Type": "application/json"}, timeout=60)
+        else:
+            r = requests.post(url, json=body, timeout=60)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        assert r.status_code < 500, (method, url, body, r.status_code, r.text[:300])
+        if r.url.startswith(f"{base_url}{MA}{route}") or route.startswith("/presigned-"):
+            assert r.headers["Content-Type"].startswith("application/json"), (url, r.status_code, r.headers)
+        else:     # the client removed a dot segment ("presigned/.."): another route, or none
+            assert r.status_code in (404, 405), (url, r.url, r.status_code)
+    # the real upload is still usable after all that (unless the fuzz aborted it), and nothing opened
+    # by the fuzz lies outside the destination's prefix
+    uploads = open_uploads(s3, s3_bucket)
+    assert all(u["Key"].startswith("store/") for u in uploads), [u["Key"] for u in uploads]
+    for u in uploads:
+        s3.abort_multipart_upload(Bucket=s3_bucket, Key=u["Key"], UploadId=u["UploadId"])
+    assert statuses.get(200, 0) > 20 and sum(v for k, v in statuses.items() if 400 <= k < 500) > 200, statuses
+
+
+# ------------------------------------------------------------ abandoned multipart uploads after a crash
+def _upload_parts(s3, bucket, key_prefix):
+    """{(key, upload_id): number of parts} of the open uploads under key_prefix"""
+    out = {}
+    for u in s3.list_multipart_uploads(Bucket=bucket, Prefix=key_prefix).get("Uploads", []):
+        parts = s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])
+        out[(u["Key"], u["UploadId"])] = len(parts)
+    return out
+
+
+@pytest.mark.cairn_only
+def test_crash_mid_upload_parts_swept_at_restart(cairn_launcher, s3_store, s3_bucket, s3):
+    """A server SIGKILLed while it streams a multipart upload cannot abort
+    it: the upload and its parts stay in the bucket. The next server on that
+    destination aborts uploads under its prefix older than
+    --s3-upload-max-age (at start-up, then every max-age/2), never one it
+    is streaming itself, and never one outside its prefix."""
+    prefix = unique("crash")
+    dest = f"s3://{s3_bucket}/{prefix}"
+    env = s3_store.server_env()
+    # an old upload outside the prefix (a sibling "crash-…x" prefix): never touched
+    outside = s3.create_multipart_upload(Bucket=s3_bucket, Key=f"{prefix}x/keep.bin")["UploadId"]
+    s3.upload_part(Bucket=s3_bucket, Key=f"{prefix}x/keep.bin", UploadId=outside, PartNumber=1, Body=b"k" * 100)
+    srv = cairn_launcher.start(["--artifacts-destination", dest], env_extra=env)
+    u = urllib.parse.urlparse(srv.url)
+    sock = socket.create_connection((u.hostname, u.port), timeout=30)
+    try:
+        sock.sendall(f"PUT {PROXY}/0/big/crash.bin HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
+                     f"Content-Length: {64 << 20}\r\n\r\n".encode())
+        chunk = os.urandom(1 << 20)
+        for _ in range(40):      # two 16 MiB parts up, the third on its way
+            sock.sendall(chunk)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(n >= 2 for n in _upload_parts(s3, s3_bucket, prefix + "/").values()):
+            time.sleep(0.2)
+        os.killpg(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait()
+    finally:
+        sock.close()
+    left = _upload_parts(s3, s3_bucket, prefix + "/")
+    assert len(left) == 1 and list(left.values())[0] >= 2, left      # what a crash leaves
+    cairn_launcher.stop(srv)      # "exited early": it was killed; its data dir and database go
+
+    # a server whose bound the upload is not past yet leaves it (it may be another server's, in progress)
+    srv2 = cairn_launcher.start(["--artifacts-destination", dest, "--s3-upload-max-age", "3600"], env_extra=env)
+    try:
+        time.sleep(2)
+        assert _upload_parts(s3, s3_bucket, prefix + "/") == left
+    finally:
+        problems = cairn_launcher.stop(srv2)
+        assert not problems, problems
+
+    time.sleep(2)
+    srv3 = cairn_launcher.start(["--artifacts-destination", dest, "--s3-upload-max-age", "2"], env_extra=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _upload_parts(s3, s3_bucket, prefix + "/"):
+            time.sleep(0.2)
+        assert _upload_parts(s3, s3_bucket, prefix + "/") == {}
+        key, upload_id = list(left)[0]
+        with pytest.raises(s3.exceptions.NoSuchUpload):
+            s3.list_parts(Bucket=s3_bucket, Key=key, UploadId=upload_id)
+        assert keys(s3, s3_bucket, prefix + "/") == []
+        assert "aborted 1 multipart upload under" in srv3.stderr_text()
+        # its own upload, streamed slowly for longer than the bound and swept around, goes through
+        gen, sha = _stream(20 << 20, b"slow")
+
+        def slow():
+            for i, b in enumerate(gen()):
+                if i % 2 == 0:
+                    time.sleep(0.5)
+                yield b
+        r = requests.put(f"{srv3.url}{PROXY}/0/slow.bin", data=_Sized(slow, 20 << 20), timeout=120)
+        assert r.status_code == 200, r.text
+        assert _download_sha(f"{srv3.url}{PROXY}/0/slow.bin") == (sha.hexdigest(), 20 << 20)
+        # the sibling prefix's upload is still there
+        assert _upload_parts(s3, s3_bucket, f"{prefix}x/") == {(f"{prefix}x/keep.bin", outside): 1}
+    finally:
+        s3.abort_multipart_upload(Bucket=s3_bucket, Key=f"{prefix}x/keep.bin", UploadId=outside)
+        problems = cairn_launcher.stop(srv3)
+        assert not problems, problems
+
+
+# ------------------------------------------------------------ temporary credentials: AWS_SESSION_TOKEN
+def _federation_token(s3_store, name):
+    """Temporary credentials from the store's own STS (SeaweedFS's GetFederationToken, signed by the
+    long-term key): an access key, a secret and a session token the store checks on every request."""
+    import boto3
+    from s3_store import FEDERATOR_KEY, FEDERATOR_SECRET
+    sts = boto3.client("sts", endpoint_url=s3_store.endpoint, region_name="us-east-1",
+                       aws_access_key_id=FEDERATOR_KEY, aws_secret_access_key=FEDERATOR_SECRET)
+    return sts.get_federation_token(Name=name, DurationSeconds=3600)["Credentials"]
+
+
+def _start_fails(cairn_launcher, tmp_path, dest, env):
+    r = subprocess.run([cairn_launcher.binary, "--host", "127.0.0.1", "--port", "0", "--backend-store-uri",
+                        "postgresql://postgres@/none?host=/nonexistent", "--data-dir", str(tmp_path / "d"),
+                        "--artifacts-destination", dest], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **env))
+    return r.returncode, r.stderr
+
+
+def test_session_token_from_the_stores_sts(request, cairn_launcher, s3_store, s3_bucket, tmp_path, s3):
+    """AWS_SESSION_TOKEN against a store that enforces it: temporary
+    credentials issued by SeaweedFS's STS. Without the token, or with
+    another session's token, the store refuses the temporary key (so the
+    token really is sent, as x-amz-security-token, and signed); with it,
+    uploads (one PUT and multipart), listings, downloads, deletes, the
+    direct multipart protocol and presigned URLs (X-Amz-Security-Token in
+    the query) all work. With CAIRN_TARGET=mlflow, MLflow's server (boto3)
+    runs on the same temporary credentials."""
+    creds = _federation_token(s3_store, "cairn-sts")
+    other = _federation_token(s3_store, "cairn-other")
+    dest = f"s3://{s3_bucket}/sts"
+    env = dict(s3_store.server_env(creds["AccessKeyId"], creds["SecretAccessKey"]),
+               AWS_SESSION_TOKEN=creds["SessionToken"])
+    if TARGET == "cairn":
+        code, err = _start_fails(cairn_launcher, tmp_path, dest, {**env, "AWS_SESSION_TOKEN": ""})
+        assert code == 2 and "denied" in err, err            # the temporary key alone is refused
+        code, err = _start_fails(cairn_launcher, tmp_path, dest,
+                                 {**env, "AWS_SESSION_TOKEN": other["SessionToken"]})
+        assert code == 2 and "denied" in err, err            # so is another session's token
+        srv = cairn_launcher.start(["--artifacts-destination", dest], env_extra=env)
+    else:
+        pg_socket = request.getfixturevalue("pg_socket")
+        srv = start_mlflow_s3(pg_socket, env, ["--artifacts-destination", dest])
+    try:
+        base = srv.url
+        small, big = os.urandom(1000), os.urandom(20 << 20)
+        assert requests.put(f"{base}{PROXY}/0/t/small.bin", data=small).status_code == 200
+        assert requests.put(f"{base}{PROXY}/0/t/big.bin", data=big, timeout=120).status_code == 200
+        assert requests.get(f"{base}{PROXY}/0/t/big.bin", timeout=120).content == big
+        files = requests.get(f"{base}{PROXY}", params={"path": "0/t"}).json()["files"]
+        assert sorted(f["path"] for f in files) == ["big.bin", "small.bin"]
+        assert s3.get_object(Bucket=s3_bucket, Key="sts/0/t/small.bin")["Body"].read() == small
+        # the direct multipart protocol: part URLs and the download URL carry the token
+        r = requests.post(f"{base}{MA}/mpu/create/0/t", json={"path": "direct.bin", "num_parts": 1})
+        assert r.status_code == 200, r.text
+        up = r.json()
+        url = up["credentials"][0]["url"]
+        if TARGET == "cairn":
+            assert "X-Amz-Security-Token=" in url
+        p = requests.put(url, data=b"direct bytes", timeout=60)
+        assert p.status_code == 200, p.text
+        r = requests.post(f"{base}{MA}/mpu/complete/0/t", json={
+            "path": "direct.bin", "upload_id": up["upload_id"],
+            "parts": [{"part_number": 1, "etag": p.headers["ETag"], "url": url}]})
+        assert r.status_code == 200, r.text
+        pre = requests.get(f"{base}{MA}/presigned/0/t/direct.bin").json()
+        assert requests.get(pre["url"], timeout=60).content == b"direct bytes"
+        # a presigned URL whose token was swapped for another session's is refused by the store
+        if TARGET == "cairn":
+            forged = pre["url"].replace(urllib.parse.quote(creds["SessionToken"], safe=""),
+                                        urllib.parse.quote(other["SessionToken"], safe=""))
+            assert forged != pre["url"] and requests.get(forged, timeout=60).status_code == 403
+        assert requests.delete(f"{base}{PROXY}/0/t").status_code == 200
+        assert keys(s3, s3_bucket, "sts/0/t") == []
+    finally:
+        if TARGET == "cairn":
+            problems = cairn_launcher.stop(srv)
+            assert not problems, problems
+        else:
+            stop_mlflow_s3(srv, request.getfixturevalue("pg_socket"))

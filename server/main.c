@@ -35,6 +35,43 @@ static void *sweep_thread(void *root)
     return NULL;
 }
 
+/* issue 17: multipart uploads under an S3 destination that nobody will
+ * finish (a server killed mid-upload, a client that opened a direct upload
+ * and went away) are aborted at start-up and then every max_age/2 (1 s to
+ * an hour), so no parts stay in the bucket */
+struct upload_sweeper {
+    const char *root;
+    long long max_age_s;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    volatile int stop;
+};
+
+static void *upload_sweep_thread(void *p)
+{
+    struct upload_sweeper *s = p;
+    long long period = s->max_age_s / 2 < 1 ? 1 : s->max_age_s / 2 > 3600 ? 3600 : s->max_age_s / 2;
+    while (!s->stop) {
+        struct error err = { 0 };
+        int n = s3_sweep_uploads(s->root, s->max_age_s, &s->stop, &err);
+        if (n < 0)
+            fprintf(stderr, "cairn: warning: sweeping abandoned multipart uploads: %s\n", err.message);
+        else if (n > 0)
+            fprintf(stderr, "cairn: aborted %d multipart upload%s under %s initiated more than %lld s ago "
+                            "(left by a crash or an abandoned client)\n", n, n == 1 ? "" : "s", s->root,
+                    s->max_age_s);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += period;
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+            ;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -56,6 +93,7 @@ struct config {
     const char *replica_uris[16];
     int n_replicas, replica_max_lag_ms;
     bool tx_pooler;
+    int s3_upload_max_age_s;
 };
 
 static void usage(FILE *f)
@@ -87,6 +125,8 @@ static void usage(FILE *f)
           "                                 (repeatable; a client's reads after its writes stay on the primary)\n"
           "  --read-replica-max-lag-ms N    skip a replica further behind than this (default 5000)\n"
           "  --db-transaction-pooler        the backend URI is PgBouncer in transaction mode\n"
+          "  --s3-upload-max-age S          abort multipart uploads under an s3:// destination older than\n"
+          "                                 this (default 86400; 0: never)\n"
           "  --app-name basic-auth          users and permissions, as MLflow's basic-auth app\n"
           "                                 (MLFLOW_AUTH_CONFIG_PATH, MLFLOW_AUTH_ADMIN_PASSWORD, …)\n"
           "  --version, --help\n", f);
@@ -210,6 +250,9 @@ static int parse_args(int argc, char **argv, struct config *c)
                 return -1;
         } else if (!strcmp(arg, "--db-transaction-pooler")) {
             c->tx_pooler = true;
+        } else if (!strcmp(arg, "--s3-upload-max-age")) {
+            if (parse_int(arg, VALUE(), 0, INT_MAX, &c->s3_upload_max_age_s))
+                return -1;
         } else if (!strcmp(arg, "--app-name")) {
             c->app_name = VALUE();
             if (strcmp(c->app_name, "basic-auth")) {
@@ -281,6 +324,7 @@ int main(int argc, char **argv)
         .pool_size = 8,
         .db_connect_s = 5, .db_statement_s = 30, .db_acquire_s = 10,
         .replica_max_lag_ms = 5000,
+        .s3_upload_max_age_s = 86400,
     };
     if (parse_args(argc, argv, &c))
         return 2;
@@ -425,6 +469,10 @@ int main(int argc, char **argv)
         pthread_detach(sweeper);
     else
         free(sweep_root);
+    struct upload_sweeper uploads = { .root = dest, .max_age_s = c.s3_upload_max_age_s,
+                                      .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    bool sweeping_uploads = s3_is_uri(dest) && c.s3_upload_max_age_s > 0 &&
+                            pthread_create(&uploads.thread, NULL, upload_sweep_thread, &uploads) == 0;
     fprintf(stderr, "cairn: ready in %lld ms (%s PostgreSQL, artifacts in %s)\n", mono_ms() - t0,
             embedded ? "embedded" : "external", dest);
 
@@ -436,6 +484,13 @@ int main(int argc, char **argv)
 
     fprintf(stderr, "cairn: stopping: draining in-flight requests\n");
     http_drain_and_stop(30000);
+    if (sweeping_uploads) {
+        pthread_mutex_lock(&uploads.mu);
+        uploads.stop = 1;
+        pthread_cond_signal(&uploads.cv);
+        pthread_mutex_unlock(&uploads.mu);
+        pthread_join(uploads.thread, NULL);
+    }
     rc = 0;
 out:
     auth_shutdown();

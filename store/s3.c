@@ -571,13 +571,59 @@ int s3_mpu_complete(struct arena *a, const char *root, const char *rel, const ch
                    (long long)sb.len, "application/xml", "complete the multipart upload of", &l, err);
 }
 
+static int abort_upload(struct arena *a, const struct loc *l, const char *upload_id, struct error *err)
+{
+    struct call c = { .a = a };
+    return request(&c, "DELETE", object_url(a, l, arena_printf(a, "uploadId=%s", qval(a, upload_id))), 0, NULL,
+                   "abort the multipart upload of", l, err);
+}
+
 int s3_mpu_abort(struct arena *a, const char *root, const char *rel, const char *upload_id, struct error *err)
 {
     struct loc l;
     locate(a, root, rel, &l);
-    struct call c = { .a = a };
-    return request(&c, "DELETE", object_url(a, &l, arena_printf(a, "uploadId=%s", qval(a, upload_id))), 0, NULL,
-                   "abort the multipart upload of", &l, err);
+    return abort_upload(a, &l, upload_id, err);
+}
+
+/* ---- uploads this process streams right now: never swept, whatever
+ * their age (nodes live on the uploading thread's stack) ---- */
+
+struct open_upload {
+    const char *upload_id;
+    struct open_upload *next;
+};
+
+static pthread_mutex_t open_uploads_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct open_upload *open_uploads;
+
+static void open_upload_add(struct open_upload *u, const char *upload_id)
+{
+    u->upload_id = upload_id;
+    pthread_mutex_lock(&open_uploads_mu);
+    u->next = open_uploads;
+    open_uploads = u;
+    pthread_mutex_unlock(&open_uploads_mu);
+}
+
+static void open_upload_remove(struct open_upload *u)
+{
+    pthread_mutex_lock(&open_uploads_mu);
+    for (struct open_upload **p = &open_uploads; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    pthread_mutex_unlock(&open_uploads_mu);
+}
+
+static bool open_upload_has(const char *upload_id)
+{
+    bool found = false;
+    pthread_mutex_lock(&open_uploads_mu);
+    for (struct open_upload *u = open_uploads; u && !found; u = u->next)
+        found = !strcmp(u->upload_id, upload_id);
+    pthread_mutex_unlock(&open_uploads_mu);
+    return found;
 }
 
 static const char *part_url(struct arena *a, const struct loc *l, const char *upload_id, long long part)
@@ -615,6 +661,8 @@ static int put_multipart(struct arena *a, const char *root, const char *rel, con
     const char *upload_id;
     if (s3_mpu_create(a, root, rel, &upload_id, err))
         return -1;
+    struct open_upload open;
+    open_upload_add(&open, upload_id);
     long long part_size = S3_PART;
     if (want > 0 && (want + part_size - 1) / part_size > S3_MAX_PARTS)
         part_size = ((want / S3_MAX_PARTS) | ((1 << 20) - 1)) + 1;
@@ -660,8 +708,9 @@ static int put_multipart(struct arena *a, const char *root, const char *rel, con
         rc = s3_mpu_complete(a, root, rel, upload_id, parts, n, err);
     if (rc) {
         struct error ignored;
-        s3_mpu_abort(a, root, rel, upload_id, &ignored);
+        abort_upload(a, l, upload_id, &ignored);
     }
+    open_upload_remove(&open);
     return rc;
 }
 
@@ -913,13 +962,123 @@ int s3_check_root(const char *root, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "the bucket '%s' does not exist at %s (create it, or check MLFLOW_S3_ENDPOINT_URL)",
                  l.bucket, cfg.endpoint);
     else if (c.status == 403 || c.status == 401)
-        snprintf(msg, msg_len, "access to the bucket '%s' at %s is denied (%ld): check AWS_ACCESS_KEY_ID and "
-                 "AWS_SECRET_ACCESS_KEY", l.bucket, cfg.endpoint, c.status);
+        snprintf(msg, msg_len, "access to the bucket '%s' at %s is denied (%ld): check AWS_ACCESS_KEY_ID, "
+                 "AWS_SECRET_ACCESS_KEY%s", l.bucket, cfg.endpoint, c.status,
+                 cfg.token ? " and AWS_SESSION_TOKEN" : " (and AWS_SESSION_TOKEN for temporary credentials)");
     else
         snprintf(msg, msg_len, "the bucket '%s' at %s answered %ld", l.bucket, cfg.endpoint, c.status);
 out:
     arena_free(&a);
     return result;
+}
+
+/* ---- orphaned multipart uploads: a server killed mid-upload (or a
+ * client that opened a direct upload and never came back) leaves parts
+ * that S3 keeps, and bills, until the upload is aborted ---- */
+
+struct pending_upload {
+    const char *key, *upload_id;
+    time_t initiated;   /* 0: no date the store gave could be read */
+};
+
+struct upload_listing {
+    struct arena *a;
+    struct pending_upload cur, *v;
+    size_t n, cap;
+    bool truncated;
+    const char *next_key, *next_id;
+};
+
+/* "2026-12-03T19:04:05.000Z" (S3's ISO 8601, UTC) */
+static time_t parse_iso8601(const char *s)
+{
+    struct tm tm = { 0 };
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t < 0 ? 0 : t;
+}
+
+static void uploads_elem(void *ctx, const char *path, const char *text)
+{
+    struct upload_listing *ul = ctx;
+    if (!strcmp(path, "ListMultipartUploadsResult/Upload/Key")) {
+        ul->cur.key = arena_strdup(ul->a, text);
+    } else if (!strcmp(path, "ListMultipartUploadsResult/Upload/UploadId")) {
+        ul->cur.upload_id = arena_strdup(ul->a, text);
+    } else if (!strcmp(path, "ListMultipartUploadsResult/Upload/Initiated")) {
+        ul->cur.initiated = parse_iso8601(text);
+    } else if (!strcmp(path, "ListMultipartUploadsResult/Upload")) {
+        if (ul->cur.key && ul->cur.upload_id && *ul->cur.upload_id) {
+            if (ul->n == ul->cap) {
+                size_t cap = ul->cap ? 2 * ul->cap : 64;
+                ul->v = ul->v ? arena_grow(ul->a, ul->v, ul->cap * sizeof *ul->v, cap * sizeof *ul->v)
+                              : arena_alloc(ul->a, cap * sizeof *ul->v);
+                ul->cap = cap;
+            }
+            ul->v[ul->n++] = ul->cur;
+        }
+        memset(&ul->cur, 0, sizeof ul->cur);
+    } else if (!strcmp(path, "ListMultipartUploadsResult/IsTruncated")) {
+        ul->truncated = !strcmp(text, "true");
+    } else if (!strcmp(path, "ListMultipartUploadsResult/NextKeyMarker")) {
+        ul->next_key = arena_strdup(ul->a, text);
+    } else if (!strcmp(path, "ListMultipartUploadsResult/NextUploadIdMarker")) {
+        ul->next_id = arena_strdup(ul->a, text);
+    }
+}
+
+int s3_sweep_uploads(const char *root, long long max_age_s, const volatile int *stop, struct error *err)
+{
+    struct arena a;
+    arena_init(&a);
+    struct loc l;
+    locate(&a, root, "", &l);
+    const char *prefix = dir_prefix(&a, &l);
+    time_t bound = time(NULL) - (time_t)max_age_s;
+    int aborted = 0, result = 0;
+    const char *key_marker = NULL, *id_marker = NULL;
+    for (int pages = 0; pages < 100000 && !(stop && *stop); pages++) {
+        struct upload_listing ul = { .a = &a };
+        struct strbuf q;
+        sb_init(&q, &a, 256);
+        /* parameters in canonical (byte) order */
+        if (key_marker)
+            sb_printf(&q, "key-marker=%s&", qval(&a, key_marker));
+        sb_printf(&q, "prefix=%s&", qval(&a, prefix));
+        if (id_marker)
+            sb_printf(&q, "upload-id-marker=%s&", qval(&a, id_marker));
+        sb_puts(&q, "uploads=");
+        struct loc bucket = { l.bucket, "" };
+        struct call c = { .a = &a, .on_elem = uploads_elem, .elem_ctx = &ul };
+        if (request(&c, "GET", object_url(&a, &bucket, q.buf), -1, NULL, "list the multipart uploads under", &l,
+                    err)) {
+            result = -1;
+            break;
+        }
+        for (size_t i = 0; i < ul.n && !(stop && *stop); i++) {
+            const struct pending_upload *u = &ul.v[i];
+            /* the prefix again: a store that ignores it never makes us touch another's uploads */
+            if (strncmp(u->key, prefix, strlen(prefix)) || !u->initiated || u->initiated > bound ||
+                open_upload_has(u->upload_id))
+                continue;
+            struct loc k = { l.bucket, u->key };
+            struct error ignored;
+            if (!abort_upload(&a, &k, u->upload_id, &ignored))
+                aborted++;
+        }
+        if (!ul.truncated || !ul.next_key ||
+            (key_marker && !strcmp(key_marker, ul.next_key) && id_marker && ul.next_id &&
+             !strcmp(id_marker, ul.next_id)))
+            break;     /* the last page, or a store that does not move on */
+        key_marker = ul.next_key;
+        id_marker = ul.next_id;
+    }
+    arena_free(&a);
+    return result ? -1 : aborted;
 }
 
 /* ---- presigned URLs: SigV4 query signing (AWS's "presigned URL" form),

@@ -40,6 +40,11 @@ int s3_mpu_create(struct arena *a, const char *root, const char *rel, const char
 int s3_mpu_complete(struct arena *a, const char *root, const char *rel, const char *upload_id,
                     const struct artifact_part *parts, size_t n, struct error *err);
 int s3_mpu_abort(struct arena *a, const char *root, const char *rel, const char *upload_id, struct error *err);
+/* Aborts the multipart uploads under root's prefix that the store says
+ * were initiated more than max_age_s ago, except those this process is
+ * streaming: a crash leaves them behind. The number aborted, or -1 (err)
+ * when the uploads could not be listed; stops early when *stop is set. */
+int s3_sweep_uploads(const char *root, long long max_age_s, const volatile int *stop, struct error *err);
 /* A presigned URL (SigV4 query signing): a PUT (UploadPart when upload_id
  * is set, else PutObject with content_type signed) or a GetObject
  * (response-content-disposition when disposition is set). */
