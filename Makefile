@@ -149,14 +149,14 @@ build/tests/%: tests/%.c build/asan/libcairn.a $(HEADERS) tests/test.h
 
 # issue 12: compat/test_ui.py and test_ui_traces.py against cairn-server and against MLflow's own server, same
 # data and assertions (slow); issue 21: the GenAI pages (compat/test_ui_genai.py: datasets, judges, review queues,
-# evaluation runs) the same way; then the two servers' replies to the UI compared, suite by suite
+# evaluation runs) and the MCP registry (compat/test_ui_mcp.py) the same way; then the two servers' replies to the UI compared, suite by suite
 # (compat/ui_requests_diff.py)
 .PHONY: test-ui-mlflow
 test-ui-mlflow: deps venv build asan
 	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py compat/test_ui_traces.py
 	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui.py compat/test_ui_traces.py
-	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py
-	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py
+	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py compat/test_ui_mcp.py
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_ui_genai.py compat/test_ui_mcp.py
 	.venv/bin/python compat/ui_requests_diff.py
 
 # issue 16: the basic-auth matrix side by side with MLflow's own --app-name basic-auth server (about 8

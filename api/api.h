@@ -151,6 +151,8 @@ enum auth_rule {
     AUTH_RQ_DELETE,           /* manage, or update and ownership of a custom queue (delete, remove items) */
     AUTH_RQ_ADD_ITEMS,        /* update on the queue's experiment */
     AUTH_RQ_REVIEW,           /* update on the queue's experiment and membership */
+    /* issue 12: the MCP server registry (_get_mcp_server_validator reads the path) */
+    AUTH_MCP,
     AUTH_RULE_COUNT
 };
 

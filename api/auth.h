@@ -59,6 +59,10 @@ bool auth_tier_readable_in(const struct auth_grants *gs, const char *type, const
 bool auth_valid_resource_type(const char *type);
 /* SqlAlchemyStore._scorer_pattern: "<experiment_id>/<name URL-quoted, nothing safe>", the scorer tier's key */
 const char *auth_scorer_pattern(struct arena *a, const char *experiment_id, const char *name);
+/* issue 12: the caller's permission on an MCP server (_get_mcp_server_permission), and whether
+ * its version tier is open (_mcp_server_version_not_denied) */
+enum perm auth_mcp_server_perm(const struct auth_grants *gs, const char *name);
+bool auth_mcp_versions_open(const struct auth_grants *gs, const char *name);
 /* MLflow's grant validation: 0 or -1 with INVALID_PARAMETER_VALUE */
 int auth_validate_grant(const char *type, const char *pattern, const char *permission, struct error *err);
 #endif

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "../store/auth_store.h"
+#include "../store/mcp_servers.h"
 #include "../store/paths.h"
 #include <stdio.h>
 #include <string.h>
@@ -510,6 +511,199 @@ static int grant_creator(struct request *req, const char *type, const char *id, 
                                 false, err) : 0;
 }
 
+/* ---- issue 12: the MCP server registry (MLflow's FastAPI after-request handlers and
+ * response filters for mcp_server_api.py) ---- */
+
+/* _withhold_denied_mcp_version_passengers: an endpoint of a server whose version tier is
+ * denied shows no version (only the fields it carries are cleared) */
+static void mcp_withhold(const struct auth_grants *gs, cJSON *endpoint)
+{
+    static const char *const fields[] = { "resolved_version", "tools", "server_version", "server_alias" };
+    const char *server = str_at(endpoint, "server_name");
+    if (!server || auth_mcp_versions_open(gs, server))
+        return;
+    for (size_t i = 0; i < 4; i++)
+        if (cJSON_GetObjectItemCaseSensitive(endpoint, fields[i]))
+            cJSON_ReplaceItemInObjectCaseSensitive(endpoint, fields[i], cJSON_CreateNull());
+}
+
+/* _permission_to_allowed_actions, and the server's endpoints withheld */
+static void mcp_stamp_server(const struct auth_grants *gs, cJSON *server)
+{
+    const char *name = str_at(server, "name");
+    if (!name)
+        return;
+    enum perm p = auth_mcp_server_perm(gs, name);
+    cJSON *actions = cJSON_CreateArray();
+    if (p == PERM_USE || p == PERM_EDIT || p == PERM_MANAGE)
+        cJSON_AddItemToArray(actions, cJSON_CreateString("USE"));
+    if (p == PERM_EDIT || p == PERM_MANAGE)
+        cJSON_AddItemToArray(actions, cJSON_CreateString("UPDATE"));
+    if (p == PERM_MANAGE) {
+        cJSON_AddItemToArray(actions, cJSON_CreateString("DELETE"));
+        cJSON_AddItemToArray(actions, cJSON_CreateString("MANAGE"));
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(server, "allowed_actions");
+    cJSON_AddItemToObject(server, "allowed_actions", actions);
+    EACH(e, cJSON_GetObjectItemCaseSensitive(server, "access_endpoints"))
+        mcp_withhold(gs, e);
+}
+
+static void mcp_set_query(struct request *req, const char *key, const char *value)
+{
+    for (size_t i = 0; i < req->n_query; i++)
+        if (!strcmp(req->query[i].key, key)) {
+            req->query[i].value = value;
+            return;
+        }
+    struct query_param *q = arena_alloc(req->arena, (req->n_query + 1) * sizeof *q);
+    if (req->n_query)
+        memcpy(q, req->query, req->n_query * sizeof *q);
+    q[req->n_query++] = (struct query_param){ key, value };
+    req->query = q;
+}
+
+static bool mcp_readable(const struct auth_grants *gs, const char *name)
+{
+    enum perm p = name ? auth_mcp_server_perm(gs, name) : PERM_DENY;
+    return p != PERM_DENY && p != PERM_NO_PERMISSIONS;
+}
+
+/* _filter_search_mcp_servers / _filter_search_mcp_endpoints: readable rows, pages refilled to
+ * max_results as _backfill_readable_mcp_results does */
+static int mcp_filter_search(const struct route *route, struct request *req, struct response *resp,
+                             const struct auth_grants *gs, struct error *err)
+{
+    bool servers = route->handler == api_mcp_search_servers;
+    const char *field = servers ? "mcp_servers" : "mcp_access_endpoints";
+    const char *key = servers ? "name" : "server_name";
+    cJSON *page = parse_body(req, resp, err);
+    if (!page)
+        return -1;
+    int64_t max_results = 100;
+    for (size_t i = 0; i < req->n_query; i++)
+        if (!strcmp(req->query[i].key, "max_results"))
+            parse_int64(req->query[i].value, &max_results);
+    json_set_thread_arena(req->arena);
+    cJSON *kept = cJSON_CreateArray();
+    cJSON *rows = cJSON_GetObjectItemCaseSensitive(page, field);
+    for (cJSON *row = cJSON_IsArray(rows) ? rows->child : NULL, *next; row; row = next) {
+        next = row->next;
+        if (mcp_readable(gs, str_at(row, key)))
+            cJSON_AddItemToArray(kept, cJSON_DetachItemViaPointer(rows, row));
+    }
+    const char *token = str_at(page, "next_page_token");
+    while (token && cJSON_GetArraySize(kept) < max_results) {
+        int64_t start;
+        if (page_token_decode(req->arena, token, &start, err))
+            return -1;
+        mcp_set_query(req, "page_token", token);
+        struct response more = { .status = 200, .content_type = "application/json" };
+        sb_init(&more.body, req->arena, 1024);
+        json_set_thread_arena(NULL);
+        if (route->handler(req, &more, err))
+            return -1;
+        cJSON *next_page = parse_body(req, &more, err);
+        if (!next_page)
+            return -1;
+        json_set_thread_arena(req->arena);
+        cJSON *more_rows = cJSON_GetObjectItemCaseSensitive(next_page, field);
+        int total = cJSON_GetArraySize(more_rows), consumed = 0;
+        if (!total) {
+            token = NULL;
+            break;
+        }
+        for (cJSON *row = more_rows->child, *next; row && cJSON_GetArraySize(kept) < max_results; row = next) {
+            next = row->next;
+            consumed++;
+            if (mcp_readable(gs, str_at(row, key)))
+                cJSON_AddItemToArray(kept, cJSON_DetachItemViaPointer(more_rows, row));
+        }
+        token = consumed < total ? page_token_encode(req->arena, start + consumed) : str_at(next_page, "next_page_token");
+    }
+    EACH(row, kept) {
+        if (servers)
+            mcp_stamp_server(gs, row);
+        else
+            mcp_withhold(gs, row);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(page, field);
+    cJSON_DeleteItemFromObjectCaseSensitive(page, "next_page_token");
+    cJSON_AddItemToObject(page, field, kept);
+    cJSON_AddItemToObject(page, "next_page_token", token ? cJSON_CreateString(token) : cJSON_CreateNull());
+    json_set_thread_arena(NULL);
+    sb_init(&resp->body, req->arena, resp->body.len + 16);
+    write_node(&resp->body, page);
+    return 0;
+}
+
+/* the path's "<namespace>/<slug>" when it names exactly a server (delete) */
+static const char *mcp_path_server(struct request *req)
+{
+    const char *p = strstr(req->path, "/mcp-servers/");
+    if (!p)
+        return NULL;
+    p += strlen("/mcp-servers/");
+    const char *slash = strchr(p, '/');
+    return slash && !strchr(slash + 1, '/') ? p : NULL;
+}
+
+static int mcp_after(const struct route *route, struct request *req, struct response *resp, struct error *err)
+{
+    if (route->handler == api_mcp_create_server) {   /* the creator manages it */
+        const char *name = str_at(req->input, "name");
+        return req->user->is_admin ? 0 : grant_creator(req, "mcp_server", name, err);
+    }
+    if (route->handler == api_mcp_create_version) {   /* a parent made on the way is the creator's */
+        cJSON *v = parse_body(req, resp, err);
+        if (!v || req->user->is_admin)
+            return v ? 0 : -1;
+        const char *name = str_at(v, "name");
+        struct mcp_server s;
+        struct error e2 = { 0 };
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(v, "creation_timestamp");
+        if (!name || !cJSON_IsNumber(ts) || store_mcp_get_server(req->arena, name, &s, &e2))
+            return 0;
+        int64_t created;
+        if (parse_int64(ts->valuestring, &created) || s.created_at != created || !s.created_by ||
+            strcmp(s.created_by, req->user->username))
+            return 0;
+        return grant_creator(req, "mcp_server", name, err);
+    }
+    if (route->handler == api_mcp_delete_server) {
+        const char *name = mcp_path_server(req);
+        return name ? auth_delete_grants_for_resource("mcp_server", name, err) : 0;
+    }
+    if (req->user->is_admin)
+        return 0;
+    const struct auth_grants *gs = auth_load_grants(req, err);
+    if (!gs)
+        return -1;
+    if (route->handler == api_mcp_search_servers || route->handler == api_mcp_search_all_endpoints)
+        return mcp_filter_search(route, req, resp, gs, err);
+    bool server = route->handler == api_mcp_get_server || route->handler == api_mcp_update_server;
+    bool endpoint = route->handler == api_mcp_get_endpoint || route->handler == api_mcp_create_endpoint ||
+                    route->handler == api_mcp_update_endpoint;
+    bool endpoints = route->handler == api_mcp_search_endpoints;
+    if (!server && !endpoint && !endpoints)
+        return 0;
+    cJSON *o = parse_body(req, resp, err);
+    if (!o)
+        return -1;
+    json_set_thread_arena(req->arena);
+    if (server)
+        mcp_stamp_server(gs, o);
+    else if (endpoint)
+        mcp_withhold(gs, o);
+    else
+        EACH(e, cJSON_GetObjectItemCaseSensitive(o, "mcp_access_endpoints"))
+            mcp_withhold(gs, e);
+    json_set_thread_arena(NULL);
+    sb_init(&resp->body, req->arena, resp->body.len + 64);
+    write_node(&resp->body, o);
+    return 0;
+}
+
 int auth_after(const struct route *route, struct request *req, struct response *resp, struct error *err)
 {
     if (!req->user || req->streamed || resp->status != 200)
@@ -557,6 +751,8 @@ int auth_after(const struct route *route, struct request *req, struct response *
     }
     case AUTH_SCORER_LIST:
         return req->user->is_admin ? 0 : filter_scorers(req, resp, err);
+    case AUTH_MCP:
+        return mcp_after(route, req, resp, err);
     default:
         break;
     }

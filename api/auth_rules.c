@@ -8,6 +8,7 @@
 #include "../store/eval_datasets.h"
 #include "../store/scorers.h"
 #include "../store/labeling.h"
+#include "../store/mcp_servers.h"
 #include "../store/paths.h"
 #include "registry.h"
 #include "search_filter.h"
@@ -1376,6 +1377,123 @@ static int labeling_rule(struct ctx *c, enum auth_rule rule)
     }
 }
 
+/* ---- issue 12: the MCP server registry (_get_mcp_server_validator) ----
+ * The path names the server in its first two segments after the prefix; the
+ * version tier ("mcp_server_version", wildcard only) falls back to the server. */
+
+#define MCP_PREFIX "/api/3.0/mlflow/mcp-servers"
+
+static const char *str_field(const cJSON *o, const char *k)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* _mcp_server_version_action_allowed */
+static int mcp_version_allowed(struct ctx *c, const char *name, enum action a)
+{
+    struct requirement r[] = { REQ("mcp_server", name, A_READ),
+                               REQ_FB("mcp_server_version", "*", a, "mcp_server", name) };
+    return authorize(&c->gs, r, 2);
+}
+
+/* _mcp_request_selects_a_version: selectors in the query, a status filter, or a body selector */
+static bool mcp_selects_version(struct ctx *c)
+{
+    struct request *req = c->req;
+    const char *filter = NULL;
+    for (size_t i = 0; i < req->n_query; i++) {
+        const char *k = req->query[i].key, *v = req->query[i].value;
+        if ((!strcmp(k, "server_version") || !strcmp(k, "server_alias")) && *v)
+            return true;
+        if (!strcmp(k, "filter_string"))
+            filter = v;
+    }
+    if (filter && *filter) {
+        struct sf_filter f;
+        struct error e;
+        if (sf_parse_mcp_filter(req->arena, filter, SF_MCP_ENDPOINT, &f, &e))
+            return true;   /* MLflow: a filter that does not parse selects */
+        for (size_t i = 0; i < f.n; i++)
+            if (f.clauses[i].entity == SF_ATTR && !strcmp(f.clauses[i].key, "status"))
+                return true;
+    }
+    if (strcmp(req->method, "POST") && strcmp(req->method, "PATCH"))
+        return false;
+    const char *v = str_field(req->input, "server_version"), *al = str_field(req->input, "server_alias");
+    return (v && *v) || (al && *al);
+}
+
+static int mcp_rule(struct ctx *c)
+{
+    struct request *req = c->req;
+    const char *p = strstr(req->path, MCP_PREFIX);
+    const char *suffix = p ? p + strlen(MCP_PREFIX) : "";
+    while (*suffix == '/')
+        suffix++;
+    size_t len = strlen(suffix);
+    while (len && suffix[len - 1] == '/')
+        len--;
+    /* parts[0..2] of suffix.split("/") */
+    const char *parts[3] = { NULL, NULL, NULL };
+    size_t part_len[3] = { 0, 0, 0 }, n_parts = 0;
+    for (const char *s = suffix, *end = suffix + len; len && s <= end && n_parts < 3;) {
+        const char *slash = memchr(s, '/', (size_t)(end - s));
+        const char *e = slash ? slash : end;
+        parts[n_parts] = s;
+        part_len[n_parts++] = (size_t)(e - s);
+        if (!slash)
+            break;
+        s = slash + 1;
+    }
+    const char *method = req->method;
+    if (n_parts < 2) {
+        if (!strcmp(method, "POST")) {   /* validate_can_create_mcp_server(body name) */
+            const char *name = str_field(req->input, "name");
+            struct requirement r[] = { REQ("mcp_server", name && *name ? name : "*", A_NOT_DENIED) };
+            return authorize(&c->gs, r, 1);
+        }
+        if (n_parts == 1 && part_len[0] == 9 && !strncmp(parts[0], "endpoints", 9) && mcp_selects_version(c)) {
+            struct requirement r[] = { REQ("mcp_server_version", "*", A_NOT_DENIED) };
+            return authorize(&c->gs, r, 1);
+        }
+        return 1;
+    }
+    const char *name = arena_printf(req->arena, "%.*s/%.*s", (int)part_len[0], parts[0], (int)part_len[1], parts[1]);
+    const char *sub = n_parts == 3 ? arena_strndup(req->arena, parts[2], part_len[2]) : "";
+    bool versions = !strcmp(sub, "versions");
+    /* the version create: "<ns>/<slug>/versions" exactly */
+    bool create_path = versions && parts[2] + part_len[2] == suffix + len;
+    if (!strcmp(method, "POST") && create_path) {
+        int exists = store_mcp_server_exists(req->arena, name, c->err);
+        if (exists < 0)
+            return -1;
+        if (!exists) {   /* the parent is created too: creating, not denied on either tier */
+            struct requirement r[] = { REQ("mcp_server", "*", A_NOT_DENIED), REQ("mcp_server", name, A_NOT_DENIED),
+                                       REQ("mcp_server_version", "*", A_NOT_DENIED) };
+            return authorize(&c->gs, r, 3);
+        }
+        struct requirement r[] = { REQ("mcp_server", name, A_UPDATE), REQ("mcp_server_version", "*", A_NOT_DENIED) };
+        return authorize(&c->gs, r, 2);
+    }
+    bool get = !strcmp(method, "GET"), del = !strcmp(method, "DELETE");
+    bool write = !strcmp(method, "POST") || !strcmp(method, "PATCH");
+    if (!get && !del && !write)
+        return 0;
+    if (versions)   /* the version is the subject: the server's read, the version tier's action */
+        return mcp_version_allowed(c, name, del ? A_DELETE : write ? A_UPDATE : A_READ);
+    struct requirement own[] = { REQ("mcp_server", name, del ? A_DELETE : write ? A_UPDATE : A_READ) };
+    if (!authorize(&c->gs, own, 1))
+        return 0;
+    if (!strcmp(sub, "aliases"))   /* an alias discloses the version it names */
+        return mcp_version_allowed(c, name, A_READ);
+    if (!strcmp(sub, "endpoints") && mcp_selects_version(c))
+        return mcp_version_allowed(c, name, A_NOT_DENIED);
+    if (del)
+        return mcp_version_allowed(c, name, A_DELETE);
+    return 1;
+}
+
 /* ---- dispatch ---- */
 
 static int apply(const struct route *route, struct ctx *c)
@@ -1476,6 +1594,7 @@ static int apply(const struct route *route, struct ctx *c)
     case AUTH_RQ_VIEW_BY_NAME: case AUTH_RQ_LIST: case AUTH_RQ_UPDATE: case AUTH_RQ_DELETE:
     case AUTH_RQ_ADD_ITEMS: case AUTH_RQ_REVIEW:
         return labeling_rule(c, rule);   /* issue 21 */
+    case AUTH_MCP: return mcp_rule(c);
     case AUTH_GENAI_EVALUATE_INVOKE: {
         const char *e;
         if (required(c->req, "experiment_id", &e, c->err))
@@ -1502,6 +1621,20 @@ bool auth_tier_readable_in(const struct auth_grants *gs, const char *type, const
 {
     struct requirement r[] = { REQ_FB(type, "*", A_READ, "experiment", experiment_id) };
     return authorize(gs, r, 1);
+}
+
+/* issue 12: the caller's permission on one MCP server, and whether its version tier is open to them */
+enum perm auth_mcp_server_perm(const struct auth_grants *gs, const char *name)
+{
+    int g = fold(gs, "mcp_server", name);
+    return g < 0 ? auth_api_config.default_permission : g == PERM_DENY ? PERM_DENY : floor_positive(g);
+}
+
+bool auth_mcp_versions_open(const struct auth_grants *gs, const char *name)
+{
+    struct requirement r[] = { REQ("mcp_server", name, A_READ),
+                               REQ_FB("mcp_server_version", "*", A_NOT_DENIED, "mcp_server", name) };
+    return authorize(gs, r, 2);
 }
 
 bool auth_row_readable(const struct auth_grants *gs, const char *type, const char *id, const char *tier)

@@ -334,28 +334,36 @@ struct ident {
 };
 
 /* Run identifiers: "<prefix>.<key>" or "<attribute>" (SearchUtils._get_identifier). */
+/* The "<entity>." prefix of a run-style identifier (SearchUtils._valid_entity_type):
+ * sets id->entity and moves *s past it. */
+static int split_entity(const char **s, size_t *n, struct ident *id, struct error *err)
+{
+    const char *dot = memchr(*s, '.', *n);
+    id->entity = SF_ATTR;
+    id->attr = -1;
+    if (!dot)
+        return 0;
+    const char *e = *s;
+    size_t en = (size_t)(dot - *s);
+    if (quoted_with(e, en, '`')) {
+        e++;
+        en -= 2;
+    }
+    int ent = lookup(run_entities, e, en);
+    if (ent < 0)
+        return error_set(err, BAD, "Invalid entity type '%.*s'. Valid values are "
+                         "['metric', 'parameter', 'tag', 'attribute', 'dataset']", (int)en, e);
+    id->entity = (enum sf_entity)ent;
+    *n -= (size_t)(dot + 1 - *s);
+    *s = dot + 1;
+    return 0;
+}
+
 static int run_ident(struct arena *a, const char *s, size_t n, const struct alias *attrs,
                      const char *attr_keys, struct ident *id, struct error *err)
 {
-    const char *dot = memchr(s, '.', n);
-    id->entity = SF_ATTR;
-    id->attr = -1;
-    if (dot) {
-        const char *e = s;
-        size_t en = (size_t)(dot - s);
-        if (quoted_with(e, en, '`')) {
-            e++;
-            en -= 2;
-        }
-        int ent = lookup(run_entities, e, en);
-        if (ent < 0)
-            return error_set(err, BAD, "Invalid entity type '%.*s'. Valid values are "
-                             "['metric', 'parameter', 'tag', 'attribute', 'dataset']",
-                             (int)en, e);
-        id->entity = (enum sf_entity)ent;
-        n -= (size_t)(dot + 1 - s);
-        s = dot + 1;
-    }
+    if (split_entity(&s, &n, id, err))
+        return -1;
     char *key = strip_key(a, s, n);
     if (id->entity == SF_ATTR) {
         id->attr = lookup(attrs, key, strlen(key));
@@ -1556,4 +1564,186 @@ static int issue_clause(struct arena *a, const struct comparison *cmp, struct sf
 int sf_parse_issue_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err)
 {
     return parse_filter(a, filter, issue_clause, out, err);
+}
+
+/* ---- issue 12: the MCP server registry (SearchMCPServerUtils, SearchMCPServerVersionUtils,
+ * SearchMCPAccessEndpointUtils, then the checks of the store mixin's _apply_*_filter) ---- */
+
+struct mcp_keys {
+    const char *const *attrs;      /* VALID_SEARCH_ATTRIBUTE_KEYS */
+    const char *attr_set;          /* as MLflow prints it */
+    const char *const *numeric;    /* NUMERIC_ATTRIBUTES */
+    const char *const *lists;      /* LIST_SUPPORTED_KEYS */
+    const char *list_set;
+    bool tags;                     /* the server search also filters on tags */
+};
+
+static const char *const mcp_server_attrs[] = { "name", "display_name", "status", "has_access_endpoints",
+                                                "created_at", "last_updated_at", NULL };
+static const char *const mcp_version_attrs[] = { "name", "version", "status", "created_at", "last_updated_at", NULL };
+static const char *const mcp_endpoint_attrs[] = { "status", "server_name", "transport_type", "created_at",
+                                                  "last_updated_at", NULL };
+static const char *const mcp_numeric[] = { "created_at", "last_updated_at", NULL };
+static const char *const mcp_server_lists[] = { "name", "status", NULL };
+static const char *const mcp_status_list[] = { "status", NULL };
+static const char *const mcp_endpoint_lists[] = { "server_name", NULL };
+
+static const struct mcp_keys mcp_kinds[] = {
+    [SF_MCP_SERVER] = { mcp_server_attrs, "{'created_at', 'display_name', 'has_access_endpoints', "
+                        "'last_updated_at', 'name', 'status'}", mcp_numeric, mcp_server_lists,
+                        "['name', 'status']", true },
+    [SF_MCP_VERSION] = { mcp_version_attrs, "{'created_at', 'last_updated_at', 'name', 'status', 'version'}",
+                         mcp_numeric, mcp_status_list, "['status']", false },
+    [SF_MCP_ENDPOINT] = { mcp_endpoint_attrs, "{'created_at', 'last_updated_at', 'server_name', 'status', "
+                          "'transport_type'}", mcp_numeric, mcp_endpoint_lists, "['server_name']", false },
+};
+
+static const char *const mcp_entity_names[] = { "attribute", "metric", "parameter", "tag", "dataset" };
+
+static int mcp_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err,
+                      enum sf_mcp_kind kind)
+{
+    const struct mcp_keys *k = &mcp_kinds[kind];
+    struct ident id;
+    /* SearchUtils._get_identifier with the kind's attribute keys */
+    const char *s = cmp->ident.s;
+    size_t n = cmp->ident.len;
+    if (split_entity(&s, &n, &id, err))
+        return -1;
+    id.key = strip_key(a, s, n);
+    if (id.entity == SF_ATTR && !in_list(k->attrs, id.key))
+        return error_set(err, BAD, "Invalid attribute key '%s' specified. Valid keys are '%s'", id.key, k->attr_set);
+    if (id.entity == SF_DATASET && lookup(dataset_keys, id.key, strlen(id.key)) < 0)
+        return error_set(err, BAD, "Invalid dataset key '%s' specified. Valid keys are "
+                         "'{'context', 'digest', 'name'}'", id.key);
+    c->entity = id.entity;
+    c->key = id.key;
+    c->op = cmp->op < 0 ? SF_EQ : (enum sf_op)cmp->op;
+    const char *type = mcp_entity_names[id.entity <= SF_DATASET ? id.entity : 0];
+    if (cmp->op == SF_IS_NULL || cmp->op == SF_IS_NOT_NULL) {
+        if (id.entity != SF_TAG && id.entity != SF_PARAM)
+            return error_set(err, BAD, "IS NULL / IS NOT NULL is only supported for tags and params, not for "
+                             "'%s' '%s'", type, id.key);
+        c->kind = SF_VAL_NONE;
+    } else {
+        /* SearchUtils._get_value */
+        const struct tok *v = &cmp->value;
+        enum val_kind vk = classify(v);
+        if (id.entity == SF_METRIC) {
+            if (vk != V_NUMBER)
+                return error_set(err, BAD, "Expected numeric value type for metric. Found %.*s", (int)v->len, v->s);
+            number_value(a, v, c);
+        } else if (id.entity == SF_ATTR && in_list(k->numeric, id.key)) {
+            if (vk != V_NUMBER)
+                return error_set(err, BAD, "Expected numeric value type for numeric attribute: %s. Found %.*s",
+                                 id.key, (int)v->len, v->s);
+            number_value(a, v, c);
+        } else if (vk == V_STRING) {
+            c->kind = SF_VAL_STRING;
+            if (string_value(a, v, &c->str, err))
+                return -1;
+        } else if (vk == V_LIST && id.entity == SF_ATTR) {
+            if (!in_list(k->lists, id.key))
+                return error_set(err, BAD, "Only %s attributes support comparison with a list of quoted string "
+                                 "values.", k->list_set);
+            c->kind = SF_VAL_LIST;
+            if (list_value(a, v, &c->list, &c->list_len, err))
+                return -1;
+        } else if (id.entity == SF_ATTR) {
+            return error_set(err, BAD, "Expected a quoted string value for attributes. Got value %.*s",
+                             (int)v->len, v->s);
+        } else if (id.entity == SF_DATASET) {
+            return error_set(err, BAD, "Expected a quoted string value for dataset attributes. Got value %.*s",
+                             (int)v->len, v->s);
+        } else {
+            return error_set(err, BAD, "Expected a quoted string value for %s (e.g. 'my-value'). Got value %.*s",
+                             type, (int)v->len, v->s);
+        }
+    }
+    /* the store mixin's checks: the filter type, then the comparator as written */
+    if (id.entity != SF_ATTR && !(id.entity == SF_TAG && k->tags))
+        return error_set(err, BAD, "Invalid filter type '%s'.", type);
+    static const unsigned valid = OPS_NUMERIC | OPS_STRING_IN;
+    if (cmp->op < 0 || cmp->op_lower || !(valid & (1u << cmp->op)))
+        return error_set(err, BAD, "Invalid comparator '%s' for %s '%s'.", cmp->op_text,
+                         id.entity == SF_TAG ? "tag" : "attribute", id.key);
+    /* what PostgreSQL could not compare (MLflow's query fails there) */
+    bool list_op = c->op == SF_IN || c->op == SF_NOT_IN;
+    if (list_op != (c->kind == SF_VAL_LIST) ||
+        (c->kind == SF_VAL_NUMBER && (c->op == SF_LIKE || c->op == SF_ILIKE)))
+        return error_set(err, BAD, "Invalid comparator '%s' for %s '%s'.", cmp->op_text,
+                         id.entity == SF_TAG ? "tag" : "attribute", id.key);
+    if (kind == SF_MCP_SERVER && !strcmp(id.key, "has_access_endpoints") && id.entity == SF_ATTR &&
+        (c->op != SF_EQ || c->kind != SF_VAL_STRING ||
+         (strcasecmp(c->str, "true") && strcasecmp(c->str, "false"))))
+        return error_set(err, BAD, "has_access_endpoints only supports '= true' or '= false'");
+    return 0;
+}
+
+static int mcp_server_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    return mcp_clause(a, cmp, c, err, SF_MCP_SERVER);
+}
+
+static int mcp_version_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    return mcp_clause(a, cmp, c, err, SF_MCP_VERSION);
+}
+
+static int mcp_endpoint_clause(struct arena *a, const struct comparison *cmp, struct sf_clause *c, struct error *err)
+{
+    return mcp_clause(a, cmp, c, err, SF_MCP_ENDPOINT);
+}
+
+int sf_parse_mcp_filter(struct arena *a, const char *filter, enum sf_mcp_kind kind, struct sf_filter *out,
+                        struct error *err)
+{
+    static const clause_fn fns[] = { mcp_server_clause, mcp_version_clause, mcp_endpoint_clause };
+    return parse_filter(a, filter, fns[kind], out, err);
+}
+
+int sf_parse_mcp_order_by(struct arena *a, const char *const *order_by, size_t n, enum sf_mcp_kind kind,
+                          struct sf_order_list *out, struct error *err)
+{
+    static const char *const server_keys[] = { "name", "created_at", "last_updated_at", NULL };
+    static const char *const version_keys[] = { "version", "created_at", "last_updated_at", NULL };
+    static const char *const endpoint_keys[] = { "id", "server_name", "created_at", "last_updated_at", NULL };
+    static const char *const *keys[] = { server_keys, version_keys, endpoint_keys };
+    static const char *const key_sets[] = { "['created_at', 'last_updated_at', 'name']",
+                                            "['created_at', 'last_updated_at', 'version']",
+                                            "['created_at', 'id', 'last_updated_at', 'server_name']" };
+    out->items = n ? arena_alloc(a, n * sizeof *out->items) : NULL;
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        bool asc;
+        if (!order_by[i] || !*order_by[i])
+            return error_set(err, BAD, "Invalid order_by clause '%s'. Could not be parsed.",
+                             order_by[i] ? order_by[i] : "");
+        /* sqlparse reads a bare version or server_name as a keyword, which MLflow cannot parse
+         * (quoted or backticked they work) */
+        size_t w = strcspn(order_by[i], " \t\r\n");
+        if ((w == 7 && !strncasecmp(order_by[i], "version", 7)) ||
+            (w == 11 && !strncasecmp(order_by[i], "server_name", 11)))
+            return error_set(err, BAD, "Invalid order_by clause '%s'. Could not be parsed.", order_by[i]);
+        if (order_clause(a, order_by[i], &text, &asc, err))
+            return -1;
+        size_t tl = strlen(text);
+        while (tl && is_space((unsigned char)text[tl - 1]))
+            text[--tl] = '\0';
+        while (is_space((unsigned char)*text))
+            text++;
+        const char *const *k = keys[kind];
+        const char *key = NULL;
+        for (; *k; k++)
+            if (!strcmp(*k, text))
+                key = *k;
+        if (!key)
+            return error_set(err, BAD, "Invalid order_by key '%s'. Valid keys: %s", text, key_sets[kind]);
+        for (size_t j = 0; j < out->n; j++)
+            if (!strcmp(out->items[j].key, key))
+                return error_set(err, BAD, "Duplicate order_by field: '%s'", key);
+        out->items[out->n++] = (struct sf_order){ SF_ATTR, key, asc };
+    }
+    return 0;
 }

@@ -37,4 +37,12 @@ int sf_parse_eval_dataset_order_by(struct arena *a, const char *const *order_by,
                                    struct sf_order_list *out, struct error *err);
 /* issue 21: SearchIssues filter: status and source_run_id with = and != (SearchIssuesUtils) */
 int sf_parse_issue_filter(struct arena *a, const char *filter, struct sf_filter *out, struct error *err);
+/* issue 12: the MCP server registry's searches: attribute keys, tags (servers
+ * only), comparators and list keys as SearchMCP*Utils and the store mixin
+ * check them. A `version` clause's SemVer checks are api/mcp_servers.c's. */
+enum sf_mcp_kind { SF_MCP_SERVER, SF_MCP_VERSION, SF_MCP_ENDPOINT };
+int sf_parse_mcp_filter(struct arena *a, const char *filter, enum sf_mcp_kind kind, struct sf_filter *out,
+                        struct error *err);
+int sf_parse_mcp_order_by(struct arena *a, const char *const *order_by, size_t n, enum sf_mcp_kind kind,
+                          struct sf_order_list *out, struct error *err);
 #endif

@@ -76,6 +76,8 @@ RULE_NEEDS = {
     "AUTH_LABEL_SCHEMA_MANAGE": "MANAGE", "AUTH_LABELING_EXP_READ": "READ", "AUTH_RQ_CREATE": "EDIT",
     "AUTH_RQ_VIEW": "READ", "AUTH_RQ_VIEW_BY_NAME": "READ", "AUTH_RQ_LIST": "READ", "AUTH_RQ_UPDATE": "MANAGE",
     "AUTH_RQ_DELETE": "MANAGE", "AUTH_RQ_ADD_ITEMS": "EDIT", "AUTH_RQ_REVIEW": "EDIT",
+    # issue 12: the MCP server registry: one rule reading the path (mcp_need)
+    "AUTH_MCP": "mcp",
 }
 LEVEL = {"reader": 1, "editor": 3, "manager": 4}
 NEED_LEVEL = {"READ": 1, "EDIT": 3, "MANAGE": 4}
@@ -310,6 +312,17 @@ def make_world(admin):
         grant(admin, user, "experiment", w["exp"], perm)
         grant(admin, user, "registered_model", w["rm"], perm)
         grant(admin, user, "scorer", f'{w["exp"]}/s', perm)   # a scorer's own tier: the experiment's does not reach it
+    # issue 12: an MCP server with a version, a tag on each, an alias and an endpoint
+    w["mcp"] = f"com.cairn-auth/{unique('mcp')}"
+    admin.ok("POST", API3 + "/mcp-servers/" + w["mcp"] + "/versions",
+             body={"server_json": {"name": w["mcp"], "version": "1.0.0"}})
+    admin.ok("POST", API3 + "/mcp-servers/" + w["mcp"] + "/tags", body={"key": "k", "value": "v"})
+    admin.ok("POST", API3 + "/mcp-servers/" + w["mcp"] + "/versions/1.0.0/tags", body={"key": "k", "value": "v"})
+    admin.ok("POST", API3 + "/mcp-servers/" + w["mcp"] + "/aliases", body={"alias": "a", "version": "1.0.0"})
+    w["mcp_ep"] = admin.ok("POST", API3 + "/mcp-servers/" + w["mcp"] + "/endpoints",
+                           body={"url": "https://mcp.example.com", "server_version": "1.0.0"})["id"]
+    for user, perm in (("reader", "READ"), ("editor", "EDIT"), ("manager", "MANAGE")):
+        grant(admin, user, "mcp_server", w["mcp"], perm)
     w["role"] = admin.ok("POST", API3 + "/roles/create",
                          body={"name": unique("role"), "workspace": "default"})["role"]["id"]
     return w
@@ -327,8 +340,36 @@ def trace_info(tid, exp):
             "request_time": "2026-05-01T10:20:30.123Z", "state": "OK"}
 
 
+def mcp_request_for(method, path, w):
+    """issue 12: an MCP registry route on the world's server"""
+    path = (path.replace("{name*}", w["mcp"]).replace("{version*}", "1.0.0").replace("{key*}", "k")
+            .replace("{alias*}", "a").replace("{endpoint_id}", w["mcp_ep"]))
+    if method in ("GET", "DELETE"):
+        return path, {"params": {}} if method == "GET" else {}
+    tail = path.rsplit("/", 1)[1]
+    if path.endswith("/mcp-servers"):
+        body = {"name": f"com.cairn-auth/{unique('made')}"}
+    elif tail == "versions":
+        body = {"server_json": {"name": w["mcp"], "version": f"2.{uuid.uuid4().int % 10**9}.0"}}
+    elif tail == "tags":
+        body = {"key": "k", "value": "v2"}
+    elif tail == "aliases":
+        body = {"alias": "b", "version": "1.0.0"}
+    elif tail == "endpoints":
+        body = {"url": "https://mcp.example.com/2", "server_version": "1.0.0"}
+    elif "/endpoints/" in path:
+        body = {"url": "https://mcp.example.com/3"}
+    elif "/versions/" in path:
+        body = {"connect_options": {}}
+    else:
+        body = {"display_name": "D"}
+    return path, {"body": body}
+
+
 def request_for(method, path, rule, w):
     """A request exercising route (method, path) on world w, built from what the rule reads."""
+    if rule == "AUTH_MCP":
+        return mcp_request_for(method, path, w)
     path = (path.replace("{model_id}", w["lm"]).replace("{tag_key}", "k")
             .replace("{path*}", w["art"]).replace("{trace_id}", w["trace"]).replace("{request_id}", w["trace"])
             .replace("{assessment_id}", "a-" + uuid.uuid4().hex[:8])
@@ -418,8 +459,20 @@ def request_for(method, path, rule, w):
     return path, {"body": p}
 
 
-def expected(rule, who):
+def mcp_need(method, pattern):
+    """_get_mcp_server_validator on the world's server: create and the cross-server searches are any
+    user's; a read needs READ, a write EDIT, a delete MANAGE (on the server, the version tier falling
+    back to it)."""
+    sub = pattern.split("/mcp-servers", 1)[1]
+    if sub in ("", "/endpoints"):
+        return "any"
+    return {"GET": "READ", "DELETE": "MANAGE"}.get(method, "EDIT")
+
+
+def expected(rule, who, method=None, pattern=None):
     need = RULE_NEEDS[rule]
+    if need == "mcp":
+        need = mcp_need(method, pattern)
     if need == "public":
         return "allowed"
     if who in ("anonymous", "wrong"):
@@ -473,7 +526,7 @@ def test_auth_matrix(auth_server):
     for method, pattern, _h, _f, rule in routes:
         for who in PRINCIPALS:
             status, r = results[(method, pattern, who)]
-            want = expected(rule, who)
+            want = expected(rule, who, method, pattern)
             if decision(status) != want:
                 wrong.append(f"{who:9} {method:6} {pattern} [{rule}]: {status} (want {want}) {r.text[:120]!r}")
             if status == 401:

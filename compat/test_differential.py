@@ -302,6 +302,70 @@ def sc_trace_metrics(uid):
         requests.post(url, json=dict(body, experiment_ids=[exp]), timeout=15)
 
 
+def sc_mcp_servers(uid):
+    """issue 12: the MCP server registry (the UI's #/mcp-registry page), client and raw REST."""
+    import os
+    import requests
+    from urllib.parse import quote
+    from mlflow.entities.mcp_server import MCPStatus, MCPTool
+
+    os.environ["MLFLOW_ENABLE_MCP_TOOL_DISCOVERY"] = "false"
+    c = MlflowClient()
+    base = mlflow.get_tracking_uri() + "/api/3.0/mlflow/mcp-servers"
+    name = f"com.diff/mcp-{uid}"
+    q = quote(name, safe="")
+    c.create_mcp_server(name, description="first")
+    expect_error(c.create_mcp_server, name)
+    c.create_mcp_server_version({"name": name, "version": "1.0.0", "description": "v1",
+                                 "remotes": [{"type": "sse", "url": "https://e.example.com/sse"}]},
+                                source="https://src.example.com", tools=[MCPTool(name="t", description="d")])
+    c.create_mcp_server_version({"name": name, "version": "1.2.0-rc.1"}, tools=None)
+    c.create_mcp_server_version({"name": name, "version": "1.10.0"}, status=MCPStatus.ACTIVE, tools=None)
+    c.get_mcp_server(name)
+    c.get_latest_mcp_server_version(name)
+    c.search_mcp_server_versions(name, order_by=["`version` DESC"])
+    expect_error(c.search_mcp_server_versions, name, order_by=["version DESC"])
+    c.search_mcp_server_versions(name, filter_string="version > '1.1.0'", order_by=["created_at DESC"])
+    c.update_mcp_server(name, display_name="Diff server")
+    c.set_mcp_server_tag(name, "team", "x")
+    c.set_mcp_server_version_tag(name, "1.0.0", "ok", "yes")
+    c.set_mcp_server_alias(name, "prod", "1.0.0")
+    c.get_mcp_server_version_by_alias(name, "prod")
+    e1 = c.create_mcp_access_endpoint(name, "https://gw.example.com/a", server_alias="prod")
+    c.create_mcp_access_endpoint(name, "https://gw.example.com/b", server_alias="latest", transport_type="sse")
+    c.get_mcp_access_endpoint(name, e1.id)
+    c.search_mcp_access_endpoints(server_name=name, filter_string="status = 'active'")
+    c.update_mcp_access_endpoint(name, e1.id, server_version="1.2.0-rc.1")
+    c.update_mcp_server_version(name, "1.0.0", status=MCPStatus.ACTIVE)
+    c.search_mcp_servers(filter_string=f"name = '{name}' AND tags.team = 'x'")
+    c.search_mcp_servers(filter_string=f"name = '{name}'", max_results=1)
+    expect_error(c.update_mcp_server_version, name, "1.2.0-rc.1", status=MCPStatus.DEPRECATED)
+    expect_error(c.delete_mcp_server_version, name, "1.10.0")
+    expect_error(c.set_mcp_server_alias, name, "latest", "1.0.0")
+    expect_error(c.create_mcp_access_endpoint, name, "https://x.example.com")
+    expect_error(c.get_mcp_server_version, name, "9.9.9")
+    requests.post(base, json={"name": "noslash"}, timeout=15)
+    requests.post(base, json={"name": name + "x", "description": 3}, timeout=15)
+    requests.post(base, json={}, timeout=15)
+    requests.post(f"{base}/{q}/versions", json={"server_json": {"name": name, "version": "1.0"}}, timeout=15)
+    requests.post(f"{base}/{q}/versions", json={"server_json": {"name": name, "version": "3.0.0"},
+                                                "status": "deleted"}, timeout=15)
+    requests.get(base, params={"max_results": 0}, timeout=15)
+    requests.get(base, params={"max_results": 1001}, timeout=15)
+    requests.get(base, params={"filter_string": "name like 'x'"}, timeout=15)
+    requests.get(f"{base}/{q}/versions", params={"filter_string": "version LIKE '1%'"}, timeout=15)
+    requests.get(f"{base}/{q}/versions", params={"order_by": "name"}, timeout=15)
+    requests.get(f"{base}/{q}/endpoints", params={"server_alias": "latest"}, timeout=15)
+    c.delete_mcp_server_alias(name, "prod")
+    c.delete_mcp_access_endpoint(name, e1.id)
+    c.update_mcp_server_version(name, "1.0.0", status=MCPStatus.DEPRECATED)
+    c.update_mcp_server_version(name, "1.10.0", status=MCPStatus.DEPRECATED)
+    c.delete_mcp_server_version(name, "1.0.0")
+    c.search_mcp_access_endpoints(server_name=name)
+    c.delete_mcp_server(name)
+    expect_error(c.get_mcp_server, name)
+
+
 SCENARIOS = {
     "traces": sc_traces,
     "trace_metrics": sc_trace_metrics,   # issue 12: the Overview tab
@@ -311,6 +375,7 @@ SCENARIOS = {
     "log_batch": sc_log_batch,
     "search_runs": sc_search_runs,
     "inputs": sc_inputs,
+    "mcp_servers": sc_mcp_servers,   # issue 12: the MCP registry page
 }
 
 

@@ -275,18 +275,33 @@ static int authenticate(struct mg_connection *conn, struct arena *a, struct auth
 
 /* ---- routing ---- */
 
-/* Matches path against pattern, filling path params. "{x}" matches one
- * non-empty segment, "{x*}" the rest of the path (possibly empty). */
-static bool route_match(const char *pattern, const char *path, struct request *req)
+/* Matches path against pattern from param np on, filling path params. "{x}"
+ * matches one non-empty segment; "{x*}" any text, slashes included, possibly
+ * empty: the longest that lets the rest match, as Starlette's {x:path}
+ * (issue 12: the MCP registry's "{name}/versions/{version}" with names that
+ * hold a slash). *budget bounds the backtracking a crafted path could make
+ * cubic: a match that needs more tries than that fails. */
+static bool route_match_from(const char *p, const char *s, struct request *req, int np, int *budget)
 {
-    int np = 0;
-    const char *p = pattern, *s = path;
     while (*p) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
-            bool rest = close[-1] == '*';
-            const char *end = rest ? s + strlen(s) : s + strcspn(s, "/");
-            if ((!rest && end == s) || np >= API_MAX_PATH_PARAMS)
+            if (np >= API_MAX_PATH_PARAMS)
+                return false;
+            if (close[-1] == '*') {
+                size_t lit = strcspn(close + 1, "{");   /* the text that must follow */
+                for (const char *end = s + strlen(s);; end--) {
+                    if (!strncmp(end, close + 1, lit) && --*budget >= 0 &&
+                        route_match_from(close + 1, end, req, np + 1, budget)) {
+                        req->path_params[np] = arena_strndup(req->arena, s, (size_t)(end - s));
+                        return true;
+                    }
+                    if (end == s || *budget < 0)
+                        return false;
+                }
+            }
+            const char *end = s + strcspn(s, "/");
+            if (end == s)
                 return false;
             req->path_params[np++] = arena_strndup(req->arena, s, (size_t)(end - s));
             s = end;
@@ -302,6 +317,12 @@ static bool route_match(const char *pattern, const char *path, struct request *r
         return false;
     req->n_path_params = np;
     return true;
+}
+
+static bool route_match(const char *pattern, const char *path, struct request *req)
+{
+    int budget = 4096;
+    return route_match_from(pattern, path, req, 0, &budget);
 }
 
 /* Static segments win over {param} ones: exact routes are tried first. */

@@ -863,20 +863,6 @@ int store_delete_model_version_tag(struct arena *a, const char *name, int64_t ve
 
 /* ---- search ---- */
 
-static const char *sql_op(enum sf_op op)
-{
-    switch (op) {
-    case SF_EQ: return "=";
-    case SF_NE: return "<>";
-    case SF_LT: return "<";
-    case SF_LE: return "<=";
-    case SF_GT: return ">";
-    case SF_GE: return ">=";
-    case SF_LIKE: return "LIKE";
-    case SF_ILIKE: return "ILIKE";
-    default: return NULL;
-    }
-}
 
 /* "<column> <op> $n" for one value or a list; cast is "" or "::bigint" */
 static int compare_sql(struct arena *a, struct strbuf *sql, struct sql_params *pp, const char *column,
@@ -887,7 +873,7 @@ static int compare_sql(struct arena *a, struct strbuf *sql, struct sql_params *p
         sb_printf(sql, cl->op == SF_IN ? "%s = ANY($%d::text[])" : "%s <> ALL($%d::text[])", column, n);
         return 0;
     }
-    const char *op = sql_op(cl->op);
+    const char *op = sf_sql_op(cl->op);
     if (!op || cl->kind != SF_VAL_STRING)
         return error_set(err, ERR_INVALID_PARAMETER_VALUE, "Invalid comparator in filter string");
     int n = sql_param_add(pp, a, cl->str);

@@ -85,6 +85,9 @@ struct experiment_search {
     int64_t limit;
 };
 
+/* The SQL comparator of =, !=, <, <=, >, >=, LIKE, ILIKE; NULL for the others. */
+const char *sf_sql_op(enum sf_op op);
+
 /* Bind parameters collected while compiling; all passed to libpq as text. */
 struct sql_params {
     const char **values;

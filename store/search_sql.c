@@ -494,3 +494,10 @@ int search_experiments_sql(struct arena *a, const struct experiment_search *s,
     }
     return page(&q, s->offset, s->limit);
 }
+
+const char *sf_sql_op(enum sf_op op)
+{
+    static const char *const sql[] = { [SF_EQ] = "=", [SF_NE] = "<>", [SF_LT] = "<", [SF_LE] = "<=",
+                                       [SF_GT] = ">", [SF_GE] = ">=", [SF_LIKE] = "LIKE", [SF_ILIKE] = "ILIKE" };
+    return (size_t)op < sizeof sql / sizeof *sql ? sql[op] : NULL;
+}
