@@ -556,6 +556,7 @@ static const struct alias ops[] = {
 struct comparison {
     struct tok ident;
     char op_text[32];
+    char op_raw[32];        /* the comparator as written (op_text is upper-cased) */
     int op;                 /* enum sf_op, or -1 for one MLflow has no use for */
     bool op_lower;          /* written in lowercase: only the runs filter upcases */
     struct tok value;       /* T_END for IS [NOT] NULL */
@@ -607,6 +608,7 @@ static int read_comparison(struct lexer *lx, const struct tok *ident, struct com
         return error_set(err, BAD, "Invalid clause(s) in filter string: '%.*s'",
                          (int)ident->len, ident->s);
     }
+    memcpy(cmp->op_raw, cmp->op_text, sizeof cmp->op_raw);
     for (char *c = cmp->op_text; *c; c++) {
         /* sqlparse's joined "NOT IN" / "IS NULL" tokens are always upper case */
         if (islower((unsigned char)*c) && strncmp(cmp->op_text, "NOT IN", 6) != 0 &&
@@ -1665,7 +1667,7 @@ static int mcp_clause(struct arena *a, const struct comparison *cmp, struct sf_c
         return error_set(err, BAD, "Invalid filter type '%s'.", type);
     static const unsigned valid = OPS_NUMERIC | OPS_STRING_IN;
     if (cmp->op < 0 || cmp->op_lower || !(valid & (1u << cmp->op)))
-        return error_set(err, BAD, "Invalid comparator '%s' for %s '%s'.", cmp->op_text,
+        return error_set(err, BAD, "Invalid comparator '%s' for %s '%s'.", cmp->op_lower ? cmp->op_raw : cmp->op_text,
                          id.entity == SF_TAG ? "tag" : "attribute", id.key);
     /* what PostgreSQL could not compare (MLflow's query fails there) */
     bool list_op = c->op == SF_IN || c->op == SF_NOT_IN;

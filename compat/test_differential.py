@@ -390,8 +390,24 @@ def _without_version_probe(exchanges):
     return [e for e in exchanges if e.label() != "GET /version"]
 
 
+def _mcp_endpoints_by_url(exchanges):
+    """A server's endpoints (and an endpoint search without order_by) come in id order, and ids are
+    random: list them by url on both sides."""
+    def walk(v):
+        if isinstance(v, dict):
+            return {k: (sorted((walk(x) for x in y), key=lambda e: str(e.get("url")))
+                        if k in ("access_endpoints", "mcp_access_endpoints") and isinstance(y, list) else walk(y))
+                    for k, y in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+    for e in exchanges:
+        e.response = walk(e.response)
+    return exchanges
+
+
 # scenarios whose exchanges are filtered before the comparison
-PREPARE = {"trace_metrics": _without_version_probe}
+PREPARE = {"trace_metrics": _without_version_probe, "mcp_servers": _mcp_endpoints_by_url}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
