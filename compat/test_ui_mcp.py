@@ -63,6 +63,13 @@ def test_mcp_registry_lists_the_servers(ui, registry):
 
 
 def test_mcp_server_page_shows_versions_tools_and_endpoints(ui, registry):
+    """The page opens on the highest version; the active one carries the "latest" and
+    "stable" aliases, its access endpoint (through "latest") and its tool."""
     ui.visit(f"/mcp-registry/{quote(registry['name'], safe='')}")
-    _see(ui, "mcp-server", "Cairn finder", "1.1.0", "find_cairn", "stable")
+    _see(ui, "mcp-server", "Cairn finder", "Finds cairns on hillsides", "team", "geology",
+         "Viewing version 2.0.0-beta.1", "1.0.0", "stable", "https://mcp.cairn.example/mcp")
+    ui.text("1.1.0").click()
+    _see(ui, "mcp-server-version", "Viewing version 1.1.0", "https://gateway.cairn.example/stones")
+    ui.page.get_by_role("tab", name="Tools").click()
+    _see(ui, "mcp-server-tools", "find_cairn", "Locate the nearest cairn")
     ui.finish("mcp-server")
