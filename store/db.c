@@ -320,8 +320,7 @@ static PGresult *check(struct db_conn *c, PGresult *r, struct error *err)
     return NULL;
 }
 
-PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int n, const char *const *vals,
-                  struct error *err)
+static int stmt_id(struct db_stmt *st)
 {
     if (st->id < 0) {
         int id = atomic_fetch_add(&next_stmt_id, 1);
@@ -332,18 +331,152 @@ PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int n, const char *cons
         /* benign race: two threads may both assign; the loser's id is unused */
         st->id = id;
     }
-    if (c->owner->tx_pooler)   /* PgBouncer (before 1.21) cannot keep named statements: unnamed ones */
-        return db_exec_sql(c, st->sql, n, vals, err);
-    char name[16];
-    snprintf(name, sizeof name, "s%d", st->id);
-    if (!c->prepared[st->id]) {
-        PGresult *p = check(c, await_result(c, PQsendPrepare(c->pg, name, st->sql, n, NULL)), err);
-        if (!p)
-            return NULL;
-        PQclear(p);
-        c->prepared[st->id] = true;
+    return st->id;
+}
+
+/* Sends a prepared statement (preparing it first if needed); 0, or -1 with err set. */
+int db_send(struct db_conn *c, struct db_stmt *st, int n, const char *const *vals, struct error *err)
+{
+    int id = stmt_id(st);
+    int sent;
+    if (c->owner->tx_pooler) {   /* PgBouncer (before 1.21) cannot keep named statements: unnamed ones */
+        sent = PQsendQueryParams(c->pg, st->sql, n, NULL, vals, NULL, NULL, 0);
+    } else {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", id);
+        if (!c->prepared[id]) {
+            PGresult *p = check(c, await_result(c, PQsendPrepare(c->pg, name, st->sql, n, NULL)), err);
+            if (!p)
+                return -1;
+            PQclear(p);
+            c->prepared[id] = true;
+        }
+        sent = PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0);
     }
-    return check(c, await_result(c, PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0)), err);
+    if (!sent) {
+        c->broken = true;
+        check(c, NULL, err);   /* the connection-lost error */
+        return -1;
+    }
+    return 0;
+}
+
+PGresult *db_receive(struct db_conn *c, struct error *err)
+{
+    return check(c, await_result(c, 1), err);
+}
+
+PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int n, const char *const *vals,
+                  struct error *err)
+{
+    return db_send(c, st, n, vals, err) ? NULL : db_receive(c, err);
+}
+
+static int exec_each(struct db_conn *c, struct db_batch_item *it, int n, struct error *err)
+{
+    for (int i = 0; i < n; i++)
+        if (!(it[i].res = db_exec(c, it[i].st, it[i].n, it[i].vals, err)))
+            return -1;
+    return 0;
+}
+
+/* The next result of a pipeline (NULL marks the end of one statement's),
+ * bounded as await_result is; *lost when the database stopped answering. */
+static PGresult *pipeline_next(struct db_conn *c, long long deadline, bool *lost)
+{
+    if (*lost || !wait_ready(c, deadline)) {
+        *lost = true;
+        return NULL;
+    }
+    return PQgetResult(c->pg);
+}
+
+/* Reads one statement's results up to its NULL: the tuples (kept in *keep
+ * when it succeeded), the first error in *first_err. */
+static bool pipeline_read_one(struct db_conn *c, long long deadline, bool *lost, PGresult **keep,
+                              PGresult **first_err)
+{
+    bool ok = false;
+    PGresult *r;
+    while ((r = pipeline_next(c, deadline, lost))) {
+        ExecStatusType s = PQresultStatus(r);
+        if ((s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) && keep && !*keep) {
+            *keep = r;
+            ok = true;
+            continue;
+        }
+        if (s == PGRES_COMMAND_OK)
+            ok = true;
+        if (s == PGRES_FATAL_ERROR && !*first_err)
+            *first_err = r;
+        else
+            PQclear(r);
+    }
+    return ok && !*lost;
+}
+
+int db_exec_batch(struct db_conn *c, struct db_batch_item *it, int n, struct error *err)
+{
+    enum { MAX_BATCH = 16 };
+    for (int i = 0; i < n; i++)
+        it[i].res = NULL;
+    /* PgBouncer in transaction mode: one statement at a time, as db_exec does */
+    if (n < 2 || n > MAX_BATCH || c->owner->tx_pooler || !PQenterPipelineMode(c->pg)) {
+        if (!exec_each(c, it, n, err))
+            return 0;
+        db_batch_clear(it, n);
+        return -1;
+    }
+    bool prepare[MAX_BATCH] = { false }, sent = true, lost = false;
+    for (int i = 0; i < n && sent; i++) {
+        int id = stmt_id(it[i].st);
+        char name[16];
+        snprintf(name, sizeof name, "s%d", id);
+        if (!c->prepared[id]) {   /* marked now: a statement twice in one batch is prepared once */
+            prepare[i] = c->prepared[id] = true;
+            sent = PQsendPrepare(c->pg, name, it[i].st->sql, it[i].n, NULL);
+        }
+        sent = sent && PQsendQueryPrepared(c->pg, name, it[i].n, it[i].vals, NULL, NULL, 0);
+    }
+    sent = sent && PQpipelineSync(c->pg);
+    if (!sent)
+        lost = true;
+    long long deadline = mono_now_ms() + cfg.statement_ms + CLIENT_MARGIN_MS;
+    PGresult *first_err = NULL;
+    bool all = !lost;
+    for (int i = 0; i < n && !lost; i++) {
+        if (prepare[i] && !pipeline_read_one(c, deadline, &lost, NULL, &first_err))
+            c->prepared[it[i].st->id] = false;
+        if (!pipeline_read_one(c, deadline, &lost, &it[i].res, &first_err))
+            all = false;
+    }
+    /* the sync point ends the pipeline; after an error the rest were skipped */
+    PGresult *r = lost ? NULL : pipeline_next(c, deadline, &lost);
+    if (!lost && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+        lost = true;
+    PQclear(r);
+    if (lost || !PQexitPipelineMode(c->pg)) {
+        c->broken = true;
+        all = false;
+    }
+    if (all) {
+        PQclear(first_err);
+        return 0;
+    }
+    db_batch_clear(it, n);
+    if (first_err || lost)
+        check(c, first_err, err);   /* maps the error (NULL: the connection was lost) */
+    else
+        error_set(err, ERR_TEMPORARILY_UNAVAILABLE, "Database connection lost; retry the request");
+    return -1;
+}
+
+void db_batch_clear(struct db_batch_item *it, int n)
+{
+    for (int i = 0; i < n; i++) {
+        PQclear(it[i].res);
+        it[i].res = NULL;
+    }
 }
 
 PGresult *db_exec_sql(struct db_conn *c, const char *sql, int n, const char *const *vals,

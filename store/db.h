@@ -68,6 +68,22 @@ int db_read(db_fn fn, void *ctx, struct error *err);
  * PQclear()s the result. */
 PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int n, const char *const *vals,
                   struct error *err);
+/* db_exec in two halves: send, then (after other work) the result. Nothing
+ * else may use c in between. */
+int db_send(struct db_conn *c, struct db_stmt *st, int n, const char *const *vals, struct error *err);
+PGresult *db_receive(struct db_conn *c, struct error *err);
+/* issue 19: several prepared statements sent at once and answered in one
+ * round trip (libpq pipeline mode; one by one behind PgBouncer). Each
+ * item's res is its result; on failure all are cleared, err is set as
+ * db_exec sets it, and -1 is returned. The caller db_batch_clear()s. */
+struct db_batch_item {
+    struct db_stmt *st;
+    int n;
+    const char *const *vals;
+    PGresult *res;
+};
+int db_exec_batch(struct db_conn *c, struct db_batch_item *items, int n, struct error *err);
+void db_batch_clear(struct db_batch_item *items, int n);
 /* Executes dynamic SQL (built from a fixed grammar, values only as $n). */
 PGresult *db_exec_sql(struct db_conn *c, const char *sql, int n, const char *const *vals,
                       struct error *err);

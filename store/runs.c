@@ -40,7 +40,7 @@ static void read_info(struct arena *a, const PGresult *r, int row, struct run_in
     ri->lifecycle_stage = arena_strdup(a, PQgetvalue(r, row, 8));
 }
 
-/* Rows of (run_uuid, …) ordered by run_uuid, distributed to runs[] via the
+/* Rows of (run_uuid, …) in any order, distributed to runs[] via the
  * index of each run id. Runs are looked up by binary search on a sorted copy. */
 struct run_index {
     const char **ids;   /* sorted */
@@ -103,8 +103,16 @@ static void distribute(struct arena *a, const PGresult *r, struct run *runs, con
     size_t n = ix->n;
     size_t *cnt = arena_alloc(a, (n ? n : 1) * sizeof *cnt);
     size_t *run_of = arena_alloc(a, (rows ? (size_t)rows : 1) * sizeof *run_of);
+    /* a run's rows mostly come one after another: the last match first */
+    const char *last_id = NULL;
+    size_t last = (size_t)-1;
     for (int j = 0; j < rows; j++) {
-        run_of[j] = idx_find(ix, PQgetvalue(r, j, 0));
+        const char *id = PQgetvalue(r, j, 0);
+        if (!last_id || strcmp(id, last_id)) {
+            last = idx_find(ix, id);
+            last_id = id;
+        }
+        run_of[j] = last;
         if (run_of[j] != (size_t)-1)
             cnt[run_of[j]]++;
     }
@@ -233,17 +241,28 @@ static void fill_model_out(struct arena *a, const PGresult *r, int j, struct run
     run->model_outputs[k].step = db_int64(r, j, 2);
 }
 
+static int cmp_metric_key(const void *x, const void *y)
+{
+    return strcmp(((const struct metric *)x)->key, ((const struct metric *)y)->key);
+}
+
+static int cmp_kv_key(const void *x, const void *y)
+{
+    return strcmp(((const struct kv *)x)->key, ((const struct kv *)y)->key);
+}
+
 /* Fills data, inputs and outputs of runs[0..n) (infos already read), with
  * one query per part for all runs together. */
 static int load_run_parts(struct db_conn *c, struct arena *a, struct run *runs, size_t n, bool model_inputs,
                           struct error *err)
 {
+    /* issue 19: unsorted; each run's keys are sorted here (sort_keys), in
+     * byte order (C.UTF-8's, the embedded cluster's): the database's sort in
+     * its collation cost as much as the scan */
     DB_STMT(q_metrics, "SELECT run_uuid, key, value, timestamp, step FROM latest_metrics"
-                       " WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, key");
-    DB_STMT(q_params, "SELECT run_uuid, key, value FROM params WHERE run_uuid = ANY($1::text[])"
-                      " ORDER BY run_uuid, key");
-    DB_STMT(q_tags, "SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1::text[])"
-                    " ORDER BY run_uuid, key");
+                       " WHERE run_uuid = ANY($1::text[])");
+    DB_STMT(q_params, "SELECT run_uuid, key, value FROM params WHERE run_uuid = ANY($1::text[])");
+    DB_STMT(q_tags, "SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1::text[])");
     DB_STMT(q_inputs, "SELECT i.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile,"
                       " COALESCE(array_agg(t.key ORDER BY t.key) FILTER (WHERE t.key IS NOT NULL), '{}'),"
                       " COALESCE(array_agg(t.value ORDER BY t.key) FILTER (WHERE t.key IS NOT NULL), '{}')"
@@ -261,34 +280,30 @@ static int load_run_parts(struct db_conn *c, struct arena *a, struct run *runs, 
     const char *arr = pg_text_array(a, ids, n);
     struct run_index *ix = idx_build(a, runs, n);
     const char *v1[1] = { arr };
-    PGresult *r;
-    if (!(r = db_exec(c, &q_metrics, 1, v1, err)))
-        return -1;
-    distribute(a, r, runs, ix, sizeof(struct metric), slot_metrics, count_metrics, fill_metric);
-    PQclear(r);
-    if (!(r = db_exec(c, &q_params, 1, v1, err)))
-        return -1;
-    distribute(a, r, runs, ix, sizeof(struct kv), slot_params, count_params, fill_param);
-    PQclear(r);
-    if (!(r = db_exec(c, &q_tags, 1, v1, err)))
-        return -1;
-    distribute(a, r, runs, ix, sizeof(struct kv), slot_tags, count_tags, fill_tag);
-    PQclear(r);
-    if (!(r = db_exec(c, &q_inputs, 1, v1, err)))
-        return -1;
-    distribute(a, r, runs, ix, sizeof(struct dataset_input), slot_inputs, count_inputs, fill_input);
-    PQclear(r);
     const char *vo[2] = { arr, "output" };
-    if (!(r = db_exec(c, &q_models, 2, vo, err)))
+    const char *vi[2] = { arr, "input" };
+    /* issue 19: one round trip for all the parts (pipeline mode) */
+    struct db_batch_item q[6] = {
+        { &q_metrics, 1, v1, NULL }, { &q_params, 1, v1, NULL }, { &q_tags, 1, v1, NULL },
+        { &q_inputs, 1, v1, NULL }, { &q_models, 2, vo, NULL }, { &q_models, 2, vi, NULL },
+    };
+    if (db_exec_batch(c, q, model_inputs ? 6 : 5, err))
         return -1;
-    distribute(a, r, runs, ix, sizeof(struct model_io), slot_mout, count_mout, fill_model_out);
-    PQclear(r);
-    if (model_inputs) {
-        const char *vi[2] = { arr, "input" };
-        if (!(r = db_exec(c, &q_models, 2, vi, err)))
-            return -1;
-        distribute(a, r, runs, ix, sizeof(struct model_io), slot_min, count_min, fill_model_in);
-        PQclear(r);
+    distribute(a, q[0].res, runs, ix, sizeof(struct metric), slot_metrics, count_metrics, fill_metric);
+    distribute(a, q[1].res, runs, ix, sizeof(struct kv), slot_params, count_params, fill_param);
+    distribute(a, q[2].res, runs, ix, sizeof(struct kv), slot_tags, count_tags, fill_tag);
+    distribute(a, q[3].res, runs, ix, sizeof(struct dataset_input), slot_inputs, count_inputs, fill_input);
+    distribute(a, q[4].res, runs, ix, sizeof(struct model_io), slot_mout, count_mout, fill_model_out);
+    if (model_inputs)
+        distribute(a, q[5].res, runs, ix, sizeof(struct model_io), slot_min, count_min, fill_model_in);
+    db_batch_clear(q, model_inputs ? 6 : 5);
+    for (size_t i = 0; i < n; i++) {
+        if (runs[i].n_metrics > 1)
+            qsort(runs[i].metrics, runs[i].n_metrics, sizeof *runs[i].metrics, cmp_metric_key);
+        if (runs[i].n_params > 1)
+            qsort(runs[i].params, runs[i].n_params, sizeof *runs[i].params, cmp_kv_key);
+        if (runs[i].n_tags > 1)
+            qsort(runs[i].tags, runs[i].n_tags, sizeof *runs[i].tags, cmp_kv_key);
     }
     return 0;
 }
@@ -852,26 +867,18 @@ struct search_ctx {
 static int search_tx(struct db_conn *c, void *p, struct error *err)
 {
     struct search_ctx *x = p;
-    DB_STMT(page, "SELECT " RUN_COLS " FROM unnest($1::text[]) WITH ORDINALITY AS p(id, ord)"
-                  " JOIN runs r ON r.run_uuid = p.id ORDER BY p.ord");
     struct strbuf sql;
     struct sql_params params;
     sb_init(&sql, x->a, 1024);
     sql_params_init(&params, x->a);
-    if (search_runs_sql(x->a, x->s, &sql, &params, err))
+    /* the page's run rows come with the search itself: no second statement
+     * (and no second probe per run) to fetch them by id */
+    if (search_runs_sql_cols(x->a, x->s, RUN_COLS, &sql, &params, err))
         return -1;
     PGresult *r = db_exec_sql(c, sql.buf, params.n, params.values, err);
     if (!r)
         return -1;
     int rows = PQntuples(r);
-    const char **ids = arena_alloc(x->a, (size_t)(rows ? rows : 1) * sizeof *ids);
-    for (int i = 0; i < rows; i++)
-        ids[i] = arena_strdup(x->a, PQgetvalue(r, i, 0));
-    PQclear(r);
-    const char *v[1] = { pg_text_array(x->a, ids, (size_t)rows) };
-    if (!(r = db_exec(c, &page, 1, v, err)))
-        return -1;
-    rows = PQntuples(r);
     x->out = arena_alloc(x->a, (size_t)(rows ? rows : 1) * sizeof *x->out);
     for (int i = 0; i < rows; i++)
         read_info(x->a, r, i, &x->out[i].info);
@@ -970,22 +977,17 @@ static int each_tx(struct db_conn *c, void *p, struct error *err)
     if (run_exists(c, x->run_id, err))
         return -1;
     struct arena *a = db_arena(c);
-    int64_t left = x->limit, done_offset = 0;
-    struct metric last = { 0 };
-    bool first_batch = true;
+    int64_t left = x->limit;
+    if (left == 0)
+        return 0;
+    int64_t want = left >= 0 && left < HISTORY_BATCH ? left : HISTORY_BATCH;
+    const char *v0[4] = { x->run_id, x->key, i64s(a, x->offset), i64s(a, want) };
+    if (db_send(c, &first, 4, v0, err))
+        return -1;
+    /* issue 19: the next batch is asked for as soon as a batch arrives, so
+     * the database reads it while this one is written to the client */
     for (;;) {
-        int64_t want = left >= 0 && left < HISTORY_BATCH ? left : HISTORY_BATCH;
-        if (want == 0)
-            break;
-        PGresult *r;
-        if (first_batch) {
-            const char *v[4] = { x->run_id, x->key, i64s(a, x->offset + done_offset), i64s(a, want) };
-            r = db_exec(c, &first, 4, v, err);
-        } else {
-            const char *v[6] = { x->run_id, x->key, i64s(a, last.timestamp), i64s(a, last.step),
-                                 double_text(a, last.value), i64s(a, want) };
-            r = db_exec(c, &next, 6, v, err);
-        }
+        PGresult *r = db_receive(c, err);
         if (!r)
             return -1;
         int rows = PQntuples(r);
@@ -998,15 +1000,26 @@ static int each_tx(struct db_conn *c, void *p, struct error *err)
             m[i].step = db_int64(r, i, 2);
         }
         PQclear(r);
-        if (rows)
-            last = m[rows - 1];
-        x->sink_rc = rows ? x->sink(x->sink_ctx, m, (size_t)rows) : 0;
-        arena_reset(a);   /* a batch at a time: memory stays flat */
-        if (x->sink_rc || rows < want)
-            break;
         if (left >= 0)
             left -= rows;
-        first_batch = false;
+        bool more = rows == want && left != 0;
+        if (more) {
+            want = left >= 0 && left < HISTORY_BATCH ? left : HISTORY_BATCH;
+            const struct metric *l = &m[rows - 1];
+            const char *v[6] = { x->run_id, x->key, i64s(a, l->timestamp), i64s(a, l->step),
+                                 double_text(a, l->value), i64s(a, want) };
+            if (db_send(c, &next, 6, v, err))
+                return -1;
+        }
+        x->sink_rc = rows ? x->sink(x->sink_ctx, m, (size_t)rows) : 0;
+        arena_reset(a);   /* a batch at a time: memory stays flat */
+        if (x->sink_rc) {
+            if (more)   /* the batch already asked for is read and dropped */
+                PQclear(db_receive(c, err));
+            break;
+        }
+        if (!more)
+            break;
     }
     return 0;
 }

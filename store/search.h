@@ -100,6 +100,10 @@ int sql_param_add(struct sql_params *p, struct arena *a, const char *value);
 /* SELECT returning run_uuid only, in the requested order, with OFFSET/LIMIT. */
 int search_runs_sql(struct arena *a, const struct run_search *s,
                     struct strbuf *sql, struct sql_params *params, struct error *err);
+/* The same SELECT returning cols (columns of runs r) instead: the page's
+ * rows come with the search, not from a second statement. */
+int search_runs_sql_cols(struct arena *a, const struct run_search *s, const char *cols,
+                         struct strbuf *sql, struct sql_params *params, struct error *err);
 /* SELECT returning experiment_id only, in the requested order, with OFFSET/LIMIT. */
 int search_experiments_sql(struct arena *a, const struct experiment_search *s,
                            struct strbuf *sql, struct sql_params *params, struct error *err);

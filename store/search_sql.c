@@ -333,6 +333,12 @@ static int page(struct q *q, int64_t offset, int64_t limit)
 int search_runs_sql(struct arena *a, const struct run_search *s, struct strbuf *sql,
                     struct sql_params *params, struct error *err)
 {
+    return search_runs_sql_cols(a, s, "r.run_uuid", sql, params, err);
+}
+
+int search_runs_sql_cols(struct arena *a, const struct run_search *s, const char *cols,
+                         struct strbuf *sql, struct sql_params *params, struct error *err)
+{
     struct q q = {a, sql, params, err, false};
     struct strbuf joins, order;
     bool has_start_time = false;
@@ -341,7 +347,7 @@ int search_runs_sql(struct arena *a, const struct run_search *s, struct strbuf *
     /* the order_by joins come first in the text, so they bind first */
     if (run_order(&q, &joins, &order, &s->order, &has_start_time))
         return -1;
-    sb_puts(sql, "SELECT r.run_uuid FROM runs r");
+    sb_printf(sql, "SELECT %s FROM runs r", cols);
     sb_puts(sql, joins.buf);
     /* one experiment: a plain = lets the (experiment_id, start_time DESC,
      * run_uuid) index deliver rows already in the default order */
