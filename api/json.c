@@ -440,9 +440,16 @@ void jw_null(struct jw *w)
 void jw_int64(struct jw *w, int64_t v)
 {
     value_prefix(w);
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
-    sb_putn(w->sb, buf, (size_t)n);
+    /* by hand: snprintf was a tenth of a search page's CPU (issue 19) */
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    sb_putn(w->sb, p, (size_t)(buf + sizeof buf - p));
 }
 
 /* The shortest text that reads back as the same double, always with a '.'

@@ -281,13 +281,6 @@ void sb_puts(struct strbuf *sb, const char *s)
     sb_putn(sb, s, strlen(s));
 }
 
-void sb_putc(struct strbuf *sb, char c)
-{
-    sb_reserve(sb, 1);
-    sb->buf[sb->len++] = c;
-    sb->buf[sb->len] = '\0';
-}
-
 void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
     va_list ap, ap2;

@@ -37,7 +37,13 @@ struct strbuf {
 void sb_init(struct strbuf *sb, struct arena *a, size_t cap);
 void sb_putn(struct strbuf *sb, const char *s, size_t n);
 void sb_puts(struct strbuf *sb, const char *s);
-void sb_putc(struct strbuf *sb, char c);
 void sb_reserve(struct strbuf *sb, size_t extra);         /* room for extra more bytes */
+static inline void sb_putc(struct strbuf *sb, char c)
+{
+    if (sb->len + 2 > sb->cap)
+        sb_reserve(sb, 1);
+    sb->buf[sb->len++] = c;
+    sb->buf[sb->len] = '\0';
+}
 void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #endif
