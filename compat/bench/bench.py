@@ -462,6 +462,15 @@ class Bench:
         c["log_batch_rows_s"] = {"tps": r["tps"], "rows_s": r["tps"] * 1000, "latency_ms": r["latency_ms"]}
         for name, sql in self.search_sql().items():
             c[name] = self.pgbench(sql + ";\n", 1, seconds=d)
+        # issue 19: the least any plan of the filtered search does that does not walk the order
+        # metric's index (here m1 tracks m0: walking m1 DESC passes ~45% of the runs before the first
+        # match): find the runs the filter keeps, their order value and their experiment, and count them
+        c["search_filter_floor"] = self.pgbench(
+            "SELECT count(o.value) FROM cairn.params p"
+            " JOIN cairn.latest_metrics f ON f.run_uuid = p.run_uuid AND f.key = 'm0' AND f.value < 0.5"
+            " JOIN cairn.runs r ON r.run_uuid = p.run_uuid AND r.experiment_id = 1"
+            " LEFT JOIN cairn.latest_metrics o ON o.run_uuid = p.run_uuid AND o.key = 'm1'"
+            " WHERE p.key = 'p3' AND left(p.value, 200) = '7';\n", 1, seconds=d)
         c["history_full"] = self.pgbench(
             f"SELECT value, timestamp, step FROM cairn.metrics WHERE run_uuid = '{hist}' AND key = 'loss'"
             " ORDER BY timestamp, step, value;\n", 1, transactions=2)

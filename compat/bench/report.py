@@ -105,6 +105,11 @@ def table(res):
     notes = ("Ratios: writes Cairn/MLflow throughput, reads and memory MLflow/Cairn. Ceilings: pgbench on the same "
              "cluster in the same run (log-metric txn tps, 1000-row INSERT rows/s, hand-written search/history "
              "SQL latency). Writes show Cairn as % of the ceiling, reads as multiples of the SQL time.")
+    floor = res.get("ceilings", {}).get("search_filter_floor", {}).get("latency_ms")
+    filt = next((w for w in res["workloads"] if w.get("id") == "search_filter" and not w.get("skipped")), None)
+    if floor and filt and filt.get("mlflow"):
+        notes += (f" Filtered search floor (pgbench: the runs the filter keeps, their order value and experiment,"
+                  f" counted; no page): {_num(floor)} ms; 10x MLflow needs {_num(filt['mlflow'] / 10)} ms.")
     return "\n".join([head, ""] + lines + ["", notes])
 
 
