@@ -5,6 +5,7 @@
 #include "logged_models.h"
 #include "tracking.h"
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +568,8 @@ struct batch_ctx {
     const char *run_id;
     const struct log_batch *b;
     bool single_param;   /* store_log_param: the one-param message */
+    const char *parked_id;   /* the metrics write parked its latest values (fold_parked) */
+    bool stale_parked;       /* ... or found rows parked long ago */
 };
 
 static const char *double_text(struct arena *a, double v)
@@ -664,12 +667,37 @@ static void metric_arrays(struct arena *a, const char *run_id, const struct metr
     v[4] = steps.buf;
 }
 
-/* Writes points in one statement: the history (a replayed point is
- * ignored), the latest value per key (max by step, timestamp, value) and the
- * shape of each history (points, distinct steps while known, step range). Only when the
- * run is active; it returns the run's stage (no row: no such run). Rows go in
- * key order so two writers on one run lock latest_metrics rows in the same
- * order: no deadlock. */
+/* Folds one row per key (run_uuid, key, value, timestamp, step, n_rows,
+ * n_steps, min_step, max_step: the newest point and the shape of the points
+ * just added to the history) into latest_metrics: the latest value is the
+ * max by (step, timestamp, value), as MLflow. Distinct steps are counted
+ * while points arrive in step order (the usual training loop); a point at or
+ * below the known range makes the count unknown (-1) for good, and the chart
+ * view scans instead. Every fold of a run holds its fold lock (sql/013), so
+ * two never wait on each other's row locks. */
+#define UPSERT_LATEST_SQL \
+    "INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step, n_rows, n_steps, min_step, max_step)"
+#define ON_CONFLICT_LATEST_SQL \
+    " ON CONFLICT (run_uuid, key) DO UPDATE SET" \
+    " value = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)" \
+    "   THEN EXCLUDED.value ELSE l.value END," \
+    " timestamp = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)" \
+    "   THEN EXCLUDED.timestamp ELSE l.timestamp END," \
+    " step = GREATEST(l.step, EXCLUDED.step)," \
+    " n_rows = l.n_rows + EXCLUDED.n_rows," \
+    " n_steps = CASE WHEN EXCLUDED.n_rows = 0 THEN l.n_steps" \
+    "   WHEN l.n_steps < 0 OR EXCLUDED.n_steps < 0 OR EXCLUDED.min_step <= l.max_step THEN -1" \
+    "   ELSE l.n_steps + EXCLUDED.n_steps END," \
+    " min_step = LEAST(l.min_step, EXCLUDED.min_step), max_step = GREATEST(l.max_step, EXCLUDED.max_step)"
+/* one fold at a time per run: a transaction-scoped advisory lock */
+#define FOLD_LOCK(fn) fn "(1818587252, hashtext($1))"
+
+/* Writes points in one statement, only when the run is active. The history
+ * takes every point (a replayed one is ignored) without waiting for anyone;
+ * then the latest values are folded at once when no other writer of the run
+ * is folding, else parked (sql/013) for fold_parked. It returns the run's
+ * stage (no row: no such run), the parked row's id (or NULL), and whether
+ * rows parked long ago wait for a fold (a server died between the steps). */
 DB_STMT(write_metrics_stmt,
     "WITH run AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1),"
     " pts AS (SELECT k, v, t, s FROM unnest($2::text[], $3::float8[], $4::int8[], $5::int8[])"
@@ -679,43 +707,207 @@ DB_STMT(write_metrics_stmt,
     " fresh AS (SELECT key, count(*) AS n, count(DISTINCT step) AS ns, min(step) AS lo, max(step) AS hi"
     "   FROM hist GROUP BY key),"
     " newest AS (SELECT DISTINCT ON (k) k, v, t, s FROM pts ORDER BY k, s DESC, t DESC, v DESC),"
-    " latest AS (INSERT INTO latest_metrics AS l (run_uuid, key, value, timestamp, step,"
-    "   n_rows, n_steps, min_step, max_step)"
-    "   SELECT $1, nw.k, nw.v, nw.t, nw.s, COALESCE(f.n, 0), COALESCE(f.ns, 0),"
-    "   COALESCE(f.lo, nw.s), COALESCE(f.hi, nw.s)"
-    "   FROM newest nw LEFT JOIN fresh f ON f.key = nw.k ORDER BY nw.k"
-    "   ON CONFLICT (run_uuid, key) DO UPDATE SET"
-    "   value = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
-    "     THEN EXCLUDED.value ELSE l.value END,"
-    "   timestamp = CASE WHEN (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value) > (l.step, l.timestamp, l.value)"
-    "     THEN EXCLUDED.timestamp ELSE l.timestamp END,"
-    "   step = GREATEST(l.step, EXCLUDED.step),"
-    "   n_rows = l.n_rows + EXCLUDED.n_rows,"
-    /* distinct steps are counted while points arrive in step order (the
-     * usual training loop); a point at or below the known range makes the
-     * count unknown (-1) for good, and the chart view scans instead */
-    "   n_steps = CASE WHEN EXCLUDED.n_rows = 0 THEN l.n_steps"
-    "     WHEN l.n_steps < 0 OR EXCLUDED.min_step <= l.max_step THEN -1"
-    "     ELSE l.n_steps + EXCLUDED.n_steps END,"
-    "   min_step = LEAST(l.min_step, EXCLUDED.min_step), max_step = GREATEST(l.max_step, EXCLUDED.max_step))"
-    " SELECT lifecycle_stage FROM run");
+    " mine AS (SELECT nw.k, nw.v, nw.t, nw.s, COALESCE(f.n, 0) AS n, COALESCE(f.ns, 0) AS ns,"
+    "   COALESCE(f.lo, nw.s) AS lo, COALESCE(f.hi, nw.s) AS hi FROM newest nw LEFT JOIN fresh f ON f.key = nw.k),"
+    /* after the history (the count reads all of it): held from here to the
+     * commit, the fold's time only */
+    " lk AS (SELECT " FOLD_LOCK("pg_try_advisory_xact_lock") " AS got FROM (SELECT count(*) FROM hist) h),"
+    " parked AS (INSERT INTO latest_metrics_pending (run_uuid, keys, vals, ts, steps, n_rows, n_steps,"
+    "   min_step, max_step) SELECT $1, array_agg(k), array_agg(v), array_agg(t), array_agg(s), array_agg(n),"
+    "   array_agg(ns), array_agg(lo), array_agg(hi) FROM mine WHERE NOT (SELECT got FROM lk)"
+    "   HAVING count(*) > 0 RETURNING id),"
+    " latest AS (" UPSERT_LATEST_SQL
+    "   SELECT $1, k, v, t, s, n, ns, lo, hi FROM mine WHERE (SELECT got FROM lk)" ON_CONFLICT_LATEST_SQL ")"
+    " SELECT lifecycle_stage, (SELECT id FROM parked), EXISTS (SELECT 1 FROM latest_metrics_pending"
+    "   WHERE run_uuid = $1 AND parked_at < now() - interval '10 seconds') FROM run");
+
+/* one parked point per key, as the fold reads it */
+struct parked_delta {
+    const char *key, *value;   /* value as PostgreSQL printed it (exact, NaN, Infinity) */
+    double v;
+    int64_t t, s, n, ns, lo, hi;
+};
+
+/* float8 order: NaN above everything, equal to itself */
+static int float8_cmp(double a, double b)
+{
+    if (a != a || b != b)
+        return (a != a) - (b != b);
+    return (a > b) - (a < b);
+}
+
+static int delta_cmp(const void *pa, const void *pb)
+{
+    const struct parked_delta *a = pa, *b = pb;
+    int c = strcmp(a->key, b->key);
+    if (c)
+        return c;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    return (a->hi > b->hi) - (a->hi < b->hi);
+}
+
+static bool newer(const struct parked_delta *a, const struct parked_delta *b)
+{
+    if (a->s != b->s)
+        return a->s > b->s;
+    if (a->t != b->t)
+        return a->t > b->t;
+    return float8_cmp(a->v, b->v) > 0;
+}
+
+/* Merges the deltas of each key into one (sorted by key, then step range):
+ * the newest point, the counts added up, distinct steps known only while
+ * the ranges of points added do not overlap. Returns the number of keys. */
+static size_t merge_deltas(struct parked_delta *d, size_t n)
+{
+    qsort(d, n, sizeof *d, delta_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        struct parked_delta m = d[i], top = d[i];
+        bool added = false, overlap = false;
+        int64_t prev_hi = 0;
+        m.n = m.ns = 0;
+        size_t j = i;
+        for (; j < n && !strcmp(d[j].key, d[i].key); j++) {
+            if (newer(&d[j], &top))
+                top = d[j];
+            if (d[j].n <= 0)
+                continue;
+            overlap |= added && d[j].lo <= prev_hi;
+            m.lo = added && m.lo < d[j].lo ? m.lo : d[j].lo;
+            prev_hi = added && prev_hi > d[j].hi ? prev_hi : d[j].hi;
+            m.n += d[j].n;
+            m.ns += d[j].ns;
+            added = true;
+        }
+        m.value = top.value;
+        m.v = top.v;
+        m.t = top.t;
+        m.s = top.s;
+        m.hi = prev_hi;
+        if (!added)
+            m.lo = m.hi = top.s;
+        else if (overlap)
+            m.ns = -1;
+        d[out++] = m;
+        i = j;
+    }
+    return out;
+}
+
+static const char *i64_array(struct arena *a, const struct parked_delta *d, size_t n, size_t field)
+{
+    struct strbuf sb;
+    sb_init(&sb, a, 21 * n + 8);
+    sb_putc(&sb, '{');
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&sb, "%s%" PRId64, i ? "," : "", *(const int64_t *)((const char *)&d[i] + field));
+    sb_putc(&sb, '}');
+    return sb.buf;
+}
+
+/* After a write parked its points (own_id), or found rows parked long ago
+ * (own_id NULL): wait for the run's fold lock, then fold every row parked so
+ * far in one statement of the lock's transaction, whose snapshot sees what
+ * the other writers parked while this one waited. A row another writer's
+ * fold already took needs no lock. */
+static int fold_tx(struct db_conn *c, void *p, struct error *err)
+{
+    DB_STMT(lock_own, "SELECT " FOLD_LOCK("pg_advisory_xact_lock") " FROM latest_metrics_pending WHERE id = $2");
+    DB_STMT(lock_any, "SELECT " FOLD_LOCK("pg_advisory_xact_lock"));
+    /* a waiter whose row a fold took while it waited leaves the rows parked
+     * since to their own writers, queued behind it: the next of them folds
+     * them all at once (without this, each waiter in the queue would fold
+     * the one row parked last, one fold per request) */
+    DB_STMT(take, "WITH taken AS (DELETE FROM latest_metrics_pending WHERE run_uuid = $1"
+                  "   AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM latest_metrics_pending WHERE id = $2))"
+                  "   RETURNING keys, vals, ts, steps, n_rows, n_steps, min_step, max_step)"
+                  " SELECT d.* FROM taken, unnest(keys, vals, ts, steps, n_rows, n_steps, min_step, max_step)"
+                  "   AS d(k, v, t, s, n, ns, lo, hi)");
+    DB_STMT(fold, UPSERT_LATEST_SQL
+                  " SELECT $1, k, v, t, s, n, ns, lo, hi FROM unnest($2::text[], $3::float8[], $4::int8[],"
+                  " $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[]) AS m(k, v, t, s, n, ns, lo, hi)"
+                  ON_CONFLICT_LATEST_SQL);
+    struct batch_ctx *x = p;
+    const char *v[9] = { x->run_id, x->parked_id };
+    PGresult *r = db_exec(c, x->parked_id ? &lock_own : &lock_any, x->parked_id ? 2 : 1, v, err);
+    if (!r)
+        return -1;
+    int locked = PQntuples(r);
+    PQclear(r);
+    if (!locked)
+        return 0;
+    if (!(r = db_exec(c, &take, 2, v, err)))
+        return -1;
+    size_t n = (size_t)PQntuples(r);
+    struct arena *a = db_arena(c);
+    struct parked_delta *d = arena_alloc(a, (n ? n : 1) * sizeof *d);
+    for (size_t i = 0; i < n; i++) {
+        int row = (int)i;
+        d[i] = (struct parked_delta){ arena_strdup(a, PQgetvalue(r, row, 0)), arena_strdup(a, PQgetvalue(r, row, 1)),
+                                      db_double(r, row, 1), db_int64(r, row, 2), db_int64(r, row, 3),
+                                      db_int64(r, row, 4), db_int64(r, row, 5), db_int64(r, row, 6),
+                                      db_int64(r, row, 7) };
+    }
+    PQclear(r);
+    if (n == 0)
+        return 0;
+    n = merge_deltas(d, n);
+    const char **keys = arena_alloc(a, n * sizeof *keys), **vals = arena_alloc(a, n * sizeof *vals);
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = d[i].key;
+        vals[i] = d[i].value;
+    }
+    v[1] = pg_text_array(a, keys, n);
+    v[2] = pg_text_array(a, vals, n);
+    v[3] = i64_array(a, d, n, offsetof(struct parked_delta, t));
+    v[4] = i64_array(a, d, n, offsetof(struct parked_delta, s));
+    v[5] = i64_array(a, d, n, offsetof(struct parked_delta, n));
+    v[6] = i64_array(a, d, n, offsetof(struct parked_delta, ns));
+    v[7] = i64_array(a, d, n, offsetof(struct parked_delta, lo));
+    v[8] = i64_array(a, d, n, offsetof(struct parked_delta, hi));
+    if (!(r = db_exec(c, &fold, 9, v, err)))
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+static int fold_parked(struct batch_ctx *x, struct error *err)
+{
+    return x->parked_id || x->stale_parked ? db_tx(fold_tx, x, err) : 0;
+}
+
+/* runs the metrics statement; notes a parked row for fold_parked */
+static PGresult *write_metrics(struct db_conn *c, struct batch_ctx *x, struct error *err)
+{
+    const char *v[5];
+    metric_arrays(x->a, x->run_id, x->b->metrics, x->b->n_metrics, v);
+    x->parked_id = NULL;
+    x->stale_parked = false;
+    PGresult *r = db_exec(c, &write_metrics_stmt, 5, v, err);
+    if (r && PQntuples(r)) {
+        x->parked_id = PQgetisnull(r, 0, 1) ? NULL : arena_strdup(x->a, PQgetvalue(r, 0, 1));
+        x->stale_parked = !strcmp(PQgetvalue(r, 0, 2), "t");
+    }
+    return r;
+}
 
 static int log_metrics(struct db_conn *c, struct batch_ctx *x, struct error *err)
 {
-    size_t n = x->b->n_metrics;
-    const char *v[5];
-    metric_arrays(x->a, x->run_id, x->b->metrics, n, v);
-    PGresult *r = db_exec(c, &write_metrics_stmt, 5, v, err);
+    PGresult *r = write_metrics(c, x, err);
     if (!r)
         return -1;
     PQclear(r);
     /* MLflow 3: points carrying a model_id are the logged model's metrics too */
-    return store_log_model_metrics_tx(c, x->a, x->run_id, x->b->metrics, n, err);
+    return store_log_model_metrics_tx(c, x->a, x->run_id, x->b->metrics, x->b->n_metrics, err);
 }
 
 static int batch_tx(struct db_conn *c, void *p, struct error *err)
 {
     struct batch_ctx *x = p;
+    x->parked_id = NULL;
+    x->stale_parked = false;   /* set by write_metrics when there are metrics */
     if (lock_active_run(c, x->a, x->run_id, false, err))
         return -1;
     if (x->b->n_params && log_params(c, x, err))
@@ -733,9 +925,7 @@ static int batch_tx(struct db_conn *c, void *p, struct error *err)
 static int metrics_only_tx(struct db_conn *c, void *p, struct error *err)
 {
     struct batch_ctx *x = p;
-    const char *v[5];
-    metric_arrays(x->a, x->run_id, x->b->metrics, x->b->n_metrics, v);
-    PGresult *r = db_exec(c, &write_metrics_stmt, 5, v, err);
+    PGresult *r = write_metrics(c, x, err);
     if (!r)
         return -1;
     int rows = PQntuples(r);
@@ -760,15 +950,17 @@ static bool any_model_metric(const struct log_batch *b)
 int store_log_param(struct arena *a, const char *run_id, const struct kv *param, struct error *err)
 {
     struct log_batch b = { .params = param, .n_params = 1 };
-    struct batch_ctx x = { a, run_id, &b, true };
+    struct batch_ctx x = { a, run_id, &b, true, NULL, false };
     return db_tx(batch_tx, &x, err);
 }
 
 int store_log_batch(struct arena *a, const char *run_id, const struct log_batch *b, struct error *err)
 {
-    struct batch_ctx x = { a, run_id, b, false };
+    struct batch_ctx x = { a, run_id, b, false, NULL, false };
     int rc = b->n_metrics && !b->n_params && !b->n_tags && !any_model_metric(b) ? db_run_write(metrics_only_tx, &x, err)
                                                                                  : db_tx(batch_tx, &x, err);
+    if (rc == 0)
+        rc = fold_parked(&x, err);
     if (rc == 0)
         store_note_writes(b->n_metrics + b->n_params + b->n_tags);
     return rc;

@@ -139,6 +139,22 @@ static void *write_shuffled(void *p)
     return NULL;
 }
 
+/* An aggregate over the run's latest_metrics rows is want, and no row of the
+ * run is left parked (sql/013). */
+static void check_latest_rows(const char *run_id, const char *aggregate, const char *want)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    const char *v[1] = { run_id };
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s, (SELECT count(*) FROM cairn.latest_metrics_pending WHERE run_uuid = $1)"
+                              " FROM cairn.latest_metrics WHERE run_uuid = $1", aggregate);
+    PGresult *r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+    CHECK_STR(PQgetvalue(r, 0, 0), want);
+    CHECK_STR(PQgetvalue(r, 0, 1), "0");
+    PQclear(r);
+    PQfinish(c);
+}
+
 static void test_concurrent_writers(struct arena *a, int64_t exp_id)
 {
     const char *run_id = new_run(a, exp_id);
@@ -158,6 +174,46 @@ static void test_concurrent_writers(struct arena *a, int64_t exp_id)
     struct error err;
     CHECK_INT(store_get_run(a, run_id, &run, &err), 0);
     CHECK_INT(run.n_metrics, 200);
+    /* whichever writer folded whose points (sql/013): key k's steps are k,
+     * k+200, ..., k+800, each written by every writer in every round with
+     * value seed + step; the latest is the highest seed's at round 2 */
+    int right = 0;
+    for (size_t i = 0; i < run.n_metrics; i++) {
+        const struct metric *m = &run.metrics[i];
+        int k = atoi(m->key + 1);
+        right += m->step == k + 800 && m->timestamp == 2 && m->value == 8 + k + 800;
+    }
+    CHECK_INT(right, 200);
+    /* 8 writers x 3 rounds x 5 distinct points per key; their step ranges
+     * overlap, so distinct steps are unknown */
+    check_latest_rows(run_id, "count(*) FILTER (WHERE n_rows = 120 AND n_steps = -1"
+                      " AND min_step = substr(key, 2)::int AND max_step = substr(key, 2)::int + 800)", "200");
+}
+
+/* A parked row left behind (its server died before folding it) is folded
+ * by the run's next metrics write. */
+static void test_orphan_parked_row(struct arena *a)
+{
+    const char *run_id = new_run(a, 0);
+    struct error err;
+    struct metric m1[2] = { { .key = "a", .value = 1, .timestamp = 1, .step = 1 },
+                            { .key = "b", .value = 1, .timestamp = 1, .step = 1 } };
+    struct log_batch b1 = { m1, 2, NULL, 0, NULL, 0 };
+    CHECK_INT(store_log_batch(a, run_id, &b1, &err), 0);
+    PGconn *c = PQconnectdb(conninfo);
+    const char *v[1] = { run_id };
+    PGresult *r = PQexecParams(c, "INSERT INTO cairn.latest_metrics_pending (run_uuid, keys, vals, ts, steps,"
+                                  " n_rows, n_steps, min_step, max_step, parked_at) VALUES ($1, '{a,c}',"
+                                  " '{7,NaN}', '{5,5}', '{9,3}', '{1,1}', '{1,1}', '{9,3}', '{9,3}',"
+                                  " now() - interval '1 minute')", 1, NULL, v, NULL, NULL, 0);
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    struct metric m2[1] = { { .key = "b", .value = 2, .timestamp = 2, .step = 2 } };
+    struct log_batch b2 = { m2, 1, NULL, 0, NULL, 0 };
+    CHECK_INT(store_log_batch(a, run_id, &b2, &err), 0);
+    PQfinish(c);
+    check_latest_rows(run_id, "string_agg(format('%s=%s@%s/%s:%s', key, value, step, n_rows, n_steps), ' '"
+                      " ORDER BY key)", "a=7@9/2:2 b=2@2/2:2 c=NaN@3/1:1");
 }
 
 static void test_search(struct arena *a)
@@ -371,6 +427,7 @@ int main(void)
     CHECK_STR(e.artifact_location, "mlflow-artifacts:/0");
     test_batch_semantics(&a, 0);
     test_concurrent_writers(&a, 0);
+    test_orphan_parked_row(&a);
     test_search(&a);
     test_sampled_history(&a);
     test_searches_use_indexes(&a);
