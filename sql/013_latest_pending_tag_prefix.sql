@@ -24,3 +24,15 @@ CREATE TABLE latest_metrics_pending (
 );
 CREATE INDEX latest_metrics_pending_run_idx ON latest_metrics_pending (run_uuid);
 
+-- Issue 19: registry searches by tag as index-only scans. A tag filter
+-- compares left(value, 200) (values can exceed a btree entry), and
+-- PostgreSQL never answers an expression from an index alone: each of the
+-- thousands of entries a filter matches was a heap fetch. The prefix as a
+-- stored column is an ordinary index column, so two tag filters meet in a
+-- merge of two index-only scans.
+ALTER TABLE registered_model_tags ADD COLUMN value_prefix text GENERATED ALWAYS AS (left(value, 200)) STORED;
+DROP INDEX registered_model_tags_kv_idx;
+CREATE INDEX registered_model_tags_kv_idx ON registered_model_tags (key, value_prefix, rm_id);
+ALTER TABLE model_version_tags ADD COLUMN value_prefix text GENERATED ALWAYS AS (left(value, 200)) STORED;
+DROP INDEX model_version_tags_kv_idx;
+CREATE INDEX model_version_tags_kv_idx ON model_version_tags (key, value_prefix, rm_id, version);
