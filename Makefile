@@ -97,11 +97,14 @@ build/asan/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
+# issue 19: the server loads libcurl only when an S3 store is configured (store/curl_lazy.h)
+SERVER_LDLIBS = $(filter-out -lcurl,$(LDLIBS))
+
 build/cairn-server: $(REL_OBJS)
-	$(CC) $(CFLAGS_RELEASE) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS_RELEASE) -o $@ $^ $(SERVER_LDLIBS)
 
 build/asan/cairn-server: $(ASAN_OBJS)
-	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(SERVER_LDLIBS)
 
 build/ui/index.html: scripts/fetch-ui.py
 	$(PY) scripts/fetch-ui.py --url $(MLFLOW_UI_WHEEL_URL) --sha256 $(MLFLOW_UI_WHEEL_SHA256) --dest build/ui

@@ -1,5 +1,7 @@
 #include "arena.h"
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,11 +79,18 @@ static void chunk_free(struct arena_chunk *c)
     free(c);
 }
 
+/* Issue 19: the free memory malloc keeps inside its heaps after a burst
+ * of requests (it only gives back the top of a heap by itself) goes back
+ * once per quiet spell: freeing an arena notes the time, and the first
+ * trim idle_ms after the last one calls malloc_trim. */
+static atomic_llong last_free_ms, last_trim_ms;
+
 void arena_cache_trim(long idle_ms)
 {
+    long long now = mono_ms();
     pthread_mutex_lock(&cache.lock);
     struct arena_chunk *c = NULL;
-    if (cache.head && mono_ms() - cache.used_ms >= idle_ms) {
+    if (cache.head && now - cache.used_ms >= idle_ms) {
         c = cache.head;
         cache.head = NULL;
         cache.bytes = 0;
@@ -91,6 +100,11 @@ void arena_cache_trim(long idle_ms)
         struct arena_chunk *p = c->prev;
         free(c);
         c = p;
+    }
+    long long freed = atomic_load(&last_free_ms);
+    if (freed > atomic_load(&last_trim_ms) && now - freed >= idle_ms) {
+        atomic_store(&last_trim_ms, now);
+        malloc_trim(0);
     }
 }
 
@@ -237,6 +251,8 @@ void arena_reset(struct arena *a)
 
 void arena_free(struct arena *a)
 {
+    if (a->head)
+        atomic_store(&last_free_ms, mono_ms());
     run_cleanups(a);
     struct arena_chunk *c = a->head;
     while (c) {

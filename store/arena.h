@@ -25,7 +25,8 @@ char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(
 void  arena_defer(struct arena *a, void (*fn)(void *), void *p);
 void  arena_reset(struct arena *a);                        /* keep the first chunk, drop the rest */
 void  arena_free(struct arena *a);
-/* Frees the chunks arenas gave back for reuse once none was used for idle_ms. */
+/* Frees the chunks arenas gave back for reuse once none was used for idle_ms,
+ * and malloc's free pages once per quiet spell of idle_ms after arenas were freed. */
 void  arena_cache_trim(long idle_ms);
 
 /* A growable byte buffer in an arena, always NUL-terminated. */

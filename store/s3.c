@@ -7,7 +7,7 @@
  * signing, which libcurl does not do) are signed with OpenSSL's HMAC and
  * SHA-256. Replies are XML, read by expat as they arrive. */
 #include "s3.h"
-#include <curl/curl.h>
+#include "curl_lazy.h"
 #include <expat.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -72,6 +72,8 @@ int s3_configure(char *msg, size_t msg_len)
 {
     if (cfg.share)
         return 0;
+    if (curl_lazy_load(msg, msg_len))
+        return -1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     cfg.region = env_dup("AWS_DEFAULT_REGION");
     if (!cfg.region)
