@@ -235,6 +235,7 @@ class Fleet:
         if os.environ.get("CAIRN_FLEET_HAPROXY_LOG"):   # every request in haproxy.log
             cfg = cfg.replace("global\n", "global\n    log stderr format raw local0\n", 1)
             cfg = cfg.replace("defaults\n", "defaults\n    log global\n", 1)
+        cfg = cfg.replace("/etc/haproxy/errors/cairn-503.http", os.path.join(REPO, "deploy/haproxy-503.http"))
         cfg = re.sub(r"(?m)^    server cairn.*\n", "", cfg)
         cfg += "".join(f"    server cairn{i} 127.0.0.1:{self.servers[i]['port']} check\n" for i in indexes)
         path = os.path.join(self.tmp, f"haproxy-{self.lb_port}.cfg")

@@ -184,9 +184,65 @@ static void fleet_reply_headers(struct mg_connection *conn)
 }
 /* ---- end issue 17 ---- */
 
+/* issue 17: a reply up to this size leaves in one write, status line to
+ * body: a server SIGKILLed while it answers then never leaves a reply cut
+ * after its headers (what one write queued, the kernel still delivers), so
+ * a load balancer either got all of it or nothing, which it retries or
+ * answers with a 503 */
+#define ONE_WRITE_REPLY_MAX (64 * 1024)
+
+/* civetweb's keep-alive rule (should_keep_alive), for the Connection header
+ * of a reply written whole */
+static bool client_keeps_alive(struct mg_connection *conn)
+{
+    const char *c = mg_get_header(conn, "Connection");
+    if (c)
+        return strcasestr(c, "keep-alive") != NULL;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    return ri && ri->http_version && !strcmp(ri->http_version, "1.1");
+}
+
+static bool send_reply_whole(struct mg_connection *conn, int status, const char *content_type, const char *body,
+                             size_t len, const char *origin, bool close)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri || !ri->request_method || !strcmp(ri->request_method, "HEAD"))
+        return false;     /* civetweb's own writer keeps HEAD replies as they were */
+    char lsn[24], date[64];
+    bool has_lsn = db_request_wrote(lsn, sizeof lsn), cors = origin && origin_allowed(origin);
+    size_t cap = len + 1024 + (cors ? strlen(origin) : 0) + (content_type ? strlen(content_type) : 0);
+    char *buf = malloc(cap);
+    if (!buf)
+        return false;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", status, mg_get_response_code_text(conn, status));
+    if (content_type)   /* NULL: a reply without one (MLflow's artifact PUT) */
+        n += snprintf(buf + n, cap - n, "Content-Type: %s\r\n", content_type);
+    n += snprintf(buf + n, cap - n, "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+                  "X-Frame-Options: SAMEORIGIN\r\n", len);
+    if (has_lsn)
+        n += snprintf(buf + n, cap - n, "Set-Cookie: cairn_lsn=%s; Path=/; HttpOnly; SameSite=Lax\r\n", lsn);
+    if (cors)
+        n += snprintf(buf + n, cap - n, "Access-Control-Allow-Origin: %s\r\nAccess-Control-Allow-Credentials: "
+                      "true\r\nVary: Origin\r\n", origin);
+    bool keep = !close && client_keeps_alive(conn);
+    if (!keep)
+        mg_disable_connection_keep_alive(conn);
+    n += snprintf(buf + n, cap - n, "Date: %s\r\nConnection: %s\r\n\r\n", date, keep ? "keep-alive" : "close");
+    memcpy(buf + n, body, len);
+    mg_write(conn, buf, (size_t)n + len);
+    free(buf);
+    return true;
+}
+
 static void send_reply(struct mg_connection *conn, int status, const char *content_type,
                        const char *body, size_t len, const char *origin, bool close)
 {
+    if (len <= ONE_WRITE_REPLY_MAX && send_reply_whole(conn, status, content_type, body, len, origin, close))
+        return;
     char clen[24];
     snprintf(clen, sizeof clen, "%zu", len);
     if (close)
