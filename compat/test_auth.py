@@ -776,6 +776,38 @@ def test_creator_manages_what_they_create_and_unknown_routes_are_denied(auth_ser
 
 
 @pytest.mark.mlflow3
+def test_mcp_servers_creator_manages_and_searches_show_only_readable(auth_server):
+    """issue 12: the creator of an MCP server (also one a version create makes) manages it; a
+    search lists only the servers the caller may read, refilling its page, each with the
+    caller's allowed_actions; a delete takes the server's grants with it."""
+    admin = setup_users(auth_server.url)
+    reader = Caller(auth_server.url, "reader")
+    ns = f"org.{unique('mcpauth')}"
+    hidden, mine, made = f"{ns}/a-hidden", f"{ns}/b-mine", f"{ns}/c-made"
+    admin.ok("POST", API3 + "/mcp-servers", body={"name": hidden})
+    reader.ok("POST", API3 + "/mcp-servers", body={"name": mine})
+    assert reader.ok("GET", API3 + "/mcp-servers/" + mine)["allowed_actions"] == ["USE", "UPDATE", "DELETE", "MANAGE"]
+    reader.ok("PATCH", API3 + "/mcp-servers/" + mine, body={"display_name": "Mine"})
+    assert reader.call("GET", API3 + "/mcp-servers/" + hidden).status_code == 403
+    assert reader.call("PATCH", API3 + "/mcp-servers/" + hidden, body={"display_name": "x"}).status_code == 403
+    reader.ok("POST", API3 + f"/mcp-servers/{made}/versions", body={"server_json": {"name": made, "version": "1.0.0"}})
+    reader.ok("POST", API3 + f"/mcp-servers/{made}/tags", body={"key": "k", "value": "v"})
+    page = reader.ok("GET", API3 + "/mcp-servers", params={"filter_string": f"name LIKE '{ns}/%'", "max_results": 1})
+    assert [s["name"] for s in page["mcp_servers"]] == [mine] and page["next_page_token"]
+    assert page["mcp_servers"][0]["allowed_actions"] == ["USE", "UPDATE", "DELETE", "MANAGE"]
+    rest = reader.ok("GET", API3 + "/mcp-servers", params={"filter_string": f"name LIKE '{ns}/%'", "max_results": 1,
+                                                           "page_token": page["next_page_token"]})
+    assert [s["name"] for s in rest["mcp_servers"]] == [made]
+    every = admin.ok("GET", API3 + "/mcp-servers", params={"filter_string": f"name LIKE '{ns}/%'"})
+    assert [s["name"] for s in every["mcp_servers"]] == [hidden, mine, made]
+    reader.ok("DELETE", API3 + f"/mcp-servers/{made}/versions/1.0.0")
+    reader.ok("DELETE", API3 + f"/mcp-servers/{made}")
+    # the grant went with the server: the same name made again by the admin is not the reader's
+    admin.ok("POST", API3 + "/mcp-servers", body={"name": made})
+    assert reader.call("GET", API3 + "/mcp-servers/" + made).status_code == 403
+
+
+@pytest.mark.mlflow3
 def test_review_queue_ownership_membership_and_lists(auth_server):
     """Issue 21, MLflow's review-queue rules: an EDIT user owns the queues it creates (rename,
     delete), only MANAGE reassigns an owner, a READ user lists only the queues it is assigned,
