@@ -53,11 +53,17 @@ bench-train: build/cairn-train .venv/.done
 bench-serve: build/cairn-train build/bench/loadgen .venv/.done
 	.venv/bin/python compat/bench_serve.py $(if $(QUICK),--quick)
 
-# cairn-sweep against FLAML (same budget), Optuna TPE (same trial count) and scikit-learn's
-# HalvingRandomSearchCV, one thread each, every comparator killed at the budget (its best model so far
-# counts); BENCH_SWEEP_SETS / BENCH_SWEEP_BUDGETS / BENCH_SWEEP_SYSTEMS / BENCH_SWEEP_JOBS narrow it.
+# cairn-sweep against FLAML (same time budget), Optuna TPE (the trial count cairn-sweep completed, its wall
+# time reported) and scikit-learn's HalvingRandomSearchCV (same budget), one thread each;
+# BENCH_SWEEP_SETS / _BUDGETS / _ROWS / _SYSTEMS / _JOBS / _OPTUNA_CAP narrow it. The comparators live in
+# their own venv, .venv-bench-sweep, which sees .venv's packages (scikit-learn, lightgbm, …) through a .pth
+# file and adds compat/requirements-bench-sweep.lock, so .venv itself is never changed.
 .PHONY: bench-sweep
-bench-sweep: build/cairn-sweep .venv/.done
-	.venv/bin/pip install -q --disable-pip-version-check -r compat/requirements-bench-sweep.lock
+bench-sweep: build/cairn-sweep .venv-bench-sweep/.done
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 CAIRN_SWEEP=$${CAIRN_SWEEP:-build/cairn-sweep} \
-		.venv/bin/python compat/bench_sweep.py
+		.venv-bench-sweep/bin/python compat/bench_sweep.py
+.venv-bench-sweep/.done: .venv/.done compat/requirements-bench-sweep.lock
+	.venv/bin/python -m venv .venv-bench-sweep
+	echo ../../../../.venv/lib/python3.11/site-packages > $$(ls -d .venv-bench-sweep/lib/python3*/site-packages)/_cairn_base.pth
+	.venv-bench-sweep/bin/pip install -q --disable-pip-version-check -r compat/requirements-bench-sweep.lock
+	touch $@

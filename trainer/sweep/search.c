@@ -7,7 +7,10 @@
  *    proportional to its estimated cost for improvement (a deterministic cost
  *    model, not wall time); each learner moves by randomized direct search
  *    (x ± δu, δ shrinking on failures, random restarts); on large data a
- *    learner's training sample grows ×4 when it stops improving.
+ *    learner's training sample grows ×4 when it stops improving (after its
+ *    incumbent's cost spent without improvement for the learner holding the
+ *    best score, four times that for the others). The cost model counts a
+ *    trial's fixed work (process, featurizing, predicting) besides the fit.
  *  - random: uniform learner and coordinates. grid: 3 points per numeric
  *    dimension, every choice. tpe: Parzen estimators on the unit cube
  *    (10 random start-up trials, 24 candidates, γ = 0.25).
@@ -24,6 +27,8 @@ struct learner {
     int tried, fails, level, restarts, has_neg;
     double best, step, x[SW_MAX_DIMS], neg[SW_MAX_DIMS], inc_cost;
     double spent;       /* estimated cost of the trials since the incumbent last improved */
+    int max_level_ok;   /* the largest sample level the incumbent was measured on */
+    int grow_stuck;     /* a re-measurement on a larger sample failed: the learner stays where it is */
     double prev_best;   /* the best on the previous sample level, until the incumbent is re-measured */
 };
 
@@ -57,6 +62,32 @@ static double hp_get(const struct algo *a, const struct hparams *hp, const char 
     return i < 0 ? def : hp->v[i];
 }
 
+/* A trial's fixed work whatever the learner: a process, the sample's rows featurized, predictions and
+ * metrics. Without it a learner whose fit is nearly free (dummy, gaussian_nb) looked tens of times
+ * cheaper than it is and kept being picked far behind the leader (synth100k: 0.35 s per trial measured,
+ * fit or no fit). */
+static double trial_overhead(double n, double d) { return 0.02 + n * d * 2e-7; }
+
+static double fit_cost(const struct algo *a, const struct hparams *hp, double n, double d)
+{
+    const char *nm = a->name;
+    if (!strcmp(nm, "dummy")) return 1e-4;
+    if (!strcmp(nm, "linear") || !strcmp(nm, "ridge") || !strcmp(nm, "gaussian_nb")) return 1e-3 + n * d * 1e-8;
+    if (!strcmp(nm, "logreg")) return n * d * hp_get(a, hp, "max_iter", 100) * 1e-9;
+    if (!strcmp(nm, "knn")) return n * n * d * 1e-10;
+    if (!strcmp(nm, "gbdt"))
+        return n * d * hp_get(a, hp, "n_estimators", 100) * (1 + log2(fmax(2, hp_get(a, hp, "num_leaves", 31)))) * 1e-9;
+    if (!strcmp(nm, "rf") || !strcmp(nm, "extra_trees"))
+        return n * sqrt(d) * hp_get(a, hp, "n_estimators", 100) * log2(n + 2) * 1e-9;
+    if (!strcmp(nm, "mlp")) {
+        int sz[3], k = hparams_sizes(hp_get(a, hp, "hidden_layer_sizes", 100), sz);
+        double h = 0;
+        for (int i = 0; i < k; i++) h += sz[i];
+        return n * (d + 10) * h * hp_get(a, hp, "max_iter", 200) * 1e-10;
+    }
+    return n * d * 1e-8;
+}
+
 double search_cost(const struct space *s, const struct config *c, int nrows, int p)
 {
     const struct algo *a = s->algos[c->algo].a;
@@ -64,22 +95,7 @@ double search_cost(const struct space *s, const struct config *c, int nrows, int
     char err[ERR_LEN];
     if (config_hparams(s, c, &hp, err)) return 1e9;
     double n = nrows, d = p > 0 ? p : 1;
-    const char *nm = a->name;
-    if (!strcmp(nm, "dummy")) return 1e-4;
-    if (!strcmp(nm, "linear") || !strcmp(nm, "ridge") || !strcmp(nm, "gaussian_nb")) return 1e-3 + n * d * 1e-8;
-    if (!strcmp(nm, "logreg")) return n * d * hp_get(a, &hp, "max_iter", 100) * 1e-9;
-    if (!strcmp(nm, "knn")) return n * n * d * 1e-10;
-    if (!strcmp(nm, "gbdt"))
-        return n * d * hp_get(a, &hp, "n_estimators", 100) * (1 + log2(fmax(2, hp_get(a, &hp, "num_leaves", 31)))) * 1e-9;
-    if (!strcmp(nm, "rf") || !strcmp(nm, "extra_trees"))
-        return n * sqrt(d) * hp_get(a, &hp, "n_estimators", 100) * log2(n + 2) * 1e-9;
-    if (!strcmp(nm, "mlp")) {
-        int sz[3], k = hparams_sizes(hp_get(a, &hp, "hidden_layer_sizes", 100), sz);
-        double h = 0;
-        for (int i = 0; i < k; i++) h += sz[i];
-        return n * (d + 10) * h * hp_get(a, &hp, "max_iter", 200) * 1e-10;
-    }
-    return n * d * 1e-8;
+    return trial_overhead(n, d) + fit_cost(a, &hp, n, d);
 }
 
 struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int nrows, int p, double eta, int asha_min,
@@ -158,14 +174,27 @@ void search_observe(struct searcher *se, const struct trial *t)
         l->has_neg = 0;
         l->spent = 0;
         if (o->ok && o->score > se->best) se->best = o->score;
+    } else if (!o->ok && !isfinite(l->best) && l->level > l->max_level_ok) {
+        /* the incumbent's re-measurement on the larger sample failed (over the trial timeout, say):
+         * back to the sample it was measured on, and no further growth for this learner */
+        l->level--;
+        l->best = l->prev_best;
+        l->inc_cost /= AUTO_SAMPLE_GROWTH;
+        l->grow_stuck = 1;
     } else {
         l->fails++;
         l->spent += t->cost;
         if (l->fails % 2 == 0) l->step *= 0.7;
-        if (se->auto_sample && learner_sample(se, o->algo) < se->nrows && l->spent >= AUTO_SAMPLE_GROWTH * l->inc_cost) {
+        /* the learner holding the best score so far grows after one incumbent's cost spent without
+         * improvement, the others after AUTO_SAMPLE_GROWTH times */
+        double grow_after = l->best >= se->best ? 1 : AUTO_SAMPLE_GROWTH;
+        if (se->auto_sample && !l->grow_stuck && learner_sample(se, o->algo) < se->nrows &&
+            l->spent >= grow_after * l->inc_cost) {
             /* as FLAML's FLOW2: once the trials around the incumbent have cost the sample's growth factor
              * times the incumbent without improving on it, the incumbent is measured again on the
-             * next sample size (the step size is kept) */
+             * next sample size (the step size is kept); sooner for the leader, whose larger-sample
+             * score is the one the sweep will return */
+            l->max_level_ok = l->level;
             l->level++;
             l->prev_best = l->best;
             l->best = -INFINITY;
