@@ -114,7 +114,7 @@ def run_cairn(path, target, sp, budget, tmp):
     top = max(done, key=lambda t: t["accuracy"])
     return {"best": best, "wall": wall, "trials": len(done), "started": len(trials), "curve": curve,
             "learner": f"{top['learner']}@{top['sample_size']}", "trials_by_learner": learners,
-            "full_size_trials": sum(1 for t in done if t["sample_size"] == full)}
+            "largest_sample_trials": sum(1 for t in done if t["sample_size"] == full)}
 
 
 class Reporter:

@@ -11,6 +11,8 @@
  *    incumbent's cost spent without improvement for the learner holding the
  *    best score, four times that for the others). The cost model counts a
  *    trial's fixed work (process, featurizing, predicting) besides the fit.
+ *    A configuration already tried (integer and choice dimensions make
+ *    small steps land on the same point) counts as a failed step, unrun.
  *  - random: uniform learner and coordinates. grid: 3 points per numeric
  *    dimension, every choice. tpe: Parzen estimators on the unit cube
  *    (10 random start-up trials, 24 candidates, γ = 0.25).
@@ -46,9 +48,11 @@ struct searcher {
     int grid_rr, nproposed;
     double best;
     int auto_sample;   /* auto on large data: per-learner sample growth */
+    int nseen, seen_cap;
+    uint64_t *seen;    /* auto: a hash of every configuration proposed (learner, sample, values as text) */
 };
 
-enum { AUTO_SAMPLE_MIN = 10000, AUTO_SAMPLE_GROWTH = 4, TPE_STARTUP = 10, TPE_CANDIDATES = 24 };
+enum { AUTO_SAMPLE_MIN = 10000, AUTO_SAMPLE_GROWTH = 4, AUTO_DUP_TRIES = 20, TPE_STARTUP = 10, TPE_CANDIDATES = 24 };
 
 static int param_idx(const struct algo *a, const char *name)
 {
@@ -63,10 +67,11 @@ static double hp_get(const struct algo *a, const struct hparams *hp, const char 
 }
 
 /* A trial's fixed work whatever the learner: a process, the sample's rows featurized, predictions and
- * metrics. Without it a learner whose fit is nearly free (dummy, gaussian_nb) looked tens of times
- * cheaper than it is and kept being picked far behind the leader (synth100k: 0.35 s per trial measured,
- * fit or no fit). */
-static double trial_overhead(double n, double d) { return 0.02 + n * d * 2e-7; }
+ * metrics. Without it a learner whose fit is nearly free (gaussian_nb) looked tens of times cheaper
+ * than it is and kept being picked far behind the leader (synth100k). Kept small: at 10x this size
+ * every learner cost about the same on digits, the gap to the leader alone chose, and extra_trees
+ * (the best learner there) was left at a few trees. */
+static double trial_overhead(double n, double d) { return 0.005 + n * d * 2e-8; }
 
 static double fit_cost(const struct algo *a, const struct hparams *hp, double n, double d)
 {
@@ -132,7 +137,7 @@ struct searcher *search_new(int kind, const struct space *s, uint64_t seed, int 
     return se;
 }
 
-void search_free(struct searcher *se) { if (se) { free(se->obs); free(se); } }
+void search_free(struct searcher *se) { if (se) { free(se->obs); free(se->seen); free(se); } }
 
 static int learner_sample(const struct searcher *se, int algo)
 {
@@ -141,6 +146,8 @@ static int learner_sample(const struct searcher *se, int algo)
     for (int i = 0; i < se->ls[algo].level; i++) n *= AUTO_SAMPLE_GROWTH;
     return n >= se->nrows ? se->nrows : (int)n;
 }
+
+static void learner_failed(struct searcher *se, int algo, double cost);
 
 void search_observe(struct searcher *se, const struct trial *t)
 {
@@ -164,7 +171,6 @@ void search_observe(struct searcher *se, const struct trial *t)
     if (o->ok && o->score > se->best && o->full) se->best = o->score;
     if (t->from_trial >= 0) return;   /* promotions do not move the local search */
     struct learner *l = &se->ls[o->algo];
-    int nd = se->s->algos[o->algo].ndims;
     if (se->auto_sample && t->sample_n != learner_sample(se, o->algo)) return;   /* an earlier sample level */
     if (o->ok && o->score > l->best) {
         l->best = o->score;
@@ -181,14 +187,23 @@ void search_observe(struct searcher *se, const struct trial *t)
         l->best = l->prev_best;
         l->inc_cost /= AUTO_SAMPLE_GROWTH;
         l->grow_stuck = 1;
-    } else {
+    } else learner_failed(se, o->algo, t->cost);
+}
+
+/* a trial of learner `algo` that did not improve on its incumbent (or a proposal that repeated a
+ * configuration already tried, counted as one without running it) */
+static void learner_failed(struct searcher *se, int algo, double cost)
+{
+    struct learner *l = &se->ls[algo];
+    int nd = se->s->algos[algo].ndims;
+    {
         l->fails++;
-        l->spent += t->cost;
+        l->spent += cost;
         if (l->fails % 2 == 0) l->step *= 0.7;
         /* the learner holding the best score so far grows after one incumbent's cost spent without
          * improvement, the others after AUTO_SAMPLE_GROWTH times */
         double grow_after = l->best >= se->best ? 1 : AUTO_SAMPLE_GROWTH;
-        if (se->auto_sample && !l->grow_stuck && learner_sample(se, o->algo) < se->nrows &&
+        if (se->auto_sample && !l->grow_stuck && learner_sample(se, algo) < se->nrows &&
             l->spent >= grow_after * l->inc_cost) {
             /* as FLAML's FLOW2: once the trials around the incumbent have cost the sample's growth factor
              * times the incumbent without improving on it, the incumbent is measured again on the
@@ -358,6 +373,23 @@ static int grid_point(struct searcher *se, int *algo, double *u)
     return -1;
 }
 
+/* FNV-1a over the learner, the sample size and the values as they reach the learner */
+static uint64_t config_hash(const struct searcher *se, const struct config *c, int sample)
+{
+    const struct algo_space *as = &se->s->algos[c->algo];
+    char buf[160];
+    uint64_t h = 1469598103934665603ULL;
+    int head[2] = {c->algo, sample};
+    for (size_t i = 0; i < sizeof head; i++) { h ^= ((const unsigned char *)head)[i]; h *= 1099511628211ULL; }
+    for (int d = 0; d < as->ndims; d++) {
+        dim_value(&as->dims[d], dim_is_int(as, &as->dims[d]), c->u[d], buf, sizeof buf);
+        for (const char *p = buf; *p; p++) { h ^= (unsigned char)*p; h *= 1099511628211ULL; }
+        h ^= 0xff;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 int search_propose(struct searcher *se, struct trial *t)
 {
     memset(&t->cfg, 0, sizeof t->cfg);
@@ -405,10 +437,31 @@ int search_propose(struct searcher *se, struct trial *t)
         tpe_point(se, &t->cfg.algo, t->cfg.u);
         break;
     default:
-        t->cfg.algo = auto_pick(se);
-        if (t->cfg.algo < 0) return -1;
-        auto_point(se, t->cfg.algo, t->cfg.u);
-        if (se->nrungs <= 1) t->sample_n = learner_sample(se, t->cfg.algo);
+        /* a configuration already proposed (same learner, sample and values: integer and choice
+         * dimensions make small steps land on the same point) is counted as a failed step of its
+         * learner without running it; after AUTO_DUP_TRIES repeats in a row the repeat runs */
+        for (int tries = 0;; tries++) {
+            int sample = t->sample_n;
+            memset(&t->cfg, 0, sizeof t->cfg);
+            t->cfg.algo = auto_pick(se);
+            if (t->cfg.algo < 0) return -1;
+            auto_point(se, t->cfg.algo, t->cfg.u);
+            if (se->nrungs <= 1) sample = learner_sample(se, t->cfg.algo);
+            uint64_t h = config_hash(se, &t->cfg, sample);
+            int dup = 0;
+            for (int i = 0; i < se->nseen && !dup; i++) dup = se->seen[i] == h;
+            if (dup && tries < AUTO_DUP_TRIES) {
+                learner_failed(se, t->cfg.algo, search_cost(se->s, &t->cfg, sample, se->p));
+                continue;
+            }
+            if (se->nseen == se->seen_cap) {
+                se->seen_cap = se->seen_cap ? 2 * se->seen_cap : 64;
+                se->seen = xrealloc(se->seen, (size_t)se->seen_cap * sizeof *se->seen);
+            }
+            se->seen[se->nseen++] = h;
+            t->sample_n = sample;
+            break;
+        }
     }
     if (se->asha_iters && algo_iter_param(se->s->algos[t->cfg.algo].a) < 0) {
         t->rung = se->nrungs - 1;   /* nothing to grow: it runs once, in full, at the top rung */
