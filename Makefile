@@ -69,6 +69,7 @@ help:
 	@echo "make bench-auth log-metric with --app-name basic-auth vs without (about a minute)"
 	@echo "make bench-traces  trace rows only: OTLP ingest, search_traces, get_trace vs MLflow (QUICK=1: ~4 min)"
 	@echo "make bench-fleet 1, 2, 3 servers behind HAProxy, search with/without a replica, CPU per request (QUICK=1)"
+	@echo "make test-s3-mlflow  the S3 artifact suite on cairn-server and on MLflow's own server, same store"
 	@echo "make test-fleet-soak  the fleet test (3 servers, HAProxy, PgBouncer, a replica) with 60 s of writers under faults"
 	@echo "make soak       the long fault suite: 100 postmaster kills, 2000 slow connections (CAIRN_SOAK=1)"
 	@echo "make bench-train cairn-train against scikit-learn, and gbdt against LightGBM (accuracy and fit time)"
@@ -191,6 +192,13 @@ test-unit: $(TEST_BINS)
 .PHONY: test-fleet-soak
 test-fleet-soak: deps venv asan
 	CAIRN_FLEET_SECONDS=60 .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs -s compat/test_fleet.py
+
+# issue 17: the S3 artifact suite side by side: on cairn-server, then on MLflow's own server with
+# --artifacts-destination s3://… against the same SeaweedFS store (compat/DIFFERENCES.md lists what differs)
+.PHONY: test-s3-mlflow
+test-s3-mlflow: deps venv build asan
+	.venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_artifacts_s3.py
+	CAIRN_TARGET=mlflow .venv/bin/python -m pytest -p no:cacheprovider -q -rfEs compat/test_artifacts_s3.py
 
 # issue 15: the fault suite's long variants (make test runs the short ones)
 .PHONY: soak
