@@ -158,10 +158,11 @@ static int load_rms(struct db_conn *c, struct arena *a, const int64_t *ids, size
         " FROM p CROSS JOIN LATERAL (SELECT * FROM registered_model_tags t WHERE t.rm_id = p.rm_id OFFSET 0) t"
         " UNION ALL SELECT 3, p.ord, 0, 0, al.alias, al.version::text" HYD_NULLS(13)
         " FROM p CROSS JOIN LATERAL (SELECT * FROM registered_model_aliases al WHERE al.rm_id = p.rm_id OFFSET 0) al"
-        " UNION ALL SELECT 4, v.ord, v.version, 0, m.name, v.version::text, v.creation_time::text,"
+        /* MV_COLS as text; the name is the model's (its row sorts first) */
+        " UNION ALL SELECT 4, v.ord, v.version, 0, NULL, v.version::text, v.creation_time::text,"
         "  v.last_updated_time::text, v.description, v.user_id, v.current_stage, v.source, v.storage_location,"
-        "  v.run_id, v.run_link, v.status, v.status_message, v.model_id, v.rm_id::text"   /* MV_COLS as text */
-        " FROM l v CROSS JOIN LATERAL (SELECT name FROM registered_models m WHERE m.rm_id = v.rm_id OFFSET 0) m"
+        "  v.run_id, v.run_link, v.status, v.status_message, v.model_id, v.rm_id::text"
+        " FROM l v"
         " UNION ALL SELECT 5, v.ord, v.version, t.ord, t.key, t.value" HYD_NULLS(13)
         " FROM l v CROSS JOIN LATERAL (SELECT * FROM model_version_tags t"
         "   WHERE t.rm_id = v.rm_id AND t.version = v.version OFFSET 0) t"
@@ -229,6 +230,7 @@ static int load_rms(struct db_conn *c, struct arena *a, const int64_t *ids, size
         case LATEST_ROW: {
             struct model_version *mv = &rm->latest[rm->n_latest++];
             read_mv(a, r, row, HYD_C, mv);
+            mv->name = rm->name;
             if (n_latest_tags[row])
                 mv->tags = arena_alloc(a, n_latest_tags[row] * sizeof *mv->tags);
             break;
