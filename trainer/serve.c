@@ -49,9 +49,15 @@ static struct served *current;
  * share the cores, multiply the per-request buffers and evict each other's model from the caches. */
 static sem_t scoring_slots;
 
-/* ---------------------------------------------------------------- helpers
- * A large request is scored in two halves when a second scoring slot is free: the other half goes
- * to a helper thread (one per extra CPU, so one is always idle when a slot is). */
+/* ---------------------------------------------------------------- thread pools
+ * Scoring never runs on a civetweb worker: those threads have the stack libcivetweb was built with
+ * (100 KiB on Debian), and OpenBLAS kernels chosen for the CPU at run time (dgemm_kernel_ZEN on AMD)
+ * can need more than is left of it under ASan. A request's scoring goes to a scorer thread (one per
+ * CPU, as many as there are scoring slots, so one is always idle when a slot is taken); a large
+ * request's second half goes to a helper thread (one per extra CPU). Both have stacks of our own;
+ * untouched stack pages cost no memory. */
+#define POOL_STACK (4u << 20)
+
 struct job {
     void (*fn)(void *);
     void *arg;
@@ -59,68 +65,94 @@ struct job {
     struct job *next;
 };
 
-static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t job_posted = PTHREAD_COND_INITIALIZER, job_done = PTHREAD_COND_INITIALIZER;
-static struct job *jobs;
-static int helpers_stop, nhelpers;
-static pthread_t *helpers;
+struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t posted, done;
+    struct job *jobs;
+    int stop, n;
+    pthread_t *threads;
+};
 
-static void *helper_main(void *arg)
+static struct pool scorers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                              NULL, 0, 0, NULL};
+static struct pool helpers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                              NULL, 0, 0, NULL};
+
+static void *pool_main(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&job_lock);
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!jobs && !helpers_stop) pthread_cond_wait(&job_posted, &job_lock);
-        if (!jobs) break;
-        struct job *j = jobs;
-        jobs = j->next;
-        pthread_mutex_unlock(&job_lock);
+        while (!p->jobs && !p->stop) pthread_cond_wait(&p->posted, &p->lock);
+        if (!p->jobs) break;
+        struct job *j = p->jobs;
+        p->jobs = j->next;
+        pthread_mutex_unlock(&p->lock);
         j->fn(j->arg);
-        pthread_mutex_lock(&job_lock);
+        pthread_mutex_lock(&p->lock);
         j->done = 1;
-        pthread_cond_broadcast(&job_done);
+        pthread_cond_broadcast(&p->done);
     }
-    pthread_mutex_unlock(&job_lock);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+static void pool_start(struct pool *p, int n)
+{
+    p->threads = xcalloc((size_t)(n ? n : 1), sizeof *p->threads);
+    for (int i = 0; i < n; i++) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, POOL_STACK);
+        if (pthread_create(&p->threads[p->n], &at, pool_main, p) == 0) p->n++;
+        pthread_attr_destroy(&at);
+    }
+}
+
+/* post a job and return; pool_wait waits for it */
+static void pool_post(struct pool *p, struct job *j)
+{
+    pthread_mutex_lock(&p->lock);
+    j->next = p->jobs;
+    p->jobs = j;
+    pthread_cond_signal(&p->posted);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_wait(struct pool *p, struct job *j)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!j->done) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_join(struct pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->posted);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    free(p->threads);
 }
 
 static void run_halves(void (*fn)(void *), void *a, void *b)
 {
     if (sem_trywait(&scoring_slots) != 0) { fn(a); fn(b); return; }
     struct job j = {fn, b, 0, NULL};
-    pthread_mutex_lock(&job_lock);
-    j.next = jobs;
-    jobs = &j;
-    pthread_cond_signal(&job_posted);
-    pthread_mutex_unlock(&job_lock);
+    pool_post(&helpers, &j);
     fn(a);
-    pthread_mutex_lock(&job_lock);
-    while (!j.done) pthread_cond_wait(&job_done, &job_lock);
-    pthread_mutex_unlock(&job_lock);
+    pool_wait(&helpers, &j);
     sem_post(&scoring_slots);
 }
 
-static void helpers_start(int n)
+/* fn(arg) on a scorer thread, the caller holding a scoring slot; inline when there is no pool */
+static void run_scoring(void (*fn)(void *), void *arg)
 {
-    helpers = xcalloc((size_t)(n ? n : 1), sizeof *helpers);
-    for (int i = 0; i < n; i++) {
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setstacksize(&at, 256 << 10);
-        if (pthread_create(&helpers[nhelpers], &at, helper_main, NULL) == 0) nhelpers++;
-        pthread_attr_destroy(&at);
-    }
-    if (nhelpers) opt.lim.run_halves = run_halves;
-}
-
-static void helpers_join(void)
-{
-    pthread_mutex_lock(&job_lock);
-    helpers_stop = 1;
-    pthread_cond_broadcast(&job_posted);
-    pthread_mutex_unlock(&job_lock);
-    for (int i = 0; i < nhelpers; i++) pthread_join(helpers[i], NULL);
-    free(helpers);
+    if (!scorers.n) { fn(arg); return; }
+    struct job j = {fn, arg, 0, NULL};
+    pool_post(&scorers, &j);
+    pool_wait(&scorers, &j);
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -283,6 +315,20 @@ static char *read_body(struct mg_connection *conn, size_t *len, int *too_big)
     return buf;
 }
 
+struct compute_args {
+    const struct scorer *sc;
+    const char *content_type;
+    const char *body;
+    size_t len;
+    struct score_reply *r;
+};
+
+static void compute_job(void *arg)
+{
+    struct compute_args *a = arg;
+    score_compute(a->sc, &opt.lim, a->content_type, a->body, a->len, a->r);
+}
+
 static int invocations(struct mg_connection *conn)
 {
     size_t len;
@@ -308,7 +354,8 @@ static int invocations(struct mg_connection *conn)
     sem_wait(&scoring_slots);
     struct served *m = model_acquire();
     struct score_reply r;
-    score_compute(&m->sc, &opt.lim, mg_get_header(conn, "Content-Type"), body, len, &r);
+    struct compute_args ca = {&m->sc, mg_get_header(conn, "Content-Type"), body, len, &r};
+    run_scoring(compute_job, &ca);
     sem_post(&scoring_slots);
     free(body);
     /* the reply goes out in pieces made from the predictions (a 1,000-row, 26-class reply is
@@ -528,6 +575,9 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    pool_start(&scorers, ncpu > 0 ? (int)ncpu : 1);
+    pool_start(&helpers, ncpu > 1 ? (int)ncpu - 1 : 0);
+    if (helpers.n) opt.lim.run_halves = run_halves;
     signal(SIGPIPE, SIG_IGN);
 
     char ports[300], threads[16];
@@ -558,6 +608,8 @@ int cmd_serve(int argc, char **argv)
     struct mg_context *ctx = mg_start2(&init, &errd);
     if (!ctx) {
         fprintf(stderr, "cairn-train: error: cannot listen on %s: %s\n", ports, errtext[0] ? errtext : "address in use?");
+        pool_join(&helpers);
+        pool_join(&scorers);
         model_release(current);
         return 1;
     }
@@ -568,7 +620,6 @@ int cmd_serve(int argc, char **argv)
            current->version[0] ? ", version " : "", current->version, opt.workers, opt.host, port);
     fflush(stdout);
 
-    helpers_start(ncpu > 1 ? (int)ncpu - 1 : 0);
     pthread_t reloader;
     if (opt.reload_seconds) pthread_create(&reloader, NULL, reload_main, NULL);
     int sig = 0;
@@ -583,7 +634,8 @@ int cmd_serve(int argc, char **argv)
     for (int waited = 0; atomic_load(&stats.in_flight) > 0 && waited < 10000; waited += 10) nanosleep(&ts, NULL);
     mg_stop(ctx);
     mg_exit_library();
-    helpers_join();
+    pool_join(&helpers);
+    pool_join(&scorers);
     model_release(current);
     current = NULL;
     return 0;
