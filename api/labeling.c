@@ -48,16 +48,6 @@ static int req_experiment(struct request *req, const char **text, int64_t *id, s
     return req_string(req, "experiment_id", text, err) || parse_experiment_id(*text, id, err) ? -1 : 0;
 }
 
-/* repr() of a Python str */
-static const char *repr(struct arena *a, const char *s)
-{
-    struct strbuf sb;
-    sb_init(&sb, a, strlen(s) + 3);
-    cJSON v = { .type = cJSON_String, .valuestring = (char *)s };
-    py_repr(&sb, &v);
-    return sb.buf;
-}
-
 /* repr() of a list of str */
 static const char *repr_list(struct arena *a, const char *const *v, size_t n)
 {
@@ -65,7 +55,7 @@ static const char *repr_list(struct arena *a, const char *const *v, size_t n)
     sb_init(&sb, a, 16);
     sb_putc(&sb, '[');
     for (size_t i = 0; i < n; i++)
-        sb_printf(&sb, "%s%s", i ? ", " : "", repr(a, v[i]));
+        sb_printf(&sb, "%s%s", i ? ", " : "", py_repr_dup(a, v[i]));
     sb_putc(&sb, ']');
     return sb.buf;
 }
@@ -209,7 +199,7 @@ static int issue_enum(struct request *req, const char *field, const char *const 
             *out = allowed[i];
             return 0;
         }
-    return error_set(err, BAD, "%s is not a valid Issue%s", repr(req->arena, v->valuestring),
+    return error_set(err, BAD, "%s is not a valid Issue%s", py_repr_dup(req->arena, v->valuestring),
                      !strcmp(field, "status") ? "Status" : "Severity");
 }
 
@@ -524,7 +514,7 @@ static int validate_input(struct arena *a, const struct ls_input *in, struct err
         }
         if (!strcmp(s[0], s[1]))
             return error_set(err, BAD, "`InputPassFail.positive_label` and `negative_label` must be distinct; got "
-                             "%s for both.", repr(a, s[0]));
+                             "%s for both.", py_repr_dup(a, s[0]));
     } else if (!strcmp(in->type, "categorical")) {
         const cJSON *opts = cJSON_GetObjectItemCaseSensitive(c, "options");
         int n = cJSON_GetArraySize(opts);
@@ -539,11 +529,11 @@ static int validate_input(struct arena *a, const struct ls_input *in, struct err
                 return error_set(err, BAD, "`InputCategorical.options` entries must be non-empty strings; got ''.");
             if (utf8_len(s) > LS_LABEL_MAX)
                 return error_set(err, BAD, "`InputCategorical.options` entries must be at most %d characters; got "
-                                 "%zu for %s.", LS_LABEL_MAX, utf8_len(s), repr(a, s));
+                                 "%zu for %s.", LS_LABEL_MAX, utf8_len(s), py_repr_dup(a, s));
             for (const cJSON *p = opts->child; p != o; p = p->next)
                 if (!strcmp(p->valuestring, s))
                     return error_set(err, BAD, "`InputCategorical.options` must be deduplicated; %s appears twice.",
-                                     repr(a, s));
+                                     py_repr_dup(a, s));
         }
     } else if (!strcmp(in->type, "numeric")) {
         const cJSON *lo = cJSON_GetObjectItemCaseSensitive(c, "min_value");
@@ -759,7 +749,7 @@ static const char *const RI_STATUS_VALUES[] = { "", "pending", "complete", "decl
 static int non_empty(const char *v, const char *field, size_t max, struct arena *a, struct error *err)
 {
     if (!*v)
-        return error_set(err, BAD, "`%s` must be a non-empty string; got %s.", field, repr(a, v));
+        return error_set(err, BAD, "`%s` must be a non-empty string; got %s.", field, py_repr_dup(a, v));
     if (utf8_len(v) > max)
         return error_set(err, BAD, "`%s` must be at most %zu characters; got %zu.", field, max, utf8_len(v));
     return 0;
@@ -931,7 +921,7 @@ int api_create_review_queue(struct request *req, struct response *resp, struct e
             in.n_users = 1;
         } else if (in.n_users != 1 || strcmp(in.users[0], in.name)) {
             return error_set(err, BAD, "A user queue must have exactly one assigned user equal to its name; got "
-                             "name=%s and users=%s.", repr(req->arena, in.name),
+                             "name=%s and users=%s.", py_repr_dup(req->arena, in.name),
                              repr_list(req->arena, in.users, in.n_users));
         }
         if (in.n_schema_ids)

@@ -40,15 +40,6 @@ static const char NAME_SHAPE[] = "Invalid MCP server name. Expected '<reverse-dn
 
 /* ---- small helpers ---- */
 
-static const char *repr(struct arena *a, const char *s)
-{
-    struct strbuf sb;
-    sb_init(&sb, a, strlen(s) + 3);
-    cJSON v = { .type = cJSON_String, .valuestring = (char *)s };
-    py_repr(&sb, &v);
-    return sb.buf;
-}
-
 /* pydantic's RequestValidationError, as _request_validation_error_response words it */
 static int invalid_request(struct error *err, const char *loc, const char *what)
 {
@@ -318,7 +309,7 @@ static int icon_url_or_error(struct arena *a, const char *url, struct error *err
     while (isspace((unsigned char)*t))
         t++;
     if (!*t)
-        return error_set(err, BAD, "%s cannot be empty or just whitespace: %s", f, repr(a, url));
+        return error_set(err, BAD, "%s cannot be empty or just whitespace: %s", f, py_repr_dup(a, url));
     const char *colon = strchr(url, ':');
     size_t sl = colon ? (size_t)(colon - url) : 0;
     char scheme[16] = "";
@@ -329,20 +320,20 @@ static int icon_url_or_error(struct arena *a, const char *url, struct error *err
         for (size_t i = 0; i < sl; i++)
             scheme[i] = (char)tolower((unsigned char)url[i]);
     if (strcmp(scheme, "https"))
-        return error_set(err, BAD, "Invalid %s scheme: %s. Allowed schemes are: 'https'.", f, repr(a, scheme));
+        return error_set(err, BAD, "Invalid %s scheme: %s. Allowed schemes are: 'https'.", f, py_repr_dup(a, scheme));
     const char *auth = colon + 1;
     if (strncmp(auth, "//", 2))
-        return error_set(err, BAD, "%s must include a hostname: %s", f, repr(a, url));
+        return error_set(err, BAD, "%s must include a hostname: %s", f, py_repr_dup(a, url));
     auth += 2;
     size_t alen = strcspn(auth, "/?#");
     char *host = arena_strndup(a, auth, alen);
     char *at = strrchr(host, '@');
     if (at)
-        return error_set(err, BAD, "%s must not include embedded credentials: %s", f, repr(a, url));
+        return error_set(err, BAD, "%s must not include embedded credentials: %s", f, py_repr_dup(a, url));
     if (*host == '[') {
         char *close = strchr(host, ']');
         if (!close)
-            return error_set(err, BAD, "Invalid %s %s: ValueError('Invalid IPv6 URL')", f, repr(a, url));
+            return error_set(err, BAD, "Invalid %s %s: ValueError('Invalid IPv6 URL')", f, py_repr_dup(a, url));
         *close = '\0';
         host++;
     } else {
@@ -353,7 +344,7 @@ static int icon_url_or_error(struct arena *a, const char *url, struct error *err
     for (char *c = host; *c; c++)
         *c = (char)tolower((unsigned char)*c);
     if (!*host)
-        return error_set(err, BAD, "%s must include a hostname: %s", f, repr(a, url));
+        return error_set(err, BAD, "%s must include a hostname: %s", f, py_repr_dup(a, url));
     bool literal_like = strchr(host, ':') != NULL;
     if (!literal_like) {
         literal_like = true;
@@ -364,12 +355,12 @@ static int icon_url_or_error(struct arena *a, const char *url, struct error *err
     if (literal_like) {
         unsigned char buf[16];
         if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
-            return error_set(err, BAD, "%s host %s is not a canonical IP address literal.", f, repr(a, host));
+            return error_set(err, BAD, "%s host %s is not a canonical IP address literal.", f, py_repr_dup(a, host));
         hints.ai_flags = AI_NUMERICHOST;
     }
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc)
-        return error_set(err, BAD, "Cannot resolve %s hostname %s: %s", f, repr(a, host), gai_strerror(rc));
+        return error_set(err, BAD, "Cannot resolve %s hostname %s: %s", f, py_repr_dup(a, host), gai_strerror(rc));
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (!ip_public(ai->ai_addr)) {
             char ip[INET6_ADDRSTRLEN] = "";
@@ -378,7 +369,7 @@ static int icon_url_or_error(struct arena *a, const char *url, struct error *err
             inet_ntop(ai->ai_family, addr, ip, sizeof ip);
             freeaddrinfo(res);
             return error_set(err, BAD, "%s must not resolve to a non-public IP address. %s resolves to %s.", f,
-                             repr(a, host), ip);
+                             py_repr_dup(a, host), ip);
         }
     }
     freeaddrinfo(res);
@@ -418,7 +409,7 @@ static int icon_or_error(struct arena *a, const cJSON *icon, const char *loc, co
             *c = (char)tolower((unsigned char)*c);
         if (strncmp(norm, "image/", 6) || !norm[6])
             return error_set(err, BAD, "Invalid icon mimeType %s. Allowed values must use the 'image/*' media "
-                             "type.", repr(a, mt));
+                             "type.", py_repr_dup(a, mt));
     }
     const cJSON *source = cJSON_GetObjectItemCaseSensitive(icon, "source");
     if (cJSON_IsString(source) && !strcmp(source->valuestring, "version"))
@@ -1223,7 +1214,7 @@ static int endpoint_url_or_error(struct arena *a, const char *url, struct error 
     while (isspace((unsigned char)*t))
         t++;
     if (!*t)
-        return error_set(err, BAD, "MCP access endpoint url cannot be empty or just whitespace: %s", repr(a, url));
+        return error_set(err, BAD, "MCP access endpoint url cannot be empty or just whitespace: %s", py_repr_dup(a, url));
     return bounded("url", url, URL_MAX, err);
 }
 

@@ -238,3 +238,11 @@ void py_repr(struct strbuf *sb, const cJSON *v)
         sb_puts(sb, "None");
     }
 }
+
+const char *py_repr_dup(struct arena *a, const char *s)
+{
+    struct strbuf sb;
+    sb_init(&sb, a, strlen(s) + 3);
+    py_repr_str(&sb, s);
+    return sb.buf;
+}

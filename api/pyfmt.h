@@ -21,6 +21,8 @@ void py_dumps_str(struct strbuf *sb, const char *s);
 void py_float_repr(struct strbuf *sb, double d);
 /* repr() of the Python value json.loads would give (dicts in their order) */
 void py_repr(struct strbuf *sb, const cJSON *v);
+/* repr() of a Python str, in the arena */
+const char *py_repr_dup(struct arena *a, const char *s);
 /* type(v).__name__ of the value json.loads would give */
 const char *py_type_name(const cJSON *v);
 #endif
